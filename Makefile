@@ -1,0 +1,52 @@
+# PartnerPulse: the two commands users need are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+VENV := .venv
+UV := .uv/bin/uv
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo dev run sources test lint format bench docs gx-docs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml uv.lock dagster.yaml $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null)
+	@test -x $(UV) || { $(PYTHON) -m venv .uv && .uv/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(UV) sync --frozen --python $(PYTHON)
+	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster-dbt project prepare-and-package --file orchestration/assets/transform.py
+	@touch $(STAMP)
+
+demo: install  ## run the whole pipeline on the embedded stand-in sources and print a summary
+	$(VENV)/bin/partnerpulse demo
+
+run: install  ## materialise every asset and run every check (against PARTNERPULSE_* sources if set)
+	$(VENV)/bin/partnerpulse run
+
+dev: install  ## Dagster UI on http://127.0.0.1:3000
+	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+sources: install  ## serve the stand-in CRM, ERP and portal alone
+	$(VENV)/bin/partnerpulse sources serve
+
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+gx-docs: install  ## serve the Great Expectations Data Docs built by the last run
+	$(VENV)/bin/partnerpulse gx-docs
+
+clean:
+	rm -rf .partnerpulse .dagster_home dbt_project/target dbt_project/logs expectations/gx/uncommitted

@@ -1,0 +1,25 @@
+{#
+    "Today" of the pipeline: the var as_of (from PARTNERPULSE_AS_OF), a YYYY-MM-DD date,
+    or, when it is empty, the UTC date of the wall clock when dbt compiles. It is rendered
+    as a date literal, so one build sees one today in every model.
+#}
+{% macro as_of_date_string() -%}
+    {%- set raw = (var('as_of', '') or '') | string | trim -%}
+    {%- if raw == '' -%}
+        {%- set raw = modules.datetime.datetime.utcnow().strftime('%Y-%m-%d') -%}
+    {%- endif -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', raw) -%}
+        {{ exceptions.raise_compiler_error("var as_of (PARTNERPULSE_AS_OF) must be YYYY-MM-DD, got '" ~ raw ~ "'") }}
+    {%- endif -%}
+    {%- do modules.datetime.datetime.strptime(raw, '%Y-%m-%d') -%}
+    {{ return(raw) }}
+{%- endmacro %}
+
+{% macro as_of_date() -%}
+    cast('{{ as_of_date_string() }}' as date)
+{%- endmacro %}
+
+{% macro as_of_month_start() -%}
+    {%- set raw = as_of_date_string() -%}
+    cast('{{ raw[:7] }}-01' as date)
+{%- endmacro %}

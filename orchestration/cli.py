@@ -1,0 +1,84 @@
+"""`partnerpulse`: run the pipeline, serve the stand-in sources, print the demo summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from source_servers.cli import sources
+
+
+@click.group()
+def main() -> None:
+    """PartnerPulse: channel-partner performance from CRM, ERP and partner portal."""
+
+
+main.add_command(sources)
+
+
+def _run_pipeline(selection: str | None) -> bool:
+    """Materialises the selected assets and runs their checks in-process; True on success."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    job = defs.resolve_implicit_global_asset_job_def()
+    kwargs = {"asset_selection": dg.AssetSelection.from_coercible(selection).resolve(
+        defs.resolve_asset_graph())} if selection else {}
+    with instance or dg.DagsterInstance.ephemeral() as inst:
+        result = job.execute_in_process(instance=inst, raise_on_error=False, **kwargs)
+        failed_checks = [
+            e
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        for e in failed_checks:
+            click.echo(f"blocking check failed: {e.asset_key.to_user_string()} {e.check_name}",
+                       err=True)
+        click.echo(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+        return result.success and not failed_checks
+
+
+@main.command()
+@click.option("--select", "selection", default=None, help="Dagster asset selection (default: all).")
+def run(selection: str | None) -> None:
+    """Materialise every asset and run every check; exit 1 when the run or a blocking check fails."""
+    sys.exit(0 if _run_pipeline(selection) else 1)
+
+
+@main.command()
+def demo() -> None:
+    """Run the whole pipeline on the embedded stand-in sources and print a summary."""
+    from orchestration.summary import print_summary
+
+    ok = _run_pipeline(None)
+    print_summary()
+    sys.exit(0 if ok else 1)
+
+
+@main.command("gx-docs")
+@click.option("--port", default=8200, show_default=True)
+def gx_docs(port: int) -> None:
+    """Serve the Great Expectations Data Docs built by the last run on 127.0.0.1."""
+    import functools
+    import http.server
+
+    from orchestration.checks.gx import DATA_DOCS_DIR
+
+    if not (DATA_DOCS_DIR / "index.html").exists():
+        raise click.ClickException(f"no Data Docs at {DATA_DOCS_DIR}: run the pipeline first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA_DOCS_DIR))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        click.echo(f"Data Docs on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Everything Dagster loads: assets, checks, resources and the global execution policy."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.ingest import ingest_assets
+from orchestration.assets.transform import dbt_project, partnerpulse_dbt_models
+from orchestration.checks.gx import gx_checks
+from orchestration.resources import PipelineSettings, SourceSystems
+
+defs = dg.Definitions(
+    assets=[*ingest_assets, partnerpulse_dbt_models],
+    asset_checks=gx_checks,
+    resources={
+        "sources": SourceSystems(),
+        "settings": PipelineSettings(),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    },
+    # One process per run: DuckDB admits one writing process per file, and the steps that
+    # open the warehouse also share the concurrency pool "warehouse" (dagster.yaml) so that
+    # concurrent runs take turns.
+    executor=dg.in_process_executor,
+)

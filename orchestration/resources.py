@@ -1,0 +1,94 @@
+"""Dagster resources. Configuration comes from `connectors.config` (the one reader of the
+PARTNERPULSE_* variables); nothing here reads the environment at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from pydantic import PrivateAttr
+
+from connectors.config import Settings
+
+
+class PipelineSettings(dg.ConfigurableResource):
+    """The pipeline's settings: warehouse path and "today" (PARTNERPULSE_AS_OF)."""
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(os.environ)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.settings.warehouse_path
+
+    @contextlib.contextmanager
+    def read_warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived read-only connection, closed on exit so dbt can take the file lock."""
+        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def dbt_vars_json(self) -> str:
+        """The dbt vars that carry pipeline settings (today's date)."""
+        return json.dumps({"as_of": self.settings.as_of.isoformat()})
+
+    @contextlib.contextmanager
+    def dbt_environment(self) -> Iterator[None]:
+        """Exports the warehouse path for dbt's profiles.yml (`env_var`) while dbt runs."""
+        previous = os.environ.get("PARTNERPULSE_WAREHOUSE")
+        os.environ["PARTNERPULSE_WAREHOUSE"] = str(self.warehouse_path)
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("PARTNERPULSE_WAREHOUSE", None)
+            else:
+                os.environ["PARTNERPULSE_WAREHOUSE"] = previous
+
+
+class SourceSystems(dg.ConfigurableResource):
+    """The CRM, ERP and partner portal to read, and the POS landing folder.
+
+    When no source URL is configured, the bundled stand-in CRM, ERP and portal are started
+    on loopback for the duration of the run (the embedded default), serving a generated
+    world cached under `.partnerpulse/`.
+    """
+
+    _settings: Settings | None = PrivateAttr(default=None)
+    _stack: contextlib.ExitStack | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._stack = contextlib.ExitStack()
+        self._settings = self._stack.enter_context(resolved_settings(Settings.from_env(os.environ)))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._stack is not None:
+            self._stack.close()
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise dg.DagsterInvariantViolationError("SourceSystems is used outside a run")
+        return self._settings
+
+
+@contextlib.contextmanager
+def resolved_settings(settings: Settings) -> Iterator[Settings]:
+    """Yields settings whose sources are reachable: the stand-ins are started when needed."""
+    if not settings.uses_standins:
+        yield settings
+        return
+    from source_servers.generator import ensure_world
+    from source_servers.runtime import start_sources
+
+    world = ensure_world(settings.standin_cache_dir, as_of=settings.as_of, **settings.standin_world)
+    with start_sources(world, landing_dir=settings.landing_dir) as running:
+        yield settings.with_sources(running.env())
