@@ -1,0 +1,1 @@
+"""Building blocks of the world generator (see source_servers/generator.py)."""
