@@ -32,7 +32,9 @@ class RawTable:
         return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n    {body}\n)"
 
 
-def _t(schema: str, name: str, pk: tuple[str, ...], watermark: str | None, columns: str) -> RawTable:
+def _t(
+    schema: str, name: str, pk: tuple[str, ...], watermark: str | None, columns: str
+) -> RawTable:
     parsed: dict[str, str] = {}
     for part in columns.split(","):
         col, _, typ = part.strip().partition(" ")
@@ -43,94 +45,220 @@ def _t(schema: str, name: str, pk: tuple[str, ...], watermark: str | None, colum
 CRM_TABLES: dict[str, RawTable] = {
     t.name: t
     for t in [
-        _t("raw_crm", "account", ("id",), "systemmodstamp", """
+        _t(
+            "raw_crm",
+            "account",
+            ("id",),
+            "systemmodstamp",
+            """
             id, name, type, ispartner BOOLEAN, billingcountry, region__c, industry,
             partner_tier__c, partner_type__c, specialization__c, partner_since__c DATE,
             partner_status__c, terminated_on__c DATE, recruitment_cost__c DOUBLE,
             erp_partner_id__c, createddate TIMESTAMP, systemmodstamp TIMESTAMP,
-            isdeleted BOOLEAN"""),
-        _t("raw_crm", "opportunity", ("id",), "systemmodstamp", """
+            isdeleted BOOLEAN""",
+        ),
+        _t(
+            "raw_crm",
+            "opportunity",
+            ("id",),
+            "systemmodstamp",
+            """
             id, name, accountid, partneraccountid, partner_role__c, deal_registration__c,
             campaignid, stagename, isclosed BOOLEAN, iswon BOOLEAN, amount DOUBLE,
             currencyisocode, probability DOUBLE, product_line__c, createddate TIMESTAMP,
-            closedate DATE, systemmodstamp TIMESTAMP, isdeleted BOOLEAN"""),
-        _t("raw_crm", "lead", ("id",), "systemmodstamp", """
+            closedate DATE, systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
+        ),
+        _t(
+            "raw_crm",
+            "lead",
+            ("id",),
+            "systemmodstamp",
+            """
             id, partneraccountid, status, leadsource, campaignid, mql_date__c DATE,
             sql_date__c DATE, converteddate DATE, convertedopportunityid,
-            createddate TIMESTAMP, systemmodstamp TIMESTAMP, isdeleted BOOLEAN"""),
-        _t("raw_crm", "deal_registration", ("id",), "systemmodstamp", """
+            createddate TIMESTAMP, systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
+        ),
+        _t(
+            "raw_crm",
+            "deal_registration",
+            ("id",),
+            "systemmodstamp",
+            """
             id, partner_account__c, end_customer__c, product_line__c,
             estimated_amount__c DOUBLE, currencyisocode, status__c, submitted_date__c DATE,
             decision_date__c DATE, expiration_date__c DATE, opportunity__c,
-            systemmodstamp TIMESTAMP, isdeleted BOOLEAN"""),
-        _t("raw_crm", "campaign", ("id",), "systemmodstamp", """
+            systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
+        ),
+        _t(
+            "raw_crm",
+            "campaign",
+            ("id",),
+            "systemmodstamp",
+            """
             id, name, partner_account__c, type, startdate DATE, enddate DATE,
-            actualcost DOUBLE, currencyisocode, systemmodstamp TIMESTAMP, isdeleted BOOLEAN"""),
+            actualcost DOUBLE, currencyisocode, systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
+        ),
     ]
 }
 
 ERP_TABLES: dict[str, RawTable] = {
     t.name: t
     for t in [
-        _t("raw_erp", "partner", ("id",), "lastmodifieddate", """
+        _t(
+            "raw_erp",
+            "partner",
+            ("id",),
+            "lastmodifieddate",
+            """
             id BIGINT, entityid, companyname, externalid, isinactive BOOLEAN,
-            lastmodifieddate TIMESTAMP"""),
-        _t("raw_erp", "customer", ("id",), "lastmodifieddate", """
-            id BIGINT, entityid, companyname, lastmodifieddate TIMESTAMP"""),
+            lastmodifieddate TIMESTAMP""",
+        ),
+        _t(
+            "raw_erp",
+            "customer",
+            ("id",),
+            "lastmodifieddate",
+            """
+            id BIGINT, entityid, companyname, lastmodifieddate TIMESTAMP""",
+        ),
         _t("raw_erp", "classification", ("id",), None, "id BIGINT, name"),
-        _t("raw_erp", "item", ("id",), "lastmodifieddate", """
+        _t(
+            "raw_erp",
+            "item",
+            ("id",),
+            "lastmodifieddate",
+            """
             id BIGINT, itemid, displayname, class BIGINT, cost DOUBLE,
-            lastmodifieddate TIMESTAMP"""),
+            lastmodifieddate TIMESTAMP""",
+        ),
         _t("raw_erp", "currency", ("id",), None, "id BIGINT, symbol"),
-        _t("raw_erp", "currencyrate", ("id",), None, """
+        _t(
+            "raw_erp",
+            "currencyrate",
+            ("id",),
+            None,
+            """
             id BIGINT, basecurrency BIGINT, transactioncurrency BIGINT, exchangerate DOUBLE,
-            effectivedate DATE"""),
-        _t("raw_erp", "transaction", ("id",), "lastmodifieddate", """
+            effectivedate DATE""",
+        ),
+        _t(
+            "raw_erp",
+            "transaction",
+            ("id",),
+            "lastmodifieddate",
+            """
             id BIGINT, tranid, type, trandate DATE, entity BIGINT, partner BIGINT,
-            currency BIGINT, exchangerate DOUBLE, status, memo, lastmodifieddate TIMESTAMP"""),
-        _t("raw_erp", "transactionline", ("transaction", "id"), "lastmodifieddate", """
+            currency BIGINT, exchangerate DOUBLE, status, memo, lastmodifieddate TIMESTAMP""",
+        ),
+        _t(
+            "raw_erp",
+            "transactionline",
+            ("transaction", "id"),
+            "lastmodifieddate",
+            """
             transaction BIGINT, id BIGINT, linesequencenumber INTEGER, item BIGINT,
             quantity DOUBLE, rate DOUBLE, netamount DOUBLE, mainline BOOLEAN, taxline BOOLEAN,
-            lastmodifieddate TIMESTAMP"""),
-        _t("raw_erp", "customrecord_mdf_payment", ("id",), "lastmodifieddate", """
+            lastmodifieddate TIMESTAMP""",
+        ),
+        _t(
+            "raw_erp",
+            "customrecord_mdf_payment",
+            ("id",),
+            "lastmodifieddate",
+            """
             id BIGINT, custrecord_mdf_partner BIGINT, custrecord_mdf_claim,
             custrecord_mdf_amount DOUBLE, custrecord_mdf_currency BIGINT,
-            custrecord_mdf_paid_date DATE, lastmodifieddate TIMESTAMP"""),
+            custrecord_mdf_paid_date DATE, lastmodifieddate TIMESTAMP""",
+        ),
     ]
 }
 
 PORTAL_TABLES: dict[str, RawTable] = {
     t.name: t
     for t in [
-        _t("raw_portal", "sales_reports", ("id",), "updated_at", """
+        _t(
+            "raw_portal",
+            "sales_reports",
+            ("id",),
+            "updated_at",
+            """
             id, partner_id, period, revision INTEGER, status, currency,
-            submitted_at TIMESTAMP, updated_at TIMESTAMP"""),
-        _t("raw_portal", "sales_report_lines", ("report_id", "line_no"), None, """
+            submitted_at TIMESTAMP, updated_at TIMESTAMP""",
+        ),
+        _t(
+            "raw_portal",
+            "sales_report_lines",
+            ("report_id", "line_no"),
+            None,
+            """
             report_id, line_no INTEGER, sku, quantity DOUBLE, amount DOUBLE, end_customer,
-            invoice_ref, sold_on DATE"""),
-        _t("raw_portal", "trainings", ("id",), "updated_at", """
+            invoice_ref, sold_on DATE""",
+        ),
+        _t(
+            "raw_portal",
+            "trainings",
+            ("id",),
+            "updated_at",
+            """
             id, partner_id, learner_id, course_id, course_name, is_certification BOOLEAN,
             enrolled_on DATE, due_on DATE, completed_on DATE, passed BOOLEAN,
-            expires_on DATE, updated_at TIMESTAMP"""),
-        _t("raw_portal", "mdf_claims", ("id",), "updated_at", """
+            expires_on DATE, updated_at TIMESTAMP""",
+        ),
+        _t(
+            "raw_portal",
+            "mdf_claims",
+            ("id",),
+            "updated_at",
+            """
             id, partner_id, campaign_id, requested_amount DOUBLE, approved_amount DOUBLE,
             currency, status, submitted_on DATE, decided_on DATE, denial_reason,
-            updated_at TIMESTAMP"""),
-        _t("raw_portal", "asset_usage", ("id",), "updated_at", """
+            updated_at TIMESTAMP""",
+        ),
+        _t(
+            "raw_portal",
+            "asset_usage",
+            ("id",),
+            "updated_at",
+            """
             id, partner_id, asset_id, asset_type, action, occurred_at TIMESTAMP,
-            updated_at TIMESTAMP"""),
-        _t("raw_portal", "business_plans", ("id",), "updated_at", """
+            updated_at TIMESTAMP""",
+        ),
+        _t(
+            "raw_portal",
+            "business_plans",
+            ("id",),
+            "updated_at",
+            """
             id, partner_id, period, revenue_target DOUBLE, deal_reg_target DOUBLE,
-            mdf_target DOUBLE, certifications_target DOUBLE, currency, updated_at TIMESTAMP"""),
-        _t("raw_portal", "pos_files", ("file_name",), None, """
+            mdf_target DOUBLE, certifications_target DOUBLE, currency, updated_at TIMESTAMP""",
+        ),
+        _t(
+            "raw_portal",
+            "pos_files",
+            ("file_name",),
+            None,
+            """
             file_name, partner_id, period, revision INTEGER, status, rows_read INTEGER,
             rows_loaded INTEGER, rows_quarantined INTEGER, content_sha256,
-            file_modified_at TIMESTAMP"""),
-        _t("raw_portal", "pos_report_lines", ("file_name", "row_number"), None, """
+            file_modified_at TIMESTAMP, reason""",
+        ),
+        _t(
+            "raw_portal",
+            "pos_report_lines",
+            ("file_name", "row_number"),
+            None,
+            """
             file_name, row_number INTEGER, partner_id, period, revision INTEGER, sku,
-            quantity DOUBLE, amount DOUBLE, currency, end_customer, invoice_ref, sold_on DATE"""),
-        _t("raw_portal", "pos_quarantine", ("file_name", "row_number"), None, """
-            file_name, row_number INTEGER, raw_row, reason"""),
+            quantity DOUBLE, amount DOUBLE, currency, end_customer, invoice_ref, sold_on DATE""",
+        ),
+        _t(
+            "raw_portal",
+            "pos_quarantine",
+            ("file_name", "row_number"),
+            None,
+            """
+            file_name, row_number INTEGER, raw_row, reason""",
+        ),
     ]
 }
 
@@ -147,9 +275,7 @@ OPS_DDL = [
 ]
 
 ALL_TABLES: dict[str, RawTable] = {
-    t.qualified_name: t
-    for group in (CRM_TABLES, ERP_TABLES, PORTAL_TABLES)
-    for t in group.values()
+    t.qualified_name: t for group in (CRM_TABLES, ERP_TABLES, PORTAL_TABLES) for t in group.values()
 }
 
 

@@ -1,0 +1,217 @@
+"""Connector settings: one frozen dataclass built from the `PARTNERPULSE_*` variables.
+
+Secrets are wrapped in `Secret`, whose `repr` and `str` never show the value; code that
+needs the value calls `.reveal()` at the point of use (a request body or header).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+DEFAULT_WAREHOUSE = Path(".partnerpulse/warehouse.duckdb")
+
+
+class Secret:
+    """A secret string that never shows itself in `repr`, `str`, f-strings or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret's value, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):  # pickling would write the value out: refuse
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts, retries and throttling shared by every HTTP connector."""
+
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_factor: float = 1.0
+    backoff_max_s: float = 60.0
+    backoff_jitter_s: float = 1.0
+    retry_after_max_s: float = 300.0
+    # Salesforce `Sforce-Limit-Info`: above this share of the daily quota, pause before
+    # every further request.
+    api_usage_slowdown_at: float = 0.9
+    api_usage_pause_s: float = 2.0
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout_s, self.read_timeout_s)
+
+
+@dataclass(frozen=True)
+class StandinSettings:
+    """The bundled stand-in sources, used when no source URL is set (the embedded default)."""
+
+    cache_dir: Path = Path(".partnerpulse/worlds")
+    seed: int = 7
+    partners: int = 150
+    months: int = 36
+    scale: float = 1.0
+    landing_dir: Path = Path(".partnerpulse/landing")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the connectors need: source URLs, credentials, paths and tuning."""
+
+    crm_url: str | None = None
+    crm_client_id: str | None = None
+    crm_client_secret: Secret | None = field(default=None, repr=False)
+    erp_url: str | None = None
+    erp_client_id: str | None = None
+    erp_client_secret: Secret | None = field(default=None, repr=False)
+    # JWT client assertion (production NetSuite): certificate id + private key file.
+    erp_certificate_id: str | None = None
+    erp_private_key_path: Path | None = None
+    erp_jwt_algorithm: str = "PS256"
+    erp_jwt_scope: str = "rest_webservices"
+    portal_url: str | None = None
+    portal_api_key: Secret | None = field(default=None, repr=False)
+    landing_dir: Path | None = None
+    warehouse: Path = DEFAULT_WAREHOUSE
+    as_of: date | None = None
+    http: HttpSettings = field(default_factory=HttpSettings)
+    standin: StandinSettings = field(default_factory=StandinSettings)
+    crm_batch_size: int = 2000
+    erp_page_size: int = 1000
+    erp_query_row_cap: int = 100_000
+    erp_window_workers: int = 1
+    portal_page_size: int = 500
+    # Incremental reads ask for rows modified at or after (watermark - lookback).
+    incremental_lookback_s: float = 0.0
+    # Where pages are spooled before landing (default: the system temp folder).
+    spool_dir: Path | None = None
+    # How long landing waits for another process to release the warehouse file lock.
+    warehouse_lock_timeout_s: float = 60.0
+
+    @property
+    def uses_embedded_sources(self) -> bool:
+        """True when no source URL is configured: the bundled stand-ins are to be used."""
+        return not (self.crm_url or self.erp_url or self.portal_url)
+
+    @property
+    def today(self) -> date:
+        """The date the pipeline takes as today: `PARTNERPULSE_AS_OF`, else the UTC date."""
+        return self.as_of or datetime.now(UTC).date()
+
+    @property
+    def erp_uses_jwt(self) -> bool:
+        """True when a certificate id and private key are configured for NetSuite."""
+        return bool(self.erp_certificate_id and self.erp_private_key_path)
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (`http` may be given as a dict of changes)."""
+        http = changes.get("http")
+        if isinstance(http, Mapping):
+            changes["http"] = dataclasses.replace(self.http, **http)
+        standin = changes.get("standin")
+        if isinstance(standin, Mapping):
+            changes["standin"] = dataclasses.replace(self.standin, **standin)
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `PARTNERPULSE_*` variables (`environ` defaults to `os.environ`)."""
+        env = os.environ if environ is None else environ
+
+        def text(name: str) -> str | None:
+            value = env.get(f"PARTNERPULSE_{name}")
+            return value.strip() if value and value.strip() else None
+
+        def secret(name: str) -> Secret | None:
+            value = env.get(f"PARTNERPULSE_{name}")
+            return Secret(value) if value else None
+
+        def path(name: str) -> Path | None:
+            value = text(name)
+            return Path(value).expanduser() if value else None
+
+        def number(name: str, default: float, kind: type = float):
+            value = text(name)
+            if value is None:
+                return default
+            try:
+                return kind(value)
+            except ValueError:
+                raise ValueError(f"PARTNERPULSE_{name} must be a number, got {value!r}") from None
+
+        as_of_text = text("AS_OF")
+        try:
+            as_of = date.fromisoformat(as_of_text) if as_of_text else None
+        except ValueError:
+            raise ValueError(f"PARTNERPULSE_AS_OF must be YYYY-MM-DD, got {as_of_text!r}") from None
+
+        http = HttpSettings(
+            connect_timeout_s=number("HTTP_CONNECT_TIMEOUT", HttpSettings.connect_timeout_s),
+            read_timeout_s=number("HTTP_READ_TIMEOUT", HttpSettings.read_timeout_s),
+            max_retries=number("HTTP_MAX_RETRIES", HttpSettings.max_retries, int),
+            backoff_factor=number("HTTP_BACKOFF_FACTOR", HttpSettings.backoff_factor),
+            backoff_max_s=number("HTTP_BACKOFF_MAX", HttpSettings.backoff_max_s),
+            retry_after_max_s=number("HTTP_RETRY_AFTER_MAX", HttpSettings.retry_after_max_s),
+        )
+        defaults = StandinSettings()
+        standin = StandinSettings(
+            cache_dir=path("STANDIN_CACHE_DIR") or defaults.cache_dir,
+            seed=number("STANDIN_SEED", defaults.seed, int),
+            partners=number("STANDIN_PARTNERS", defaults.partners, int),
+            months=number("STANDIN_MONTHS", defaults.months, int),
+            scale=number("STANDIN_SCALE", defaults.scale),
+            landing_dir=path("STANDIN_LANDING_DIR") or defaults.landing_dir,
+        )
+        return cls(
+            crm_url=_strip_slash(text("CRM_URL")),
+            crm_client_id=text("CRM_CLIENT_ID"),
+            crm_client_secret=secret("CRM_CLIENT_SECRET"),
+            erp_url=_strip_slash(text("ERP_URL")),
+            erp_client_id=text("ERP_CLIENT_ID"),
+            erp_client_secret=secret("ERP_CLIENT_SECRET"),
+            erp_certificate_id=text("ERP_CERTIFICATE_ID"),
+            erp_private_key_path=path("ERP_PRIVATE_KEY_PATH"),
+            erp_jwt_algorithm=text("ERP_JWT_ALGORITHM") or "PS256",
+            portal_url=_strip_slash(text("PORTAL_URL")),
+            portal_api_key=secret("PORTAL_API_KEY"),
+            landing_dir=path("LANDING_DIR"),
+            warehouse=path("WAREHOUSE") or DEFAULT_WAREHOUSE,
+            as_of=as_of,
+            http=http,
+            standin=standin,
+            erp_window_workers=number("ERP_WINDOW_WORKERS", 1, int),
+            incremental_lookback_s=number("INCREMENTAL_LOOKBACK_S", 0.0),
+            spool_dir=path("SPOOL_DIR"),
+        )
+
+
+def _strip_slash(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None

@@ -1,0 +1,462 @@
+"""The one place for HTTP behaviour: retries, Retry-After, timeouts, auth refresh, errors.
+
+Every connector talks to its source through an `HttpClient`:
+
+- a `requests.Session` with urllib3 `Retry` mounted on an `HTTPAdapter`: 429/500/502/503/504
+  and connection errors are retried with exponential backoff and jitter, `Retry-After`
+  (seconds or HTTP-date) is honoured, POST is retried too (SuiteQL queries and token
+  requests are idempotent);
+- a `(connect, read)` timeout on every request;
+- an `Auth` that obtains a credential lazily; on 401 the client fetches a new token once
+  and retries, and a second 401 is a hard error;
+- every failure is a `SourceError` naming the system, the endpoint (without query string)
+  and the last HTTP status, with every known secret (client secret, token, API key)
+  redacted from its text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from connectors.config import HttpSettings, Secret
+
+log = logging.getLogger("partnerpulse.connectors.http")
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST"})
+USER_AGENT = "partnerpulse-connectors/0.1"
+REDACTED = "[REDACTED]"
+
+
+class SourceError(Exception):
+    """A source request failed: names the system, the endpoint and the last status."""
+
+    def __init__(
+        self,
+        system: str,
+        endpoint: str,
+        status: int | None,
+        message: str,
+        *,
+        code: str | None = None,
+    ) -> None:
+        self.system = system
+        self.endpoint = endpoint
+        self.status = status
+        self.message = message
+        self.code = code
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        status = self.status if self.status is not None else "none (no response)"
+        return f"{self.system}: {self.message} [endpoint {self.endpoint}, last status {status}]"
+
+    def __reduce__(self):
+        return (
+            _rebuild_source_error,
+            (self.system, self.endpoint, self.status, self.message, self.code),
+        )
+
+
+def _rebuild_source_error(system, endpoint, status, message, code):
+    return SourceError(system, endpoint, status, message, code=code)
+
+
+def safe_endpoint(url: str) -> str:
+    """`scheme://host/path` of a URL: no user info, query string or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value (and every URL query string) replaced."""
+    for value in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    # Query strings may carry tokens in some APIs: never echo them.
+    return re.sub(r"(https?://[^\s?'\"]+)\?[^\s'\")]*", r"\1?…", text)
+
+
+def describe_error_body(response: requests.Response) -> tuple[str, str | None]:
+    """A short human text and an error code from a source's error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = (response.text or "").strip().replace("\n", " ")
+        return (text[:300] or response.reason or "error"), None
+    # Salesforce: [{"message", "errorCode", "fields"}]
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        first = body[0]
+        code = first.get("errorCode") or first.get("error")
+        return f"{code}: {first.get('message', '')}".strip(": "), code
+    if isinstance(body, dict):
+        # NetSuite: {"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode"}]}
+        details = body.get("o:errorDetails")
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            code = details[0].get("o:errorCode")
+            return f"{code}: {details[0].get('detail', body.get('title', ''))}", code
+        # Portal: {"error": {"code", "message"}}; OAuth: {"error", "error_description"}
+        err = body.get("error")
+        if isinstance(err, dict):
+            return f"{err.get('code')}: {err.get('message', '')}", err.get("code")
+        if isinstance(err, str):
+            return f"{err}: {body.get('error_description', '')}".strip(": "), err
+        if "title" in body:
+            return str(body["title"]), None
+    return str(body)[:300], None
+
+
+@dataclass
+class ClientStats:
+    """What a client did: requests, retries, token fetches and API usage."""
+
+    requests: int = 0
+    retries: int = 0
+    token_fetches: int = 0
+    token_refreshes: int = 0
+    throttled_requests: int = 0
+    api_usage_used: int | None = None
+    api_usage_limit: int | None = None
+    retried_statuses: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "requests": self.requests,
+            "retries": self.retries,
+            "token_fetches": self.token_fetches,
+            "token_refreshes": self.token_refreshes,
+            "throttled_requests": self.throttled_requests,
+            "retried_statuses": {str(k): v for k, v in sorted(self.retried_statuses.items())},
+        }
+        if self.api_usage_limit:
+            out["api_usage"] = f"{self.api_usage_used}/{self.api_usage_limit}"
+        return out
+
+
+class Auth(ABC):
+    """A credential applied to requests; `refresh` gets a new one when a 401 says so."""
+
+    @abstractmethod
+    def apply(self, client: HttpClient, headers: dict[str, str]) -> None:
+        """Add the credential to a request's headers (obtaining it first if needed)."""
+
+    @abstractmethod
+    def refresh(self, client: HttpClient, rejected: str | None = None) -> bool:
+        """Get a new credential after a 401; False when there is nothing to refresh.
+
+        `rejected` is the Authorization header the 401 answered: when another thread has
+        already replaced it, the current credential is kept.
+        """
+
+    @abstractmethod
+    def secret_values(self) -> list[str]:
+        """Every value that must never appear in an error or log."""
+
+
+class ApiKeyAuth(Auth):
+    """A static API key in a header (no refresh possible: a 401 is final)."""
+
+    def __init__(self, header: str, key: Secret | None) -> None:
+        self._header = header
+        self._key = key
+
+    def apply(self, client: HttpClient, headers: dict[str, str]) -> None:
+        if not self._key:
+            raise SourceError(client.system, "(configuration)", None, "no API key configured")
+        headers[self._header] = self._key.reveal()
+
+    def refresh(self, client: HttpClient, rejected: str | None = None) -> bool:
+        return False
+
+    def secret_values(self) -> list[str]:
+        return [self._key.reveal()] if self._key else []
+
+
+class OAuthClientCredentials(Auth):
+    """OAuth 2.0 client-credentials: POST a form to the token URL, send `Bearer <token>`.
+
+    `form` builds the token request's form fields each time (a JWT client assertion must
+    be fresh); `static_secrets` are values to redact (the client secret).
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        form: Callable[[], Mapping[str, str]],
+        static_secrets: list[str] | None = None,
+    ) -> None:
+        self.token_url = token_url
+        self._form = form
+        self._static = [s for s in (static_secrets or []) if s]
+        self._token: str | None = None
+        self._expires_at: float | None = None
+        self._old_tokens: list[str] = []
+        self._lock = threading.Lock()
+        self.token_info: dict[str, Any] = {}
+
+    def _fetch(self, client: HttpClient) -> None:
+        form = dict(self._form())
+        # Values sent in the form (secret, assertion) are secrets too.
+        extra = [v for k, v in form.items() if k in ("client_secret", "client_assertion")]
+        self._static = list(dict.fromkeys(self._static + extra))
+        resp = client.request("POST", self.token_url, data=form, authed=False)
+        body = client.parse_json(resp, "POST", self.token_url)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise client.error(
+                "POST", self.token_url, resp.status_code, "token response has no access_token"
+            )
+        if self._token:
+            self._old_tokens.append(self._token)
+        self._token = token
+        self.token_info = {k: v for k, v in body.items() if k != "access_token"}
+        expires_in = self.token_info.get("expires_in")
+        try:
+            # Renew a little before the announced expiry (a 401 is still handled).
+            self._expires_at = time.monotonic() + max(float(expires_in) - 30.0, 1.0)
+        except (TypeError, ValueError):
+            self._expires_at = None
+        client.stats.token_fetches += 1
+
+    def apply(self, client: HttpClient, headers: dict[str, str]) -> None:
+        with self._lock:
+            expired = self._expires_at is not None and time.monotonic() >= self._expires_at
+            if self._token is None or expired:
+                self._fetch(client)
+            headers["Authorization"] = f"Bearer {self._token}"
+
+    def refresh(self, client: HttpClient, rejected: str | None = None) -> bool:
+        with self._lock:
+            # Another thread may already have replaced the rejected token.
+            if rejected is None or rejected == f"Bearer {self._token}":
+                self._fetch(client)
+                client.stats.token_refreshes += 1
+        return True
+
+    def secret_values(self) -> list[str]:
+        tokens = [self._token] if self._token else []
+        return self._static + tokens + self._old_tokens
+
+
+def build_session(http: HttpSettings) -> requests.Session:
+    """A requests Session whose adapter retries 429/5xx/connection errors with backoff."""
+    retry = Retry(
+        total=http.max_retries,
+        connect=http.max_retries,
+        read=http.max_retries,
+        status=http.max_retries,
+        backoff_factor=http.backoff_factor,
+        backoff_max=http.backoff_max_s,
+        backoff_jitter=http.backoff_jitter_s,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=RETRY_METHODS,
+        respect_retry_after_header=True,
+        retry_after_max=http.retry_after_max_s,  # type: ignore[arg-type]
+        raise_on_status=False,  # give back the last response: its status goes in the error
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class HttpClient:
+    """HTTP access to one source system (`system` is 'crm', 'erp' or 'portal')."""
+
+    def __init__(
+        self,
+        system: str,
+        http: HttpSettings,
+        auth: Auth | None = None,
+        *,
+        usage_header: str | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.system = system
+        self.http = http
+        self.auth = auth
+        self.usage_header = usage_header
+        self.session = session or build_session(http)
+        self.stats = ClientStats()
+        self._stats_lock = threading.Lock()
+        self._pause_next = False
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def secret_values(self) -> list[str]:
+        return self.auth.secret_values() if self.auth else []
+
+    def error(
+        self, method: str, url: str, status: int | None, message: str, code: str | None = None
+    ) -> SourceError:
+        """A SourceError for this system with secrets redacted from every part."""
+        secrets = self.secret_values()
+        endpoint = redact(f"{method} {safe_endpoint(url)}", secrets)
+        return SourceError(self.system, endpoint, status, redact(message, secrets), code=code)
+
+    def parse_json(self, response: requests.Response, method: str, url: str) -> Any:
+        """The response body as JSON; a body that is not valid JSON is a hard error."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self.error(
+                method,
+                url,
+                response.status_code,
+                f"malformed body: invalid JSON ({len(response.content)} bytes, "
+                f"{exc.__class__.__name__})",
+            ) from None
+
+    # -- requests -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authed: bool = True,
+    ) -> requests.Response:
+        """Send a request with retries; refresh the credential once on 401; raise on >= 400."""
+        sent_auth = None
+        hdrs = dict(headers or {})
+        if authed and self.auth:
+            self.auth.apply(self, hdrs)
+            sent_auth = hdrs.get("Authorization")
+        resp = self._send(method, url, params=params, json=json, data=data, headers=hdrs)
+        if resp.status_code == 401 and authed and self.auth:
+            message, code = describe_error_body(resp)
+            if not self.auth.refresh(self, sent_auth):
+                raise self.error(method, url, 401, f"credentials rejected: {message}", code)
+            hdrs = dict(headers or {})
+            self.auth.apply(self, hdrs)
+            log.info(
+                "%s: 401 on %s, retrying once with a new token", self.system, safe_endpoint(url)
+            )
+            resp = self._send(method, url, params=params, json=json, data=data, headers=hdrs)
+            if resp.status_code == 401:
+                message, code = describe_error_body(resp)
+                raise self.error(
+                    method,
+                    url,
+                    401,
+                    f"a freshly issued token was rejected (second 401): {message}",
+                    code,
+                )
+        if resp.status_code >= 400:
+            message, code = describe_error_body(resp)
+            retried = resp.status_code in RETRY_STATUSES
+            if retried:
+                message = f"gave up after {self.http.max_retries} retries: {message}"
+            raise self.error(method, url, resp.status_code, message, code)
+        return resp
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if self._pause_next and self.http.api_usage_pause_s > 0:
+            with self._stats_lock:
+                self.stats.throttled_requests += 1
+            time.sleep(self.http.api_usage_pause_s)
+        try:
+            resp = self.session.request(method, url, timeout=self.http.timeout, **kwargs)
+        except requests.exceptions.RetryError as exc:
+            status = _status_from_retry_error(exc)
+            raise self.error(
+                method, url, status, f"gave up after retries ({_reason(exc)})"
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise self.error(
+                method, url, None, f"connection failed after retries ({_reason(exc)})"
+            ) from None
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise self.error(
+                method, url, None, f"malformed body: response cut short ({_reason(exc)})"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise self.error(method, url, None, f"request failed ({_reason(exc)})") from None
+        self._record(resp)
+        return resp
+
+    def _record(self, resp: requests.Response) -> None:
+        history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
+        with self._stats_lock:
+            self.stats.requests += 1 + len(history)
+            self.stats.retries += len(history)
+            for h in history:
+                if h.status:
+                    self.stats.retried_statuses[h.status] = (
+                        self.stats.retried_statuses.get(h.status, 0) + 1
+                    )
+            if self.usage_header:
+                match = _LIMIT_INFO.search(resp.headers.get(self.usage_header, ""))
+                if match:
+                    used, limit = int(match.group(1)), int(match.group(2))
+                    self.stats.api_usage_used, self.stats.api_usage_limit = used, limit
+                    near = limit > 0 and used / limit >= self.http.api_usage_slowdown_at
+                    if near and not self._pause_next:
+                        log.warning(
+                            "%s: API usage %d/%d is above %.0f%% of the limit: slowing down",
+                            self.system,
+                            used,
+                            limit,
+                            100 * self.http.api_usage_slowdown_at,
+                        )
+                    self._pause_next = near
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient(system={self.system!r})"
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's class and text (query strings are stripped by `redact`)."""
+    inner: BaseException = exc
+    while True:
+        nxt = getattr(inner, "reason", None)
+        if isinstance(nxt, BaseException) and nxt is not inner:
+            inner = nxt
+            continue
+        if inner.args and isinstance(inner.args[0], BaseException) and inner.args[0] is not inner:
+            inner = inner.args[0]
+            continue
+        break
+    text = str(inner)
+    text = re.sub(r"url: \S+", "url: …", text)
+    return f"{inner.__class__.__name__}: {text}"[:300]
+
+
+def _status_from_retry_error(exc: BaseException) -> int | None:
+    match = re.search(r"too many (\d{3}) error responses", str(exc))
+    return int(match.group(1)) if match else None

@@ -1,0 +1,246 @@
+"""Salesforce REST (v61.0) connector: client-credentials token, then `queryAll` pages.
+
+`queryAll` (not `query`) so that soft-deleted rows arrive with `IsDeleted = true`. Pages
+are followed through `nextRecordsUrl` exactly as given, spooled to disk as they come, and
+their record counts must add up to the first page's `totalSize`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectors.config import Settings
+from connectors.http import HttpClient, OAuthClientCredentials
+from connectors.schema import CRM_TABLES, RawTable
+from connectors.warehouse import DEFAULT_PARSERS, JsonLanding, PageSpool
+
+log = logging.getLogger("partnerpulse.connectors.salesforce")
+
+API_VERSION = "v61.0"
+SYSTEM = "crm"
+
+# Salesforce values: dates YYYY-MM-DD, datetimes 2024-05-01T13:45:00.000+0000 (converted
+# to UTC), booleans and numbers as JSON.
+PARSERS: dict[str, str] = dict(DEFAULT_PARSERS)
+
+# API field names, exactly as Salesforce spells them (JSON keys are case-sensitive).
+_FIELDS: dict[str, tuple[str, str]] = {
+    "account": (
+        "Account",
+        "Id, Name, Type, IsPartner, BillingCountry, Region__c, Industry, Partner_Tier__c, "
+        "Partner_Type__c, Specialization__c, Partner_Since__c, Partner_Status__c, "
+        "Terminated_On__c, Recruitment_Cost__c, ERP_Partner_Id__c, CreatedDate, "
+        "SystemModstamp, IsDeleted",
+    ),
+    "opportunity": (
+        "Opportunity",
+        "Id, Name, AccountId, PartnerAccountId, Partner_Role__c, Deal_Registration__c, "
+        "CampaignId, StageName, IsClosed, IsWon, Amount, CurrencyIsoCode, Probability, "
+        "Product_Line__c, CreatedDate, CloseDate, SystemModstamp, IsDeleted",
+    ),
+    "lead": (
+        "Lead",
+        "Id, PartnerAccountId, Status, LeadSource, CampaignId, MQL_Date__c, SQL_Date__c, "
+        "ConvertedDate, ConvertedOpportunityId, CreatedDate, SystemModstamp, IsDeleted",
+    ),
+    "deal_registration": (
+        "Deal_Registration__c",
+        "Id, Partner_Account__c, End_Customer__c, Product_Line__c, Estimated_Amount__c, "
+        "CurrencyIsoCode, Status__c, Submitted_Date__c, Decision_Date__c, "
+        "Expiration_Date__c, Opportunity__c, SystemModstamp, IsDeleted",
+    ),
+    "campaign": (
+        "Campaign",
+        "Id, Name, Partner_Account__c, Type, StartDate, EndDate, ActualCost, CurrencyIsoCode, "
+        "SystemModstamp, IsDeleted",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SalesforceObject:
+    """A Salesforce object, its API field names and the raw table it lands in."""
+
+    api_name: str
+    fields: tuple[str, ...]
+    table: RawTable
+
+    @property
+    def wire_names(self) -> dict[str, str]:
+        """Raw column -> API field name."""
+        return {f.lower(): f for f in self.fields}
+
+    def landing(self) -> JsonLanding:
+        return JsonLanding(
+            table=self.table, records_key="records", parsers=PARSERS, wire_names=self.wire_names
+        )
+
+
+def _objects() -> dict[str, SalesforceObject]:
+    out = {}
+    for table_name, (api_name, fields) in _FIELDS.items():
+        table = CRM_TABLES[table_name]
+        names = tuple(f.strip() for f in fields.split(","))
+        if {n.lower() for n in names} != set(table.columns):
+            raise AssertionError(f"Salesforce fields of {api_name} disagree with {table.name}")
+        out[table_name] = SalesforceObject(api_name, names, table)
+    return out
+
+
+OBJECTS: dict[str, SalesforceObject] = _objects()
+
+
+def soql_datetime(mark: datetime) -> str:
+    """A SOQL datetime literal, floored to the second: `2024-05-01T00:00:00Z`."""
+    return mark.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_soql(obj: SalesforceObject, since: datetime | None) -> str:
+    """`SELECT … FROM <Object> [WHERE SystemModstamp >= mark] ORDER BY SystemModstamp, Id`."""
+    where = f" WHERE SystemModstamp >= {soql_datetime(since)}" if since else ""
+    return (
+        f"SELECT {', '.join(obj.fields)} FROM {obj.api_name}{where} "
+        "ORDER BY SystemModstamp ASC, Id ASC"
+    )
+
+
+def resolve_next(instance_url: str, next_records_url: str) -> str:
+    """`nextRecordsUrl` exactly as given: absolute as is, relative under `instance_url`."""
+    if next_records_url.startswith(("http://", "https://")):
+        return next_records_url
+    return instance_url.rstrip("/") + next_records_url
+
+
+class SalesforceClient:
+    """Authenticated access to one Salesforce org (token fetched lazily, refreshed on 401)."""
+
+    def __init__(self, settings: Settings, http: HttpClient | None = None) -> None:
+        if not settings.crm_url:
+            raise ValueError("PARTNERPULSE_CRM_URL is not set")
+        self.settings = settings
+        secret = settings.crm_client_secret
+
+        def form() -> dict[str, str]:
+            return {
+                "grant_type": "client_credentials",
+                "client_id": settings.crm_client_id or "",
+                "client_secret": secret.reveal() if secret else "",
+            }
+
+        self.auth = OAuthClientCredentials(
+            f"{settings.crm_url}/services/oauth2/token",
+            form,
+            [secret.reveal()] if secret else [],
+        )
+        self.http = http or HttpClient(
+            SYSTEM, settings.http, self.auth, usage_header="Sforce-Limit-Info"
+        )
+        if http is not None:
+            self.http.auth = self.auth
+
+    @property
+    def instance_url(self) -> str:
+        """The org's instance URL from the token response (fetching a token if needed)."""
+        if not self.auth.token_info:
+            self.auth.apply(self.http, {})
+        url = self.auth.token_info.get("instance_url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise self.http.error(
+                "POST", self.auth.token_url, 200, "token response has no valid instance_url"
+            )
+        return url.rstrip("/")
+
+    def resolve(self, next_records_url: str) -> str:
+        """`nextRecordsUrl` as an absolute URL (relative ones are under `instance_url`)."""
+        return resolve_next(self.instance_url, next_records_url)
+
+    def query_all_pages(self, soql: str) -> Iterator[tuple[bytes, dict[str, Any], int]]:
+        """Every page of a `queryAll` as (raw body, parsed body, record count).
+
+        Hard errors: invalid JSON, a page without a records list or a record without a
+        queried field, `done` false without `nextRecordsUrl`, and records that do not add
+        up to `totalSize`.
+        """
+        headers = {"Sforce-Query-Options": f"batchSize={self.settings.crm_batch_size}"}
+        url = f"{self.instance_url}/services/data/{API_VERSION}/queryAll"
+        params: dict[str, str] | None = {"q": soql}
+        total: int | None = None
+        seen = 0
+        while True:
+            resp = self.http.request("GET", url, params=params, headers=headers)
+            body = self.http.parse_json(resp, "GET", url)
+            if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+                raise self.http.error(
+                    "GET", url, resp.status_code, "malformed body: no records list"
+                )
+            records = body["records"]
+            if total is None:
+                total = body.get("totalSize")
+                if not isinstance(total, int):
+                    raise self.http.error(
+                        "GET", url, resp.status_code, "malformed body: no totalSize"
+                    )
+            seen += len(records)
+            yield resp.content, body, len(records)
+            if body.get("done") is True:
+                break
+            nxt = body.get("nextRecordsUrl")
+            if body.get("done") is not False or not isinstance(nxt, str) or not nxt:
+                raise self.http.error(
+                    "GET", url, resp.status_code, "malformed body: not done but no nextRecordsUrl"
+                )
+            url, params = self.resolve(nxt), None
+        if seen != total:
+            raise self.http.error(
+                "GET",
+                url,
+                200,
+                f"malformed body: pages held {seen} records but totalSize is {total} "
+                "(a page was cut short)",
+            )
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a fetch spooled: pages, records and the query that was sent."""
+
+    pages: int
+    records: int
+    query: str
+
+
+def fetch_object(
+    client: SalesforceClient,
+    obj: SalesforceObject,
+    since: datetime | None,
+    spool: PageSpool,
+    *,
+    lookback: timedelta = timedelta(0),
+) -> FetchResult:
+    """Spool every record of `obj` modified at or after `since - lookback`."""
+    soql = build_soql(obj, since - lookback if since else None)
+    pages = records = 0
+    expected = set(obj.fields)
+    for raw, body, count in client.query_all_pages(soql):
+        for rec in body["records"]:
+            missing = expected - rec.keys() if isinstance(rec, dict) else expected
+            if missing:
+                raise client.http.error(
+                    "GET",
+                    f"{client.instance_url}/services/data/{API_VERSION}/queryAll",
+                    200,
+                    f"malformed body: a {obj.api_name} record lacks {sorted(missing)} "
+                    f"(record {rec.get('Id') if isinstance(rec, dict) else rec!r})",
+                )
+        spool.add(raw, count)
+        pages += 1
+        records += count
+    log.info("crm %s: %d records in %d pages", obj.api_name, records, pages)
+    return FetchResult(pages, records, soql)

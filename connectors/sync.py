@@ -1,0 +1,353 @@
+"""The uniform interface the orchestration calls: a registry of objects and `sync_object`.
+
+A sync reads the object's watermark, fetches every page modified at or after it into a
+spool on disk (no warehouse lock held while the source is read), then lands the spool in
+ONE warehouse transaction (rows, watermark, `ops.sync_runs`). Any failure records a
+`failed` sync run and re-raises: nothing of the failed sync is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from connectors import netsuite, partner_portal, pos_files, salesforce
+from connectors.config import Settings
+from connectors.http import ClientStats
+from connectors.warehouse import (
+    Committed,
+    PageSpool,
+    SyncRun,
+    commit_sync,
+    land_json_pages,
+    read_column_map,
+    record_failure,
+    start_run,
+)
+
+log = logging.getLogger("partnerpulse.connectors.sync")
+
+SOURCES = ("crm", "erp", "portal", "pos")
+
+
+@dataclass(frozen=True)
+class SyncObject:
+    """One syncable object: its source, name, the source's own name, raw tables and asset.
+
+    `asset_name` is the object's name, unique across sources (asset key suggestion:
+    `[source group, asset_name]`).
+    """
+
+    source: str
+    object: str
+    source_object: str
+    raw_tables: tuple[str, ...]
+    asset_name: str
+    incremental: bool
+
+
+def _registry() -> dict[tuple[str, str], SyncObject]:
+    entries: list[SyncObject] = []
+    crm = {
+        "accounts": "account",
+        "opportunities": "opportunity",
+        "leads": "lead",
+        "deal_registrations": "deal_registration",
+        "campaigns": "campaign",
+    }
+    for name, table in crm.items():
+        obj = salesforce.OBJECTS[table]
+        entries.append(
+            SyncObject("crm", name, obj.api_name, (obj.table.qualified_name,), name, True)
+        )
+    erp = {
+        "partners": "partner",
+        "customers": "customer",
+        "classifications": "classification",
+        "items": "item",
+        "currencies": "currency",
+        "currency_rates": "currencyrate",
+        "transactions": "transaction",
+        "transaction_lines": "transactionline",
+        "mdf_payments": "customrecord_mdf_payment",
+    }
+    for name, table_name in erp.items():
+        table = netsuite.TABLES[table_name]
+        entries.append(
+            SyncObject(
+                "erp",
+                name,
+                table.name,
+                (table.qualified_name,),
+                name,
+                table.watermark is not None,
+            )
+        )
+    for name, res in partner_portal.RESOURCES.items():
+        entries.append(
+            SyncObject(
+                "portal",
+                name,
+                res.path,
+                tuple(t.qualified_name for t in res.tables),
+                name,
+                True,
+            )
+        )
+    entries.append(
+        SyncObject(
+            "pos",
+            "pos_reports",
+            "PARTNERPULSE_LANDING_DIR",
+            ("raw_portal.pos_files", "raw_portal.pos_report_lines", "raw_portal.pos_quarantine"),
+            "pos_reports",
+            False,
+        )
+    )
+    if len({e.asset_name for e in entries}) != len(entries):
+        raise AssertionError("asset names must be unique across sources")
+    return {(e.source, e.object): e for e in entries}
+
+
+REGISTRY: dict[tuple[str, str], SyncObject] = _registry()
+
+
+def objects(source: str | None = None) -> list[SyncObject]:
+    """Every registered object (of one source when given), in registry order."""
+    return [o for o in REGISTRY.values() if source is None or o.source == source]
+
+
+def get_object(source: str, object_name: str) -> SyncObject:
+    """The registry entry of `(source, object)`; a KeyError lists the valid names."""
+    try:
+        return REGISTRY[(source, object_name)]
+    except KeyError:
+        valid = ", ".join(f"{s}/{o}" for s, o in REGISTRY)
+        raise KeyError(f"unknown object {source}/{object_name}; valid: {valid}") from None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync did (committed)."""
+
+    sync_id: str
+    source: str
+    object: str
+    rows_read: int
+    rows_merged: int
+    rows_quarantined: int
+    watermark_before: datetime | None
+    watermark_after: datetime | None
+    duration_s: float
+    pages: int
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def as_metadata(self) -> dict[str, Any]:
+        """A JSON-safe dict (datetimes as ISO text) for run metadata."""
+        out: dict[str, Any] = {
+            "sync_id": self.sync_id,
+            "source": self.source,
+            "object": self.object,
+            "rows_read": self.rows_read,
+            "rows_merged": self.rows_merged,
+            "rows_quarantined": self.rows_quarantined,
+            "watermark_before": _iso(self.watermark_before),
+            "watermark_after": _iso(self.watermark_after),
+            "duration_s": round(self.duration_s, 3),
+            "pages": self.pages,
+        }
+        out.update(self.details)
+        return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+
+class Clients:
+    """Source clients shared by the syncs of one run (one token per source)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._crm: salesforce.SalesforceClient | None = None
+        self._erp: netsuite.NetSuiteClient | None = None
+        self._portal: partner_portal.PortalClient | None = None
+
+    @property
+    def crm(self) -> salesforce.SalesforceClient:
+        if self._crm is None:
+            self._crm = salesforce.SalesforceClient(self.settings)
+        return self._crm
+
+    @property
+    def erp(self) -> netsuite.NetSuiteClient:
+        if self._erp is None:
+            self._erp = netsuite.NetSuiteClient(self.settings)
+        return self._erp
+
+    @property
+    def portal(self) -> partner_portal.PortalClient:
+        if self._portal is None:
+            self._portal = partner_portal.PortalClient(self.settings)
+        return self._portal
+
+    def close(self) -> None:
+        for client in (self._crm, self._erp, self._portal):
+            if client is not None:
+                client.close()
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- syncs -------------------------------------------------------------------------------------
+
+
+def sync_object(
+    settings: Settings,
+    warehouse_path: Path | str,
+    source: str,
+    object_name: str,
+    *,
+    clients: Clients | None = None,
+) -> SyncResult:
+    """Sync one object end to end: fetch pages since the watermark, land them atomically.
+
+    Raises `connectors.http.SourceError` (source failures), `connectors.warehouse.LandingError`
+    (invalid data) or the underlying error; a failed sync commits nothing but a `failed`
+    `ops.sync_runs` row.
+    """
+    spec = get_object(source, object_name)
+    path = Path(warehouse_path)
+    own_clients = clients is None
+    clients = clients or Clients(settings)
+    run = start_run(path, source, object_name)
+    started = time.monotonic()
+    try:
+        if source == "pos":
+            committed, pages, details = _sync_pos(settings, path, run)
+        else:
+            committed, pages, details = _sync_http(settings, path, run, spec, clients)
+    except BaseException as exc:
+        log.error("sync %s/%s failed: %s", source, object_name, exc)
+        record_failure(path, run, exc, lock_timeout_s=settings.warehouse_lock_timeout_s)
+        raise
+    finally:
+        if own_clients:
+            clients.close()
+    landed = committed.landed
+    result = SyncResult(
+        sync_id=run.sync_id,
+        source=source,
+        object=object_name,
+        rows_read=landed.rows_read,
+        rows_merged=landed.rows_merged,
+        rows_quarantined=landed.rows_quarantined,
+        watermark_before=run.watermark_before,
+        watermark_after=committed.watermark_after,
+        duration_s=time.monotonic() - started,
+        pages=pages,
+        details={**details, **landed.details},
+    )
+    log.info(
+        "sync %s/%s: %d read, %d merged, %d quarantined in %.1fs",
+        source,
+        object_name,
+        result.rows_read,
+        result.rows_merged,
+        result.rows_quarantined,
+        result.duration_s,
+    )
+    return result
+
+
+def sync_source(
+    settings: Settings,
+    warehouse_path: Path | str,
+    source: str,
+    object_names: Iterable[str] | None = None,
+) -> list[SyncResult]:
+    """Sync several objects of one source in turn with shared clients (stops at the first
+    failure, which is raised)."""
+    names = list(object_names) if object_names is not None else [o.object for o in objects(source)]
+    with Clients(settings) as clients:
+        return [sync_object(settings, warehouse_path, source, n, clients=clients) for n in names]
+
+
+def _sync_http(
+    settings: Settings, path: Path, run: SyncRun, spec: SyncObject, clients: Clients
+) -> tuple[Committed, int, dict[str, Any]]:
+    lookback = timedelta(seconds=settings.incremental_lookback_s)
+    since = run.watermark_before
+    details: dict[str, Any] = {}
+    fetch_started = time.monotonic()
+    with PageSpool(settings.spool_dir) as spool:
+        if spec.source == "crm":
+            client = clients.crm
+            client.http.stats = ClientStats()
+            obj = salesforce.OBJECTS[_table_name(spec)]
+            salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
+            landing = obj.landing()
+            http_stats = client.http.stats
+        elif spec.source == "erp":
+            client_erp = clients.erp
+            client_erp.http.stats = ClientStats()
+            table = netsuite.TABLES[spec.source_object]
+            fetched_erp = netsuite.fetch_table(client_erp, table, since, spool, lookback=lookback)
+            details.update(windows=fetched_erp.windows, queries=fetched_erp.queries)
+            landing = netsuite.landing(table)
+            http_stats = client_erp.http.stats
+        elif spec.source == "portal":
+            client_portal = clients.portal
+            client_portal.http.stats = ClientStats()
+            resource = partner_portal.RESOURCES[spec.object]
+            partner_portal.fetch_resource(client_portal, resource, since, spool, lookback=lookback)
+            landing = resource.landing()
+            http_stats = client_portal.http.stats
+        else:
+            raise ValueError(f"unknown source {spec.source!r}")
+        details.update(http_stats.as_dict())
+        details["spooled_bytes"] = spool.bytes
+        details["fetch_s"] = round(time.monotonic() - fetch_started, 3)
+        files, records, pages = spool.files, spool.records, spool.pages
+        land_started = time.monotonic()
+        committed = commit_sync(
+            path,
+            run,
+            lambda con: land_json_pages(con, run, landing, files, rows_expected=records),
+            lock_timeout_s=settings.warehouse_lock_timeout_s,
+        )
+        details["land_s"] = round(time.monotonic() - land_started, 3)
+    return committed, pages, details
+
+
+def _table_name(spec: SyncObject) -> str:
+    return spec.raw_tables[0].split(".", 1)[1]
+
+
+def _sync_pos(
+    settings: Settings, path: Path, run: SyncRun
+) -> tuple[Committed, int, dict[str, Any]]:
+    if settings.landing_dir is None:
+        raise ValueError("PARTNERPULSE_LANDING_DIR is not set")
+    hashes = read_column_map(path, "raw_portal.pos_files", "file_name", "content_sha256")
+    statuses = read_column_map(path, "raw_portal.pos_files", "file_name", "status")
+    known = {name: (digest, statuses.get(name, "")) for name, digest in hashes.items()}
+    committed = commit_sync(
+        path,
+        run,
+        lambda con: pos_files.land_pos_files(con, run, settings.landing_dir, known),
+        lock_timeout_s=settings.warehouse_lock_timeout_s,
+    )
+    return committed, 0, {"landing_dir": str(settings.landing_dir)}

@@ -1,0 +1,694 @@
+"""The one module that writes the warehouse: DDL, staged landing, merges, watermarks, runs.
+
+A sync lands in ONE transaction: its pages go into a temp staging table, are typed to the
+column types of `schema.py`, validated (every value parses; primary key and watermark
+are present), merged on the primary key into the raw table, and the watermark and the
+`ops.sync_runs` row are written; COMMIT. On any error the transaction is rolled back and a
+`failed` `ops.sync_runs` row is written in a separate transaction.
+
+Pages arrive as JSON files spooled on disk, exactly as the source sent them: DuckDB reads
+them (`read_text`) and parses them with an explicit structure (`from_json`, every field
+as VARCHAR), then types the columns in SQL: no Python loop over records. Rows built in
+Python (POS files) are appended in bounded Arrow batches. Connections are short-lived:
+open, work, close, so that dbt can take the file lock afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connectors.schema import ALL_TABLES, RawTable, create_all_ddl
+
+log = logging.getLogger("partnerpulse.connectors.warehouse")
+
+
+class LandingError(Exception):
+    """Landed data failed validation (unparseable value, missing key or watermark, ...)."""
+
+    def __init__(self, object_name: str, message: str) -> None:
+        self.object_name = object_name
+        self.message = message
+        super().__init__(f"{object_name}: {message}")
+
+    def __reduce__(self):
+        return (LandingError, (self.object_name, self.message))
+
+
+def utcnow() -> datetime:
+    """Now in UTC, without zone (the warehouse's TIMESTAMP convention)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def quote(name: str) -> str:
+    """A double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_string(value: str) -> str:
+    """A single-quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def connect(
+    path: Path | str, *, lock_timeout_s: float = 60.0, ensure_schema: bool = True
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived read-write connection (schemas created, TimeZone UTC), closed on exit.
+
+    Waits up to `lock_timeout_s` while another process holds the file lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("SET TimeZone = 'UTC'")
+        if ensure_schema:
+            for stmt in create_all_ddl():
+                con.execute(stmt)
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_warehouse(path: Path | str) -> None:
+    """Create the warehouse file and every raw and ops table if missing."""
+    with connect(path):
+        pass
+
+
+def read_watermark(path: Path | str, source: str, object_name: str) -> datetime | None:
+    """The high-water mark stored for `(source, object)`, or None (none yet / no file)."""
+    if not Path(path).exists():
+        return None
+    with connect(path) as con:
+        return _read_watermark(con, source, object_name)
+
+
+def _read_watermark(
+    con: duckdb.DuckDBPyConnection, source: str, object_name: str
+) -> datetime | None:
+    rows = con.execute(
+        "SELECT watermark FROM ops.watermarks WHERE source = ? AND object = ?",
+        [source, object_name],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def read_column_map(path: Path | str, table: str, key: str, value: str) -> dict[Any, Any]:
+    """`{key: value}` over every row of a warehouse table (empty when the file is new)."""
+    if not Path(path).exists():
+        return {}
+    with connect(path) as con:
+        rows = con.execute(f"SELECT {quote(key)}, {quote(value)} FROM {table}").fetchall()
+    return dict(rows)
+
+
+class Warehouse:
+    """The warehouse file: `connect()`, `ensure()`, `read_watermark(source, object)`."""
+
+    def __init__(self, path: Path | str, *, lock_timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+
+    def connect(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A short-lived connection (closed when the `with` block ends)."""
+        return connect(self.path, lock_timeout_s=self.lock_timeout_s)
+
+    def ensure(self) -> None:
+        """Create the file and every raw and ops table if missing."""
+        ensure_warehouse(self.path)
+
+    def read_watermark(self, source: str, object_name: str) -> datetime | None:
+        """The stored high-water mark of `(source, object)`, or None."""
+        return read_watermark(self.path, source, object_name)
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+
+# -- sync runs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """A sync in progress: its id, what it syncs, when it started and the mark it read from."""
+
+    sync_id: str
+    source: str
+    object: str
+    started_at: datetime
+    watermark_before: datetime | None
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What a landing wrote inside the sync's transaction."""
+
+    rows_read: int
+    rows_merged: int
+    rows_quarantined: int = 0
+    watermark: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A committed sync: what landed, the resulting watermark and the timing."""
+
+    landed: Landed
+    watermark_after: datetime | None
+    finished_at: datetime
+    duration_s: float
+
+
+def start_run(path: Path | str, source: str, object_name: str) -> SyncRun:
+    """A new sync id and the watermark the sync reads from."""
+    return SyncRun(
+        sync_id=f"{source}-{object_name}-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        source=source,
+        object=object_name,
+        started_at=utcnow(),
+        watermark_before=read_watermark(path, source, object_name),
+    )
+
+
+def commit_sync(
+    path: Path | str,
+    run: SyncRun,
+    work: Callable[[duckdb.DuckDBPyConnection], Landed],
+    *,
+    lock_timeout_s: float = 60.0,
+) -> Committed:
+    """Run `work` and record the sync (rows, watermark, `ops.sync_runs`) in ONE transaction.
+
+    On any error the transaction is rolled back and the exception propagates; the caller
+    records the failure with `record_failure`.
+    """
+    with connect(path, lock_timeout_s=lock_timeout_s) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            landed = work(con)
+            current = _read_watermark(con, run.source, run.object)
+            after = _max_ts(current, landed.watermark)
+            finished = utcnow()
+            if landed.watermark is not None and (current is None or landed.watermark > current):
+                con.execute(
+                    """INSERT INTO ops.watermarks (source, object, watermark, sync_id, updated_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (source, object) DO UPDATE SET watermark = excluded.watermark,
+                        sync_id = excluded.sync_id, updated_at = excluded.updated_at""",
+                    [run.source, run.object, landed.watermark, run.sync_id, finished],
+                )
+            duration = (finished - run.started_at).total_seconds()
+            _insert_run(con, run, "succeeded", finished, landed, after, None)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+    return Committed(landed, after, finished, duration)
+
+
+def record_failure(
+    path: Path | str,
+    run: SyncRun,
+    error: BaseException,
+    *,
+    lock_timeout_s: float = 60.0,
+) -> None:
+    """Write a `failed` `ops.sync_runs` row in its own transaction (never raises)."""
+    message = f"{error.__class__.__name__}: {error}"[:4000]
+    try:
+        with connect(path, lock_timeout_s=lock_timeout_s) as con:
+            con.execute("BEGIN TRANSACTION")
+            _insert_run(con, run, "failed", utcnow(), None, run.watermark_before, message)
+            con.execute("COMMIT")
+    except Exception:  # the original error matters more than this one
+        log.exception("could not record the failed sync %s", run.sync_id)
+
+
+def _insert_run(
+    con: duckdb.DuckDBPyConnection,
+    run: SyncRun,
+    status: str,
+    finished: datetime,
+    landed: Landed | None,
+    watermark_after: datetime | None,
+    error: str | None,
+) -> None:
+    con.execute(
+        """INSERT INTO ops.sync_runs (sync_id, source, object, status, started_at, finished_at,
+            duration_s, rows_read, rows_merged, rows_quarantined, watermark_before,
+            watermark_after, error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            run.sync_id,
+            run.source,
+            run.object,
+            status,
+            run.started_at,
+            finished,
+            (finished - run.started_at).total_seconds(),
+            landed.rows_read if landed else None,
+            landed.rows_merged if landed else None,
+            landed.rows_quarantined if landed else None,
+            run.watermark_before,
+            watermark_after,
+            error,
+        ],
+    )
+
+
+def _max_ts(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+# -- JSON page landing ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChildLanding:
+    """Records nested in a list of each parent record (sales-report lines).
+
+    The children of every landed parent replace that parent's stored children.
+    """
+
+    table: RawTable
+    list_key: str
+    parent_columns: Mapping[str, str]  # child column -> parent column (the parent's key)
+    wire_names: Mapping[str, str] = field(default_factory=dict)
+
+    def wire(self, column: str) -> str:
+        return self.wire_names.get(column, column)
+
+
+@dataclass(frozen=True)
+class JsonLanding:
+    """How a source's JSON pages map onto one raw table.
+
+    `records_key` is the key of the record list in each page body; `wire_names` maps a
+    column to its key in the record (default: the column's name); `parsers` maps a DuckDB
+    type to a SQL template over `{x}` (the value as VARCHAR) that yields the typed value,
+    or NULL when the text does not parse.
+    """
+
+    table: RawTable
+    records_key: str
+    parsers: Mapping[str, str]
+    wire_names: Mapping[str, str] = field(default_factory=dict)
+    children: tuple[ChildLanding, ...] = ()
+
+    def wire(self, column: str) -> str:
+        return self.wire_names.get(column, column)
+
+
+def strict_integer(duck_type: str) -> str:
+    """A parse template for integers that refuses fractions (a plain cast rounds 12.5 to 13)."""
+    return (
+        "(CASE WHEN regexp_full_match(trim({x}), '[+-]?[0-9]+([.]0+)?') "
+        f"THEN TRY_CAST(CAST(trim({{x}}) AS DOUBLE) AS {duck_type}) END)"
+    )
+
+
+DEFAULT_PARSERS: dict[str, str] = {
+    "BIGINT": strict_integer("BIGINT"),
+    "INTEGER": strict_integer("INTEGER"),
+    "DOUBLE": "TRY_CAST({x} AS DOUBLE)",
+    "BOOLEAN": "TRY_CAST({x} AS BOOLEAN)",
+    "DATE": "TRY_CAST({x} AS DATE)",
+    "TIMESTAMP": "CAST(TRY_CAST({x} AS TIMESTAMPTZ) AS TIMESTAMP)",
+}
+
+
+def parse_expr(parsers: Mapping[str, str], duck_type: str, wire_column: str) -> str:
+    """The SQL that types a VARCHAR staging column to `duck_type` (NULL if unparseable)."""
+    kind = duck_type.upper()
+    if kind == "VARCHAR":
+        template = "{x}"
+    else:
+        template = parsers.get(kind) or DEFAULT_PARSERS.get(kind) or f"TRY_CAST({{x}} AS {kind})"
+    return template.format(x=quote(wire_column))
+
+
+def land_json_pages(
+    con: duckdb.DuckDBPyConnection,
+    run: SyncRun,
+    landing: JsonLanding,
+    files: Sequence[Path],
+    *,
+    rows_expected: int,
+) -> Landed:
+    """Stage, type, validate and merge spooled JSON pages into `landing.table`."""
+    table = landing.table
+    obj = f"{run.source}/{run.object} ({table.qualified_name})"
+    columns = list(table.columns)
+    wire_fields = list(dict.fromkeys(landing.wire(c) for c in columns))
+    nested = {
+        child.list_key: list(
+            dict.fromkeys(
+                child.wire(c) for c in child.table.columns if c not in child.parent_columns
+            )
+        )
+        for child in landing.children
+    }
+    record: dict[str, Any] = {f: "VARCHAR" for f in wire_fields}
+    record.update({key: [{f: "VARCHAR" for f in sub}] for key, sub in nested.items()})
+    structure = json.dumps({landing.records_key: [record]})
+    parsed = f"(from_json(content, {sql_string(structure)})).{quote(landing.records_key)}"
+    if files:
+        pages = "read_text([" + ", ".join(sql_string(str(f)) for f in files) + "])"
+    else:
+        empty = json.dumps({landing.records_key: []})
+        pages = f"(SELECT 'none' AS filename, {sql_string(empty)} AS content)"
+    con.execute("DROP TABLE IF EXISTS _pp_stage")
+    con.execute(
+        f"""CREATE TEMP TABLE _pp_stage AS
+        SELECT row_number() OVER () AS _rid, *
+        FROM (
+            SELECT _file, unnest(r) FROM (
+                SELECT filename AS _file,
+                    unnest({parsed}) AS r
+                FROM {pages}
+            )
+        )"""
+    )
+    staged = con.execute("SELECT count(*) FROM _pp_stage").fetchall()[0][0]
+    if staged != rows_expected:
+        raise LandingError(obj, f"staged {staged} records but the pages held {rows_expected}")
+
+    typed = {c: parse_expr(landing.parsers, t, landing.wire(c)) for c, t in table.columns.items()}
+    checks = [(c, t, quote(landing.wire(c)), typed[c]) for c, t in table.columns.items()]
+    keys = {c: quote(landing.wire(c)) for c in table.primary_key}
+    _check_values(con, obj, "_pp_stage", checks, keys)
+    required = list(table.primary_key) + ([table.watermark] if table.watermark else [])
+    _check_required(con, obj, table, typed, required, "_pp_stage")
+
+    pk = [quote(c) for c in table.primary_key]
+    order = [f"{quote(table.watermark)} DESC NULLS LAST"] if table.watermark else []
+    order += ["_file DESC", "_rid DESC"]
+    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in typed.items())
+    con.execute("DROP TABLE IF EXISTS _pp_typed")
+    con.execute(
+        f"""CREATE TEMP TABLE _pp_typed AS
+        SELECT * FROM (SELECT {select}, _rid, _file FROM _pp_stage)
+        QUALIFY row_number() OVER (PARTITION BY {", ".join(pk)} ORDER BY {", ".join(order)}) = 1"""
+    )
+    merged = _merge(con, table, "_pp_typed", run)
+    watermark = None
+    if table.watermark:
+        watermark = con.execute(f"SELECT max({quote(table.watermark)}) FROM _pp_typed").fetchall()[
+            0
+        ][0]
+    details: dict[str, Any] = {}
+    for child in landing.children:
+        details[f"{child.table.name}_merged"] = _land_children(con, run, obj, landing, child, typed)
+    return Landed(rows_read=staged, rows_merged=merged, watermark=watermark, details=details)
+
+
+def _check_values(
+    con: duckdb.DuckDBPyConnection,
+    obj: str,
+    stage: str,
+    checks: Sequence[tuple[str, str, str, str]],
+    keys: Mapping[str, str],
+) -> None:
+    """Hard error naming the first record whose value does not parse to its column type.
+
+    `checks` holds (column, type, raw SQL, typed SQL); `keys` names the record in the error.
+    """
+    conds = [(c, t, raw, f"({raw} IS NOT NULL AND {typed} IS NULL)") for c, t, raw, typed in checks]
+    conds = [x for x in conds if x[1].upper() != "VARCHAR"]
+    if not conds:
+        return
+    which = " ".join(f"WHEN {cond} THEN {sql_string(c)}" for c, _, _, cond in conds)
+    value = " ".join(f"WHEN {cond} THEN {raw}" for _, _, raw, cond in conds)
+    key_sql = "".join(f", {expr}" for expr in keys.values())
+    rows = con.execute(
+        f"""SELECT CASE {which} END, CASE {value} END, _file{key_sql} FROM {stage}
+        WHERE {" OR ".join(cond for *_, cond in conds)} ORDER BY _rid LIMIT 1"""
+    ).fetchall()
+    if rows:
+        column, raw, file_name, *key_values = rows[0]
+        types = {c: t for c, t, _, _ in conds}
+        key = dict(zip(keys, key_values, strict=True))
+        raise LandingError(
+            obj,
+            f"column {column} = {raw!r} is not a valid {types[column]} "
+            f"(first bad record {key}, page {Path(file_name).name})",
+        )
+
+
+def _check_required(
+    con: duckdb.DuckDBPyConnection,
+    obj: str,
+    table: RawTable,
+    typed: Mapping[str, str],
+    required: Sequence[str],
+    stage: str,
+) -> None:
+    """Hard error naming the first record that lacks a primary-key or watermark value."""
+    if not required:
+        return
+    cond = " OR ".join(f"{typed[c]} IS NULL" for c in required)
+    which = " ".join(f"WHEN {typed[c]} IS NULL THEN {sql_string(c)}" for c in required)
+    shown = ", ".join(f"{typed[c]}" for c in required)
+    rows = con.execute(
+        f"SELECT CASE {which} END, {shown}, _rid FROM {stage} WHERE {cond} ORDER BY _rid LIMIT 1"
+    ).fetchall()
+    if rows:
+        column, *values, rid = rows[0]
+        record = dict(zip(required, values, strict=True))
+        raise LandingError(
+            obj, f"required field {column} is missing (first bad record #{rid}: {record})"
+        )
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: RawTable, stage: str, run: SyncRun) -> int:
+    """Delete the stage's keys from the raw table, insert the stage; the rows merged."""
+    cond = " AND ".join(f"t.{quote(c)} = s.{quote(c)}" for c in table.primary_key)
+    con.execute(f"DELETE FROM {table.qualified_name} AS t USING {stage} AS s WHERE {cond}")
+    cols = ", ".join(quote(c) for c in table.columns)
+    con.execute(
+        f"""INSERT INTO {table.qualified_name} ({cols}, "_sync_id", "_loaded_at")
+        SELECT {cols}, ?, ? FROM {stage}""",
+        [run.sync_id, utcnow()],
+    )
+    return con.execute(f"SELECT count(*) FROM {stage}").fetchall()[0][0]
+
+
+def _land_children(
+    con: duckdb.DuckDBPyConnection,
+    run: SyncRun,
+    parent_obj: str,
+    parent: JsonLanding,
+    child: ChildLanding,
+    parent_typed: Mapping[str, str],
+) -> int:
+    table = child.table
+    obj = f"{parent_obj} -> {table.qualified_name}"
+    own = [c for c in table.columns if c not in child.parent_columns]
+    wire = {c: child.wire(c) for c in own}
+    parent_keys = ", ".join(
+        f"{parent_typed[p]} AS {quote(c)}" for c, p in child.parent_columns.items()
+    )
+    con.execute("DROP TABLE IF EXISTS _pp_child_stage")
+    con.execute(
+        f"""CREATE TEMP TABLE _pp_child_stage AS
+        SELECT row_number() OVER () AS _rid, * FROM (
+            SELECT _file, {", ".join(quote(c) for c in child.parent_columns)}, unnest(l) FROM (
+                SELECT _file, {parent_keys}, unnest({quote(child.list_key)}) AS l
+                FROM _pp_stage WHERE _rid IN (SELECT _rid FROM _pp_typed)
+            )
+        )"""
+    )
+    typed = {
+        c: (quote(c) if c in child.parent_columns else parse_expr(parent.parsers, t, wire[c]))
+        for c, t in table.columns.items()
+    }
+    checks = [(c, table.columns[c], quote(wire[c]), typed[c]) for c in own]
+    keys = {
+        c: (quote(c) if c in child.parent_columns else quote(wire[c])) for c in table.primary_key
+    }
+    _check_values(con, obj, "_pp_child_stage", checks, keys)
+    _check_required(con, obj, table, typed, list(table.primary_key), "_pp_child_stage")
+    pk = ", ".join(typed[c] for c in table.primary_key)
+    dup = con.execute(
+        f"SELECT {pk}, count(*) FROM _pp_child_stage GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+    ).fetchall()
+    if dup:
+        raise LandingError(
+            obj, f"duplicate key {dict(zip(table.primary_key, dup[0], strict=False))}"
+        )
+    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in typed.items())
+    con.execute("DROP TABLE IF EXISTS _pp_child_typed")
+    con.execute(f"CREATE TEMP TABLE _pp_child_typed AS SELECT {select} FROM _pp_child_stage")
+    # Every re-landed parent's old children go, even when it now has none.
+    cond = " AND ".join(
+        f"t.{quote(c)} = p.{quote(pcol)}" for c, pcol in child.parent_columns.items()
+    )
+    con.execute(f"DELETE FROM {table.qualified_name} AS t USING _pp_typed AS p WHERE {cond}")
+    cols = ", ".join(quote(c) for c in table.columns)
+    con.execute(
+        f"""INSERT INTO {table.qualified_name} ({cols}, "_sync_id", "_loaded_at")
+        SELECT {cols}, ?, ? FROM _pp_child_typed""",
+        [run.sync_id, utcnow()],
+    )
+    return con.execute("SELECT count(*) FROM _pp_child_typed").fetchall()[0][0]
+
+
+# -- Arrow row landing (rows built in Python) ------------------------------------------------
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
+
+
+def arrow_schema(table: RawTable) -> pa.Schema:
+    """The Arrow schema of a raw table's own columns (lineage columns excluded)."""
+    return pa.schema([(c, _ARROW_TYPES[t.upper()]) for c, t in table.columns.items()])
+
+
+class RowStager:
+    """Appends Python rows to a temp staging table in bounded Arrow batches."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, table: RawTable, *, batch_rows: int = 20_000
+    ) -> None:
+        self.con = con
+        self.table = table
+        self.batch_rows = batch_rows
+        self.schema = arrow_schema(table)
+        self.stage = f"_pp_rows_{table.name}"
+        self.count = 0
+        self._buffer: list[dict[str, Any]] = []
+        cols = ", ".join(f"{quote(c)} {t}" for c, t in table.columns.items())
+        con.execute(f"DROP TABLE IF EXISTS {self.stage}")
+        con.execute(f"CREATE TEMP TABLE {self.stage} ({cols})")
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._buffer.append(dict(row))
+        self.count += 1
+        if len(self._buffer) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        batch = pa.Table.from_pylist(self._buffer, schema=self.schema)
+        self.con.register("_pp_arrow_batch", batch)
+        try:
+            self.con.execute(f"INSERT INTO {self.stage} SELECT * FROM _pp_arrow_batch")
+        finally:
+            self.con.unregister("_pp_arrow_batch")
+        self._buffer.clear()
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    run: SyncRun,
+    table: RawTable,
+    stager: RowStager,
+    *,
+    replace_by: str,
+    replaced: Sequence[str],
+) -> int:
+    """Delete the rows whose `replace_by` is in `replaced`, then insert the staged rows."""
+    stager.flush()
+    if replaced:
+        con.register("_pp_replaced", pa.table({"v": pa.array(list(replaced), pa.string())}))
+        try:
+            con.execute(
+                f"DELETE FROM {table.qualified_name} "
+                f"WHERE {quote(replace_by)} IN (SELECT v FROM _pp_replaced)"
+            )
+        finally:
+            con.unregister("_pp_replaced")
+    return _merge(con, table, stager.stage, run)
+
+
+def table_for(qualified_name: str) -> RawTable:
+    """The raw table called `schema.name`."""
+    return ALL_TABLES[qualified_name]
+
+
+# -- page spool ------------------------------------------------------------------------------
+
+
+class PageSpool:
+    """Source pages spooled to JSON files on disk until the sync lands them.
+
+    Only one page is in memory at a time; the landing reads the files with DuckDB. Files
+    are named so that their sorted order is the order the pages were read in (per group).
+    """
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        if base_dir is not None:
+            Path(base_dir).mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="partnerpulse-spool-", dir=base_dir)
+        self.dir = Path(self._tmp.name)
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.pages = 0
+        self.records = 0
+        self.bytes = 0
+
+    def add(self, body: bytes, records: int, *, group: str = "p") -> Path:
+        """Write one page's body (`records` records in it)."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            self.pages += 1
+            self.records += records
+            self.bytes += len(body)
+        path = self.dir / f"{group}-{seq:08d}.json"
+        path.write_bytes(body)
+        return path
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.json"))
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> PageSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

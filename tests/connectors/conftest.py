@@ -1,0 +1,77 @@
+"""Fixtures of the connector tests: a scripted HTTP stub, fast HTTP settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conn_http_stub import StubServer  # noqa: E402
+
+from connectors.config import HttpSettings, Settings  # noqa: E402
+from source_servers.runtime import RunningSources, start_sources  # noqa: E402
+
+FAST_HTTP = HttpSettings(
+    connect_timeout_s=2.0,
+    read_timeout_s=10.0,
+    max_retries=3,
+    backoff_factor=0.001,
+    backoff_max_s=0.01,
+    backoff_jitter_s=0.001,
+    retry_after_max_s=5.0,
+    api_usage_pause_s=0.001,
+)
+
+
+@pytest.fixture
+def stub():
+    server = StubServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fast_http() -> HttpSettings:
+    return FAST_HTTP
+
+
+# -- the stand-in sources on loopback, with a small generated world ----------------------
+
+AS_OF = dt.date(2024, 6, 30)
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated world (8 partners, 6 months), shared by every test."""
+    from source_servers.generator import generate_world
+
+    out = tmp_path_factory.mktemp("connectors_world")
+    generate_world(out, seed=7, partners=8, months=6, as_of=AS_OF)
+    return out
+
+
+@pytest.fixture
+def sources(world_dir: Path, tmp_path: Path) -> Iterator[RunningSources]:
+    """The three servers on ephemeral loopback ports; each test gets its own world copy."""
+    with start_sources(world_dir, landing_dir=tmp_path / "landing") as running:
+        yield running
+
+
+@pytest.fixture
+def settings(sources: RunningSources, tmp_path: Path) -> Settings:
+    """Settings pointing at the stand-ins, with tiny backoffs and small pages."""
+    return Settings.from_env(sources.env()).replace(
+        http=dataclasses.asdict(FAST_HTTP),
+        warehouse=tmp_path / "warehouse.duckdb",
+        spool_dir=tmp_path / "spool",
+        crm_batch_size=200,
+        erp_page_size=250,
+        erp_query_row_cap=1000,
+        portal_page_size=50,
+    )

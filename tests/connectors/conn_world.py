@@ -1,0 +1,124 @@
+"""Helpers comparing the warehouse with the world the stand-in servers serve."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+
+from connectors.schema import ALL_TABLES
+from connectors.sync import SyncResult, objects, sync_object
+
+# raw table -> world table
+WORLD_TABLE = {
+    "raw_crm.account": "crm.account",
+    "raw_crm.opportunity": "crm.opportunity",
+    "raw_crm.lead": "crm.lead",
+    "raw_crm.deal_registration": "crm.deal_registration__c",
+    "raw_crm.campaign": "crm.campaign",
+    **{
+        f"raw_erp.{t}": f"erp.{t}"
+        for t in (
+            "partner",
+            "customer",
+            "classification",
+            "item",
+            "currency",
+            "currencyrate",
+            "transaction",
+            "transactionline",
+            "customrecord_mdf_payment",
+        )
+    },
+    **{
+        f"raw_portal.{t}": f"portal.{t}"
+        for t in (
+            "sales_reports",
+            "sales_report_lines",
+            "trainings",
+            "mdf_claims",
+            "asset_usage",
+            "business_plans",
+        )
+    },
+}
+API_OBJECTS = [o for o in objects() if o.source != "pos"]
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def world_query(world_dir: Path, sql: str) -> list[tuple]:
+    return query(world_dir / "world.duckdb", sql)
+
+
+def counts(path: Path) -> dict[str, int]:
+    """Row count of every API raw table in the warehouse."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in WORLD_TABLE}
+
+
+def world_counts(world_dir: Path) -> dict[str, int]:
+    with duckdb.connect(str(world_dir / "world.duckdb"), read_only=True) as con:
+        return {
+            raw: con.execute(f"SELECT count(*) FROM {w}").fetchall()[0][0]
+            for raw, w in WORLD_TABLE.items()
+        }
+
+
+def watermarks(path: Path) -> dict[tuple[str, str], object]:
+    return {
+        (s, o): w for s, o, w in query(path, "SELECT source, object, watermark FROM ops.watermarks")
+    }
+
+
+def sync_all(settings, path: Path, source: str | None = None) -> dict[str, SyncResult]:
+    return {
+        f"{o.source}/{o.object}": sync_object(settings, path, o.source, o.object)
+        for o in objects(source)
+    }
+
+
+def differences(path: Path, world_dir: Path, raw: str) -> tuple[int, int]:
+    """(rows only in the warehouse, rows only in the world) of one table, every column
+    compared after the wire round trip (NetSuite flags as booleans, Salesforce datetimes
+    at millisecond precision)."""
+    table = ALL_TABLES[raw]
+    world_cols, raw_cols = [], []
+    for col, typ in table.columns.items():
+        q = f'"{col}"'
+        if raw.startswith("raw_erp.") and typ == "BOOLEAN":
+            world_cols.append(f"({q} = 'T')")
+        elif raw.startswith("raw_crm.") and typ == "TIMESTAMP":
+            world_cols.append(f"date_trunc('millisecond', {q})")
+        else:
+            world_cols.append(q)
+        raw_cols.append(q)
+    w_sel = ", ".join(world_cols)
+    r_sel = ", ".join(raw_cols)
+    with duckdb.connect(str(path), read_only=True) as con:
+        world = str(world_dir / "world.duckdb").replace("'", "''")
+        con.execute(f"ATTACH '{world}' AS world (READ_ONLY)")
+        only_raw = con.execute(
+            f"SELECT count(*) FROM (SELECT {r_sel} FROM {raw} "
+            f"EXCEPT ALL SELECT {w_sel} FROM world.{WORLD_TABLE[raw]})"
+        ).fetchall()[0][0]
+        only_world = con.execute(
+            f"SELECT count(*) FROM (SELECT {w_sel} FROM world.{WORLD_TABLE[raw]} "
+            f"EXCEPT ALL SELECT {r_sel} FROM {raw})"
+        ).fetchall()[0][0]
+    return only_raw, only_world
+
+
+def pos_csv_rows(landing: Path) -> tuple[int, int]:
+    """(files, data rows) of the CSV files in a landing folder."""
+    files = rows = 0
+    for path in sorted(landing.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            files += 1
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                rows += sum(1 for r in list(csv.reader(fh))[1:] if r)
+    return files, rows
