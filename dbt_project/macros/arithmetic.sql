@@ -9,16 +9,16 @@
 {# numerator / denominator, NULL when the denominator is NULL or zero (never 0, never infinity). #}
 {% macro safe_divide(numerator, denominator) -%}
     case
-        when {{ denominator }} is null or {{ denominator }} = 0 then null
-        else {{ numerator }} / {{ denominator }}
+        when ({{ denominator }}) is null or ({{ denominator }}) = 0 then null
+        else ({{ numerator }}) / ({{ denominator }})
     end
 {%- endmacro %}
 
 {# The same for a USD denominator: NULL when the denominator rounds to 0.00. #}
 {% macro safe_divide_usd(numerator, denominator) -%}
     case
-        when {{ denominator }} is null or round({{ denominator }}, 2) = 0 then null
-        else {{ numerator }} / {{ denominator }}
+        when ({{ denominator }}) is null or round({{ denominator }}, 2) = 0 then null
+        else ({{ numerator }}) / ({{ denominator }})
     end
 {%- endmacro %}
 
@@ -49,4 +49,29 @@
 
 {% macro spark__median(expression) -%}
     percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+{#
+    A double-precision float type. dbt.type_float() renders FLOAT, which is single precision
+    (4 bytes) in DuckDB, too coarse for money and ratios.
+#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'partnerpulse')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
+
+{# A count that is 0 for a month without activity, as a BIGINT (not DuckDB's HUGEINT sum). #}
+{% macro count_or_zero(expression) -%}
+    cast(coalesce({{ expression }}, 0) as {{ dbt.type_bigint() }})
 {%- endmacro %}

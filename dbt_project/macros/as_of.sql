@@ -9,7 +9,9 @@
         {%- set raw = modules.datetime.datetime.utcnow().strftime('%Y-%m-%d') -%}
     {%- endif -%}
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', raw) -%}
-        {{ exceptions.raise_compiler_error("var as_of (PARTNERPULSE_AS_OF) must be YYYY-MM-DD, got '" ~ raw ~ "'") }}
+        {{ exceptions.raise_compiler_error(
+            "var as_of (PARTNERPULSE_AS_OF) must be YYYY-MM-DD, got '" ~ raw ~ "'"
+        ) }}
     {%- endif -%}
     {%- do modules.datetime.datetime.strptime(raw, '%Y-%m-%d') -%}
     {{ return(raw) }}

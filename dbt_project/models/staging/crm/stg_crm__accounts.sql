@@ -12,7 +12,8 @@ renamed as (
 
         ----------  ids
         id as account_id,
-        {{ dbt.safe_cast("nullif(trim(erp_partner_id__c), '')", dbt.type_bigint()) }} as erp_partner_id,
+        {{ dbt.safe_cast("nullif(trim(erp_partner_id__c), '')", dbt.type_bigint()) }}
+            as erp_partner_id,
 
         ----------  strings
         name as account_name,

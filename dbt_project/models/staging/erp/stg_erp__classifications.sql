@@ -1,0 +1,26 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'classification') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        id as product_line_id,
+
+        ----------  strings
+        name as product_line_name,
+
+        ----------  dates & timestamps
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed

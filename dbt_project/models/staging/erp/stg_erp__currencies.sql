@@ -1,0 +1,26 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'currency') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        id as currency_id,
+
+        ----------  strings
+        upper(trim(symbol)) as currency_code,
+
+        ----------  dates & timestamps
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed

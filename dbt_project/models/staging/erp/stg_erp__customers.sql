@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'customer') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        id as erp_customer_id,
+
+        ----------  strings
+        entityid as customer_entity_code,
+        companyname as company_name,
+
+        ----------  dates & timestamps
+        lastmodifieddate as modified_at,
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed
