@@ -10,6 +10,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export DO_NOT_TRACK := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install demo dev run sources test lint format bench docs gx-docs clean
 
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml uv.lock dagster.yaml $(shell find dbt_project -name '*.
 	@test -x $(UV) || { $(PYTHON) -m venv .uv && .uv/bin/pip install --quiet uv==$(UV_VERSION); }
 	$(UV) sync --frozen --python $(PYTHON)
 	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster-dbt project prepare-and-package --file orchestration/assets/transform.py
+	$(VENV)/bin/dagster-dbt project prepare-and-package --file orchestration/project.py
 	@touch $(STAMP)
 
 demo: install  ## run the whole pipeline on the embedded stand-in sources and print a summary

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -27,8 +27,10 @@ def _run_pipeline(selection: str | None) -> bool:
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     job = defs.resolve_implicit_global_asset_job_def()
-    kwargs = {"asset_selection": dg.AssetSelection.from_coercible(selection).resolve(
-        defs.resolve_asset_graph())} if selection else {}
+    kwargs = {}
+    if selection:  # e.g. "erp/transaction_lines+" (the selection syntax of `dagster asset`)
+        keys = dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
+        kwargs["asset_selection"] = sorted(keys, key=lambda k: k.to_user_string())
     with instance or dg.DagsterInstance.ephemeral() as inst:
         result = job.execute_in_process(instance=inst, raise_on_error=False, **kwargs)
         failed_checks = [
@@ -37,8 +39,9 @@ def _run_pipeline(selection: str | None) -> bool:
             if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
         ]
         for e in failed_checks:
-            click.echo(f"blocking check failed: {e.asset_key.to_user_string()} {e.check_name}",
-                       err=True)
+            click.echo(
+                f"blocking check failed: {e.asset_key.to_user_string()} {e.check_name}", err=True
+            )
         click.echo(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
         return result.success and not failed_checks
 
@@ -46,7 +49,10 @@ def _run_pipeline(selection: str | None) -> bool:
 @main.command()
 @click.option("--select", "selection", default=None, help="Dagster asset selection (default: all).")
 def run(selection: str | None) -> None:
-    """Materialise every asset and run every check; exit 1 when the run or a blocking check fails."""
+    """Materialise every asset and run every check.
+
+    Exits 1 when the run fails or a blocking (ERROR) check fails.
+    """
     sys.exit(0 if _run_pipeline(selection) else 1)
 
 
@@ -74,10 +80,8 @@ def gx_docs(port: int) -> None:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA_DOCS_DIR))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         click.echo(f"Data Docs on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.ingest import ingest_assets
-from orchestration.assets.transform import dbt_project, partnerpulse_dbt_models
+from orchestration.assets.transform import partnerpulse_dbt_models
 from orchestration.checks.gx import gx_checks
+from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings, SourceSystems
+
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 defs = dg.Definitions(
     assets=[*ingest_assets, partnerpulse_dbt_models],
@@ -16,7 +22,8 @@ defs = dg.Definitions(
     resources={
         "sources": SourceSystems(),
         "settings": PipelineSettings(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        # The dbt of this virtual environment, whether or not its bin/ is on PATH.
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
     },
     # One process per run: DuckDB admits one writing process per file, and the steps that
     # open the warehouse also share the concurrency pool "warehouse" (dagster.yaml) so that

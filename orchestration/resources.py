@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +25,7 @@ class PipelineSettings(dg.ConfigurableResource):
 
     @property
     def warehouse_path(self) -> Path:
-        return self.settings.warehouse_path
+        return self.settings.warehouse
 
     @contextlib.contextmanager
     def read_warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -38,7 +38,7 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def dbt_vars_json(self) -> str:
         """The dbt vars that carry pipeline settings (today's date)."""
-        return json.dumps({"as_of": self.settings.as_of.isoformat()})
+        return json.dumps({"as_of": self.settings.today.isoformat()})
 
     @contextlib.contextmanager
     def dbt_environment(self) -> Iterator[None]:
@@ -67,7 +67,7 @@ class SourceSystems(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._stack = contextlib.ExitStack()
-        self._settings = self._stack.enter_context(resolved_settings(Settings.from_env(os.environ)))
+        self._settings = self._stack.enter_context(resolved_settings(os.environ))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._stack is not None:
@@ -81,14 +81,24 @@ class SourceSystems(dg.ConfigurableResource):
 
 
 @contextlib.contextmanager
-def resolved_settings(settings: Settings) -> Iterator[Settings]:
+def resolved_settings(environ: Mapping[str, str]) -> Iterator[Settings]:
     """Yields settings whose sources are reachable: the stand-ins are started when needed."""
-    if not settings.uses_standins:
+    settings = Settings.from_env(environ)
+    if not settings.uses_embedded_sources:
         yield settings
         return
     from source_servers.generator import ensure_world
     from source_servers.runtime import start_sources
 
-    world = ensure_world(settings.standin_cache_dir, as_of=settings.as_of, **settings.standin_world)
-    with start_sources(world, landing_dir=settings.landing_dir) as running:
-        yield settings.with_sources(running.env())
+    standin = settings.standin
+    world = ensure_world(
+        standin.cache_dir,
+        seed=standin.seed,
+        partners=standin.partners,
+        months=standin.months,
+        scale=standin.scale,
+        as_of=settings.today,
+    )
+    landing = settings.landing_dir or standin.landing_dir
+    with start_sources(world, landing_dir=landing) as running:
+        yield Settings.from_env({**environ, **running.env()})

@@ -40,6 +40,6 @@ def print_summary() -> None:
     click.echo(
         "\nOpen the Dagster UI: `make dev`, then http://127.0.0.1:3000 "
         "(the stand-in sources start automatically)."
-        "\nQuery the marts: `.venv/bin/python -c \"import duckdb; "
-        f"print(duckdb.connect('{path}', read_only=True).sql('from marts.fct_partner_months limit 5'))\"`"
+        f"\nQuery the marts read-only: duckdb.connect('{path}', read_only=True)"
+        ".sql('from marts.fct_partner_months limit 5')"
     )

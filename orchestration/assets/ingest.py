@@ -5,13 +5,12 @@ warehouse is written by one step at a time (pool "warehouse"). Every sync is inc
 (high-water mark per object) and atomic: a failed sync commits nothing.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
-from connectors.sync import OBJECTS, SourceObject, SyncResult, sync_object
+from connectors.sync import Clients, SyncObject, SyncResult, objects, sync_object
 from orchestration.resources import SourceSystems
 
 GROUPS = {"crm": "crm", "erp": "erp", "portal": "portal", "pos": "portal"}
@@ -47,12 +46,12 @@ DESCRIPTIONS = {
 }
 
 
-def asset_key(obj: SourceObject) -> dg.AssetKey:
+def asset_key(obj: SyncObject) -> dg.AssetKey:
     return dg.AssetKey([GROUPS[obj.source], obj.asset_name])
 
 
-def _spec(obj: SourceObject) -> dg.AssetSpec:
-    tables = ", ".join(obj.tables)
+def _spec(obj: SyncObject) -> dg.AssetSpec:
+    tables = ", ".join(obj.raw_tables)
     return dg.AssetSpec(
         key=asset_key(obj),
         description=(
@@ -66,48 +65,53 @@ def _spec(obj: SourceObject) -> dg.AssetSpec:
     )
 
 
-def _metadata(result: SyncResult) -> dict[str, dg.MetadataValue]:
-    metadata = {
-        "sync_id": dg.MetadataValue.text(result.sync_id),
-        "rows_read": dg.MetadataValue.int(result.rows_read),
-        "rows_merged": dg.MetadataValue.int(result.rows_merged),
-        "rows_quarantined": dg.MetadataValue.int(result.rows_quarantined),
-        "dagster/row_count": dg.MetadataValue.int(result.rows_total),
-        "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
-        "watermark": dg.MetadataValue.text(str(result.watermark_after or "")),
-    }
-    for name, value in result.details.items():
-        metadata[name] = dg.MetadataValue.text(str(value))
-    return metadata
+def _row_count(warehouse: str, obj: SyncObject) -> int:
+    """Rows now stored in the object's main raw table."""
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
+        return con.sql(f"select count(*) from {obj.raw_tables[0]}").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def _metadata(result: SyncResult, row_count: int) -> dict[str, object]:
+    values = {k: v for k, v in result.as_metadata().items() if v is not None}
+    return {**values, "dagster/row_count": row_count}
 
 
 def build_ingest_assets(source: str) -> dg.AssetsDefinition:
     """One multi-asset syncing every object of `source`, one asset per object."""
-    objects = {asset_key(o): o for o in OBJECTS if o.source == source}
+    by_key = {asset_key(o): o for o in objects(source)}
 
     @dg.multi_asset(
         name=f"ingest_{source}",
-        specs=[_spec(o) for o in objects.values()],
+        specs=[_spec(o) for o in by_key.values()],
         can_subset=True,
         pool="warehouse",
     )
     def _ingest(
         context: dg.AssetExecutionContext, sources: SourceSystems
     ) -> Iterator[dg.MaterializeResult]:
+        settings = sources.settings
+        warehouse = str(settings.warehouse)
         failures: list[str] = []
-        for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
-            obj = objects[key]
-            try:
-                result = sync_object(sources.settings, obj)
-            except Exception as exc:  # report every object, then fail the step
-                context.log.error(f"{key.to_user_string()}: {exc}")
-                failures.append(f"{key.to_user_string()}: {exc}")
-                continue
-            context.log.info(
-                f"{key.to_user_string()}: read {result.rows_read} rows, merged "
-                f"{result.rows_merged}, quarantined {result.rows_quarantined}"
-            )
-            yield dg.MaterializeResult(asset_key=key, metadata=_metadata(result))
+        selected = [k for k in by_key if k in context.selected_asset_keys]
+        with Clients(settings) as clients:
+            for key in selected:
+                obj = by_key[key]
+                try:
+                    result = sync_object(settings, warehouse, source, obj.object, clients=clients)
+                except Exception as exc:  # sync every object, then fail the step naming each
+                    context.log.error(f"{key.to_user_string()}: {exc}")
+                    failures.append(f"{key.to_user_string()}: {exc}")
+                    continue
+                context.log.info(
+                    f"{key.to_user_string()}: read {result.rows_read} rows, merged "
+                    f"{result.rows_merged}, quarantined {result.rows_quarantined}"
+                )
+                yield dg.MaterializeResult(
+                    asset_key=key, metadata=_metadata(result, _row_count(warehouse, obj))
+                )
         if failures:
             raise dg.Failure(
                 description=f"{len(failures)} sync(s) of {SOURCE_TITLES[source]} failed",

@@ -1,9 +1,6 @@
 """The dbt project as Dagster assets: staging -> intermediate -> marts."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,18 +8,11 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
-    DbtProject,
     dbt_assets,
 )
 
+from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Under `dagster dev` the manifest is rebuilt when models change; elsewhere `make install`
-# builds it (`dagster-dbt project prepare-and-package`).
-dbt_project.prepare_if_dev()
 
 
 class PartnerPulseDbtTranslator(DagsterDbtTranslator):

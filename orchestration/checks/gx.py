@@ -13,8 +13,6 @@ checkpoint becomes two asset checks on the asset it validates:
 Great Expectations takes seconds to import, so it is imported inside the check only.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -1,0 +1,66 @@
+"""The Dagster definitions load, and the asset graph is the one reviewed (snapshot)."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.definitions import defs
+
+SNAPSHOT = Path(__file__).with_name("asset_graph.snapshot")
+
+
+def render_graph() -> str:
+    graph = defs.resolve_asset_graph()
+    lines = []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        deps = ", ".join(sorted(p.to_user_string() for p in node.parent_keys))
+        lines.append(f"asset {key.to_user_string()} [{node.group_name}] <- {deps}")
+    for check in sorted(graph.asset_check_keys, key=lambda c: c.to_user_string()):
+        lines.append(f"check {check.to_user_string()}")
+    return "\n".join(lines) + "\n"
+
+
+def test_asset_graph_matches_the_reviewed_snapshot() -> None:
+    rendered = render_graph()
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(rendered)
+    assert rendered == SNAPSHOT.read_text(), (
+        "the asset graph changed: review it, then run `UPDATE_SNAPSHOTS=1 make test`"
+    )
+
+
+def test_every_asset_has_a_description_and_an_owner_or_group() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = graph.get(key)
+        assert spec.description, f"{key.to_user_string()} has no description"
+        assert spec.group_name, f"{key.to_user_string()} has no group"
+
+
+def test_raw_to_marts_lineage_is_wired_through_dbt_sources() -> None:
+    graph = defs.resolve_asset_graph()
+    staging = graph.get(dg.AssetKey(["staging", "stg_erp__transaction_lines"]))
+    assert dg.AssetKey(["erp", "transaction_lines"]) in staging.parent_keys
+    recon = dg.AssetKey(["marts", "rpt_partner_reconciliation"])
+    seen, todo = set(), [recon]
+    while todo:
+        key = todo.pop()
+        for parent in graph.get(key).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    assert {
+        dg.AssetKey(["erp", "transaction_lines"]),
+        dg.AssetKey(["portal", "sales_reports"]),
+        dg.AssetKey(["portal", "pos_reports"]),
+        dg.AssetKey(["crm", "accounts"]),
+    } <= seen
+
+
+def test_warehouse_writers_share_one_pool() -> None:
+    for assets_def in defs.assets:
+        if isinstance(assets_def, dg.AssetsDefinition):
+            pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
+            assert pools == {"warehouse"}, assets_def.node_def.name
