@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.transform import partnerpulse_dbt_models
-from orchestration.checks.gx import gx_checks
+from orchestration.checks import all_checks
 from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings, SourceSystems
 
@@ -18,7 +18,7 @@ DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 defs = dg.Definitions(
     assets=[*ingest_assets, partnerpulse_dbt_models],
-    asset_checks=gx_checks,
+    asset_checks=all_checks,
     resources={
         "sources": SourceSystems(),
         "settings": PipelineSettings(),

@@ -7,91 +7,15 @@ values computed independently from the generator's data (tests/e2e/oracle.py).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
-import pytest
 
-from tests.e2e.oracle import WorldOracle
-
-REPO = Path(__file__).resolve().parents[2]
-AS_OF = dt.date(2026, 11, 22)
-WORLD = {"PARTNERPULSE_STANDIN_PARTNERS": "16", "PARTNERPULSE_STANDIN_MONTHS": "14"}
-
-
-def pipeline_env(tmp: Path) -> dict[str, str]:
-    home = tmp / "dagster_home"
-    home.mkdir(exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    return {
-        "PARTNERPULSE_WAREHOUSE": str(tmp / "warehouse.duckdb"),
-        "PARTNERPULSE_LANDING_DIR": str(tmp / "landing"),
-        "PARTNERPULSE_STANDIN_CACHE_DIR": str(tmp / "worlds"),
-        "PARTNERPULSE_AS_OF": AS_OF.isoformat(),
-        "DAGSTER_HOME": str(home),
-        **WORLD,
-    }
-
-
-def run_in_process(env: dict[str, str]) -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import defs
-
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            job = defs.resolve_implicit_global_asset_job_def()
-            return job.execute_in_process(instance=instance, raise_on_error=False)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    tmp = tmp_path_factory.mktemp("e2e")
-    env = pipeline_env(tmp)
-    first = run_in_process(env)
-    counts_first = table_counts(Path(env["PARTNERPULSE_WAREHOUSE"]))
-    second = run_in_process(env)  # incremental rerun: must change nothing
-    (world_dir,) = (tmp / "worlds").iterdir()
-    return {
-        "env": env,
-        "first": first,
-        "second": second,
-        "counts_first": counts_first,
-        "oracle": WorldOracle(world_dir, tmp / "landing", AS_OF),
-    }
-
-
-def table_counts(path: Path) -> dict[str, int]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        tables = con.sql(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            "where table_schema like 'raw_%' or table_schema = 'marts'"
-        ).fetchall()
-        return {t: con.sql(f"select count(*) from {t}").fetchall()[0][0] for (t,) in tables}
-    finally:
-        con.close()
-
-
-def mart(run: dict, sql: str) -> pd.DataFrame:
-    con = duckdb.connect(run["env"]["PARTNERPULSE_WAREHOUSE"], read_only=True)
-    try:
-        return con.sql(sql).df()
-    finally:
-        con.close()
+from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
 
 
 def test_both_runs_succeed_and_the_rerun_duplicates_nothing(run: dict) -> None:

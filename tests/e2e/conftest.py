@@ -1,0 +1,29 @@
+"""The shared end-to-end run: a small generated world through the whole pipeline, twice.
+
+Tests in this folder read the marts it leaves (`run` fixture) and compare them with
+values computed independently from the generator's data (oracle.py).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import AS_OF, pipeline_env, run_in_process, table_counts
+from tests.e2e.oracle import WorldOracle
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = pipeline_env(tmp)
+    first = run_in_process(env)
+    counts_first = table_counts(Path(env["PARTNERPULSE_WAREHOUSE"]))
+    second = run_in_process(env)  # incremental rerun: must change nothing
+    (world_dir,) = (tmp / "worlds").iterdir()
+    return {
+        "env": env,
+        "first": first,
+        "second": second,
+        "counts_first": counts_first,
+        "oracle": WorldOracle(world_dir, tmp / "landing", AS_OF),
+    }
