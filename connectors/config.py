@@ -156,7 +156,8 @@ class Settings:
 
         def path(name: str) -> Path | None:
             value = text(name)
-            return Path(value).expanduser() if value else None
+            # Absolute from the start: dbt and the servers run in other working folders.
+            return Path(value).expanduser().absolute() if value else None
 
         def number(name: str, default: float, kind: type = float):
             value = text(name)
@@ -183,12 +184,12 @@ class Settings:
         )
         defaults = StandinSettings()
         standin = StandinSettings(
-            cache_dir=path("STANDIN_CACHE_DIR") or defaults.cache_dir,
+            cache_dir=path("STANDIN_CACHE_DIR") or defaults.cache_dir.absolute(),
             seed=number("STANDIN_SEED", defaults.seed, int),
             partners=number("STANDIN_PARTNERS", defaults.partners, int),
             months=number("STANDIN_MONTHS", defaults.months, int),
             scale=number("STANDIN_SCALE", defaults.scale),
-            landing_dir=path("STANDIN_LANDING_DIR") or defaults.landing_dir,
+            landing_dir=path("STANDIN_LANDING_DIR") or defaults.landing_dir.absolute(),
         )
         return cls(
             crm_url=_strip_slash(text("CRM_URL")),
@@ -203,7 +204,7 @@ class Settings:
             portal_url=_strip_slash(text("PORTAL_URL")),
             portal_api_key=secret("PORTAL_API_KEY"),
             landing_dir=path("LANDING_DIR"),
-            warehouse=path("WAREHOUSE") or DEFAULT_WAREHOUSE,
+            warehouse=path("WAREHOUSE") or DEFAULT_WAREHOUSE.absolute(),
             as_of=as_of,
             http=http,
             standin=standin,

@@ -13,7 +13,7 @@ from connectors.config import Settings
 def print_summary() -> None:
     """Prints the warehouse path, row counts of every mart and reconciliation statuses."""
     settings = Settings.from_env(os.environ)
-    path = settings.warehouse_path
+    path = settings.warehouse
     if not path.exists():
         click.echo(f"No warehouse at {path}: the run did not get far enough to create it.")
         return
