@@ -11,6 +11,10 @@ import click
 from source_servers.cli import sources
 
 
+# Dagster's console logger prints every engine event at DEBUG; operators want INFO.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 @click.group()
 def main() -> None:
     """PartnerPulse: channel-partner performance from CRM, ERP and partner portal."""
@@ -32,7 +36,9 @@ def _run_pipeline(selection: str | None) -> bool:
         keys = dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         kwargs["asset_selection"] = sorted(keys, key=lambda k: k.to_user_string())
     with instance or dg.DagsterInstance.ephemeral() as inst:
-        result = job.execute_in_process(instance=inst, raise_on_error=False, **kwargs)
+        result = job.execute_in_process(
+            instance=inst, raise_on_error=False, run_config=QUIET_CONSOLE, **kwargs
+        )
         failed_checks = [
             e
             for e in result.get_asset_check_evaluations()
