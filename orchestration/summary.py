@@ -9,6 +9,41 @@ import duckdb
 
 from connectors.config import Settings
 
+TOP_PARTNERS = 10
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _print_top_partners(con: duckdb.DuckDBPyConnection) -> None:
+    """Prints the top partners by trailing-12-month sales with their scorecard figures."""
+    rows = con.sql(
+        "select as_of_month, partner_name, partner_tier, eligible_tier, capability_score, "
+        "t12m_sales_volume_usd, t12m_sales_yoy_growth, t12m_win_rate, "
+        "t12m_reconciliation_accuracy "
+        "from marts.rpt_partner_scorecard "
+        "order by t12m_sales_volume_usd desc nulls last, partner_id "
+        f"limit {TOP_PARTNERS}"
+    ).fetchall()
+    if not rows:
+        return
+    click.echo(
+        f"\nTop {len(rows)} partners by trailing-12-month sales "
+        f"(scorecard of {rows[0][0]:%Y-%m}, marts.rpt_partner_scorecard):"
+    )
+    click.echo(
+        f"  {'partner':<28} {'tier':<10} {'eligible':<10} {'score':>5} "
+        f"{'sales 12m USD':>15} {'YoY':>7} {'win rate':>8} {'recon acc':>9}"
+    )
+    for _, name, tier, eligible, score, sales, yoy, win_rate, accuracy in rows:
+        click.echo(
+            f"  {(name or '')[:28]:<28} {tier or '-':<10} {eligible or '-':<10} "
+            f"{'-' if score is None else f'{score:.2f}':>5} "
+            f"{'-' if sales is None else f'{sales:,.0f}':>15} {_percent(yoy):>7} "
+            f"{_percent(win_rate):>8} {_percent(accuracy):>9}"
+        )
+
 
 def print_summary() -> None:
     """Prints the warehouse path, row counts of every mart and reconciliation statuses."""
@@ -35,6 +70,8 @@ def print_summary() -> None:
                 "group by status order by count(*) desc"
             ).fetchall():
                 click.echo(f"  {status:<20} {n:>8,}")
+        if ("rpt_partner_scorecard",) in marts:
+            _print_top_partners(con)
     finally:
         con.close()
     click.echo(

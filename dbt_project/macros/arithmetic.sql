@@ -75,3 +75,32 @@
 {% macro count_or_zero(expression) -%}
     cast(coalesce({{ expression }}, 0) as {{ dbt.type_bigint() }})
 {%- endmacro %}
+
+{#
+    Unit tolerance of the SKU reconciliation: |variance| <= sku_reconciliation_tolerance_units,
+    or |variance| <= sku_reconciliation_tolerance_pct x |base| when the base is not 0.
+    Units are counted, not rounded: the comparison is exact.
+#}
+{% macro is_within_unit_tolerance(variance_units, base_units) -%}
+    (
+        abs({{ variance_units }}) <= {{ var('sku_reconciliation_tolerance_units') }}
+        or (
+            {{ base_units }} <> 0
+            and abs({{ variance_units }})
+                <= {{ var('sku_reconciliation_tolerance_pct') }} * abs({{ base_units }})
+        )
+    )
+{%- endmacro %}
+
+{# The continuous percentile (0..1) of an expression, as an aggregate. #}
+{% macro percentile(expression, fraction) -%}
+    {{ return(adapter.dispatch('percentile', 'partnerpulse')(expression, fraction)) }}
+{%- endmacro %}
+
+{% macro default__percentile(expression, fraction) -%}
+    percentile_cont({{ fraction }}) within group (order by {{ expression }})
+{%- endmacro %}
+
+{% macro spark__percentile(expression, fraction) -%}
+    percentile({{ expression }}, {{ fraction }})
+{%- endmacro %}

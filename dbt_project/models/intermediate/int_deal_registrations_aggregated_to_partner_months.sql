@@ -7,38 +7,25 @@ with
 
 deal_registrations as (
 
-    select * from {{ ref('stg_crm__deal_registrations') }}
+    select * from {{ ref('int_deal_registrations_classified') }}
 
-    where
-        not is_deleted
-        and partner_id is not null
-
-),
-
-currency_rates as (
-
-    select * from {{ ref('int_currency_rates_filled') }}
+    where partner_id is not null
 
 ),
 
 submitted as (
 
     select
-        deal_registrations.partner_id,
-        {{ month_start('deal_registrations.submitted_date') }} as month_start,
+        partner_id,
+        submitted_month_start as month_start,
         1 as deal_regs_submitted,
-        deal_registrations.estimated_amount * currency_rates.usd_per_unit
-            as deal_reg_value_submitted_usd,
+        estimated_amount_usd as deal_reg_value_submitted_usd,
         0 as deal_regs_approved,
         0 as deal_regs_rejected
 
     from deal_registrations
 
-    left join currency_rates
-        on deal_registrations.currency_code = currency_rates.currency_code
-        and {{ month_start('deal_registrations.submitted_date') }} = currency_rates.month_start
-
-    where deal_registrations.submitted_date is not null
+    where submitted_month_start is not null
 
 ),
 
@@ -46,17 +33,17 @@ decided as (
 
     select
         partner_id,
-        {{ month_start('decision_date') }} as month_start,
+        decision_month_start as month_start,
         0 as deal_regs_submitted,
         cast(null as {{ type_double() }}) as deal_reg_value_submitted_usd,
-        case when deal_registration_status = 'Approved' then 1 else 0 end as deal_regs_approved,
-        case when deal_registration_status = 'Rejected' then 1 else 0 end as deal_regs_rejected
+        case when is_approved then 1 else 0 end as deal_regs_approved,
+        case when is_rejected then 1 else 0 end as deal_regs_rejected
 
     from deal_registrations
 
     where
-        decision_date is not null
-        and deal_registration_status in ('Approved', 'Rejected')
+        decision_month_start is not null
+        and (is_approved or is_rejected)
 
 ),
 

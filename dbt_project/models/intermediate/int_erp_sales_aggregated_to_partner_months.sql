@@ -1,11 +1,13 @@
 -- ERP sell-in per mapped CRM partner and month of transaction date (grain: partner_id x
--- month_start; only months with sales lines). Credit memos are already negative.
+-- month_start; only months with sales lines; months off the spine included): the product
+-- lines of int_erp_sales_aggregated_to_partner_product_months added up. Credit memos are
+-- already negative.
 
 with
 
-sales_lines as (
+product_months as (
 
-    select * from {{ ref('int_erp_sales_lines_converted') }}
+    select * from {{ ref('int_erp_sales_aggregated_to_partner_product_months') }}
 
 ),
 
@@ -14,15 +16,13 @@ final as (
     select
         partner_id,
         month_start,
-        sum(sales_usd) as sales_volume_usd,
-        sum(units) as units_sold,
+        sum(sales_volume_usd) as sales_volume_usd,
+        sum(units_sold) as units_sold,
         sum(cost_of_goods_usd) as cost_of_goods_usd,
         sum(gross_margin_usd) as gross_margin_usd,
-        count(*) as sales_line_count
+        sum(sales_line_count) as sales_line_count
 
-    from sales_lines
-
-    where partner_id is not null
+    from product_months
 
     group by
         partner_id,

@@ -4,6 +4,11 @@
 -- cost of goods are negated here. Amounts convert with the transaction's own exchangerate;
 -- cost of goods is units x the item's standard cost (USD). partner_id is NULL for direct
 -- sales and for ERP partners that map to no CRM partner.
+-- A view: the incremental int_erp_sales_aggregated_to_erp_partner_item_months reads only
+-- the months it rebuilds, so the 500k+ lines are not stored twice. loaded_at is the later
+-- of the line's and its transaction's landing time (a void re-lands only the transaction).
+
+{{ config(materialized='view') }}
 
 with
 
@@ -44,6 +49,7 @@ sales_transactions as (
         transactions.transaction_number,
         transactions.transaction_type,
         transactions.transaction_date,
+        transactions.loaded_at,
         transactions.erp_partner_id,
         transactions.erp_customer_id,
         currencies.currency_code,
@@ -87,7 +93,8 @@ sales_lines as (
         transaction_lines.net_amount,
         items.standard_cost_usd,
         sales_transactions.transaction_date,
-        {{ month_start('sales_transactions.transaction_date') }} as month_start
+        {{ month_start('sales_transactions.transaction_date') }} as month_start,
+        greatest(transaction_lines.loaded_at, sales_transactions.loaded_at) as loaded_at
 
     from transaction_lines
 
@@ -132,7 +139,8 @@ final as (
             - sales_sign * quantity * coalesce(standard_cost_usd, 0) as gross_margin_usd,
         (item_id is not null and standard_cost_usd is null) as is_missing_item_cost,
         transaction_date,
-        month_start
+        month_start,
+        loaded_at
 
     from sales_lines
 

@@ -2,7 +2,7 @@
 -- months with activity): portal claims submitted (requested amount at the rate of the
 -- submission month), claims decided (approved includes later-paid; approved amount at the
 -- rate of the decision month), and ERP MDF payments paid (at the rate of the paid month,
--- for ERP partners that map to a CRM partner).
+-- for ERP partners that map to a CRM partner; int_mdf_payments_converted).
 
 with
 
@@ -16,19 +16,7 @@ mdf_claims as (
 
 mdf_payments as (
 
-    select * from {{ ref('stg_erp__mdf_payments') }}
-
-),
-
-currencies as (
-
-    select * from {{ ref('stg_erp__currencies') }}
-
-),
-
-erp_partners_mapped as (
-
-    select * from {{ ref('int_erp_partners_mapped') }}
+    select * from {{ ref('int_mdf_payments_converted') }}
 
 ),
 
@@ -91,35 +79,20 @@ decided as (
 paid as (
 
     select
-        erp_partners_mapped.partner_id,
-        {{ month_start('mdf_payments.paid_date') }} as month_start,
+        partner_id,
+        paid_month_start as month_start,
         0 as mdf_claims_submitted,
         cast(null as {{ type_double() }}) as mdf_requested_usd,
         0 as mdf_claims_approved,
         0 as mdf_claims_denied,
         cast(null as {{ type_double() }}) as mdf_approved_usd,
-        mdf_payments.amount * currency_rates.usd_per_unit as mdf_paid_usd
+        amount_usd as mdf_paid_usd
 
     from mdf_payments
 
-    inner join erp_partners_mapped
-        on mdf_payments.erp_partner_id = erp_partners_mapped.erp_partner_id
-
-    left join currencies
-        on mdf_payments.currency_id = currencies.currency_id
-
-    left join currency_rates
-        on (
-            case
-                when mdf_payments.currency_id is null then 'USD'
-                else currencies.currency_code
-            end
-        ) = currency_rates.currency_code
-        and {{ month_start('mdf_payments.paid_date') }} = currency_rates.month_start
-
     where
-        erp_partners_mapped.partner_id is not null
-        and mdf_payments.paid_date is not null
+        partner_id is not null
+        and paid_date is not null
 
 ),
 

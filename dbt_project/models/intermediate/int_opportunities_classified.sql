@@ -3,7 +3,9 @@
 -- 'Sourced', or Deal_Registration__c names a deal registration that is Approved now and not
 -- deleted. Influenced: a partner opportunity that is not Sourced (a NULL role is not
 -- Sourced). Revenue converts at the rate of the CloseDate month, pipeline at the rate of
--- the CreatedDate month.
+-- the CreatedDate month. gross_margin_usd_at_close is the amount at close times the
+-- gross-margin ratio of the opportunity's product line in the ERP (of the whole ERP when
+-- the product line has no ERP sales; int_product_lines_margined): the CRM has no cost.
 
 with
 
@@ -22,6 +24,18 @@ deal_registrations as (
 currency_rates as (
 
     select * from {{ ref('int_currency_rates_filled') }}
+
+),
+
+product_line_margins as (
+
+    select * from {{ ref('int_product_lines_margined') }}
+
+),
+
+whole_erp_margin as (
+
+    select gross_margin_ratio from product_line_margins where product_line_id is null
 
 ),
 
@@ -46,6 +60,7 @@ classified as (
         opportunities.campaign_id,
         opportunities.deal_registration_id,
         opportunities.partner_role,
+        opportunities.product_line,
         opportunities.currency_code,
         opportunities.amount,
         opportunities.is_closed,
@@ -80,6 +95,7 @@ final as (
         classified.campaign_id,
         classified.deal_registration_id,
         classified.partner_role,
+        classified.product_line,
         classified.is_partner_sourced,
         (classified.partner_id is not null and not classified.is_partner_sourced)
             as is_partner_influenced,
@@ -91,6 +107,12 @@ final as (
         classified.amount,
         classified.amount * close_rates.usd_per_unit as amount_usd_at_close,
         classified.amount * created_rates.usd_per_unit as amount_usd_at_creation,
+        coalesce(
+            product_line_margins.gross_margin_ratio, whole_erp_margin.gross_margin_ratio
+        ) as gross_margin_ratio,
+        classified.amount * close_rates.usd_per_unit * coalesce(
+            product_line_margins.gross_margin_ratio, whole_erp_margin.gross_margin_ratio
+        ) as gross_margin_usd_at_close,
         {{ dbt.datediff('classified.created_date', 'classified.close_date', 'day') }}
             as days_to_close,
         classified.created_at,
@@ -108,6 +130,12 @@ final as (
     left join currency_rates as created_rates
         on classified.currency_code = created_rates.currency_code
         and classified.created_month_start = created_rates.month_start
+
+    left join product_line_margins
+        on classified.product_line = product_line_margins.product_line_name
+        and product_line_margins.product_line_id is not null
+
+    cross join whole_erp_margin
 
 )
 

@@ -1,5 +1,7 @@
 -- One row per partner (grain: partner_id): every CRM Account with IsPartner = true that is
 -- not soft-deleted, with its attributes now and the span of its partner-month spine.
+-- partner_tier is the tier held now (from the CRM); since when it has been seen, and how
+-- often the tier changed, come from the tier-history snapshot (dim_partner_tier_history).
 
 with
 
@@ -35,6 +37,25 @@ spine_bounds as (
 
 ),
 
+tier_history as (
+
+    select * from {{ ref('dim_partner_tier_history') }}
+
+),
+
+tier_versions as (
+
+    select
+        partner_id,
+        max(case when is_current then valid_from end) as tier_observed_since,
+        count(*) - 1 as tier_changes_observed
+
+    from tier_history
+
+    group by partner_id
+
+),
+
 mapped_erp_partners as (
 
     select
@@ -56,6 +77,8 @@ final as (
         accounts.account_name as partner_name,
         accounts.erp_partner_id,
         accounts.partner_tier,
+        tier_versions.tier_observed_since,
+        coalesce(tier_versions.tier_changes_observed, 0) as tier_changes_observed,
         accounts.partner_type,
         accounts.specialization,
         accounts.partner_status,
@@ -82,6 +105,9 @@ final as (
 
     left join mapped_erp_partners
         on accounts.account_id = mapped_erp_partners.partner_id
+
+    left join tier_versions
+        on accounts.account_id = tier_versions.partner_id
 
     where
         accounts.is_partner

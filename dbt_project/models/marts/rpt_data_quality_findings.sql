@@ -34,9 +34,9 @@ erp_partners as (
 
 ),
 
-sales_lines as (
+erp_item_months as (
 
-    select * from {{ ref('int_erp_sales_lines_converted') }}
+    select * from {{ ref('int_erp_sales_aggregated_to_erp_partner_item_months') }}
 
 ),
 
@@ -58,21 +58,15 @@ reports as (
 
 ),
 
-report_lines as (
+effective_report_lines as (
 
-    select * from {{ ref('int_partner_report_lines_unioned') }}
+    select * from {{ ref('int_partner_report_lines_effective') }}
 
 ),
 
 pos_files as (
 
     select * from {{ ref('stg_portal__pos_files') }}
-
-),
-
-items as (
-
-    select * from {{ ref('stg_erp__items') }}
 
 ),
 
@@ -111,9 +105,9 @@ unmapped_partner_sales as (
     select
         erp_partner_id,
         sum(sales_usd) as sales_usd,
-        count(*) as sales_line_count
+        sum(sales_line_count) as sales_line_count
 
-    from sales_lines
+    from erp_item_months
 
     group by erp_partner_id
 
@@ -408,20 +402,6 @@ pos_files_rejected as (
 ),
 
 -- Lines of effective reports whose SKU or invoice reference the ERP does not know.
-effective_report_lines as (
-
-    select report_lines.*
-
-    from report_lines
-
-    inner join reports
-        on report_lines.report_source = reports.report_source
-        and report_lines.report_id = reports.report_id
-
-    where reports.is_effective
-
-),
-
 report_line_findings as (
 
     select
@@ -437,7 +417,7 @@ report_line_findings as (
         ]) }} as record_id,
         effective_report_lines.partner_id,
         cast(null as {{ dbt.type_bigint() }}) as erp_partner_id,
-        effective_report_lines.period_month_start as month_start,
+        effective_report_lines.month_start,
         effective_report_lines.amount_usd,
         {{ dbt.concat([
             "'SKU not in the ERP item table: '",
@@ -447,10 +427,7 @@ report_line_findings as (
 
     from effective_report_lines
 
-    left join items
-        on effective_report_lines.sku = items.sku
-
-    where items.item_id is null
+    where effective_report_lines.item_id is null
 
     union all
 
@@ -467,7 +444,7 @@ report_line_findings as (
         ]) }} as record_id,
         effective_report_lines.partner_id,
         cast(null as {{ dbt.type_bigint() }}) as erp_partner_id,
-        effective_report_lines.period_month_start as month_start,
+        effective_report_lines.month_start,
         effective_report_lines.amount_usd,
         {{ dbt.concat([
             "'invoice_ref names no ERP transaction: '",

@@ -1,0 +1,18 @@
+{#
+    A month given by a dbt var, as the date literal of its first day, or none when the var
+    is empty. Accepts 'YYYY-MM' and 'YYYY-MM-DD' (a Dagster monthly partition key); any day
+    of the month names the month. A malformed value stops compilation.
+#}
+{% macro month_var_literal(var_name) -%}
+    {%- set raw = (var(var_name, '') or '') | string | trim -%}
+    {%- if raw == '' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$', raw) -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ var_name ~ " must be YYYY-MM or YYYY-MM-DD, got '" ~ raw ~ "'"
+        ) }}
+    {%- endif -%}
+    {%- do modules.datetime.datetime.strptime(raw[:7] ~ '-01', '%Y-%m-%d') -%}
+    {{ return("cast('" ~ raw[:7] ~ "-01' as date)") }}
+{%- endmacro %}
