@@ -46,6 +46,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+SCALE ?= small
+bench: install  ## benchmarks: world of SCALE (small|medium|large), results in benchmarks/results/
+	$(VENV)/bin/python -m benchmarks --scale $(SCALE)
+
 gx-docs: install  ## serve the Great Expectations Data Docs built by the last run
 	$(VENV)/bin/partnerpulse gx-docs
 

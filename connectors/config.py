@@ -115,6 +115,19 @@ class Settings:
     spool_dir: Path | None = None
     # How long landing waits for another process to release the warehouse file lock.
     warehouse_lock_timeout_s: float = 60.0
+    # DuckDB's memory limit while a sync lands (it spills to disk beyond it), so that
+    # landing millions of rows in one transaction keeps the process's memory bounded.
+    warehouse_memory_limit: str | None = "1GB"
+    # Operations (docs/operations.md): alerts, publishing for BI, partitions, schedules.
+    alert_webhook_url: Secret | None = field(default=None, repr=False)
+    dagster_ui_url: str | None = None
+    serving_warehouse: Path | None = None
+    serving_parquet_dir: Path | None = None
+    serving_keep_publications: int = 3
+    first_month: date | None = None
+    report_due_day: int = 10
+    source_step_retries: int = 2
+    source_retry_wait_s: float = 60.0
 
     @property
     def uses_embedded_sources(self) -> bool:
@@ -125,6 +138,18 @@ class Settings:
     def today(self) -> date:
         """The date the pipeline takes as today: `PARTNERPULSE_AS_OF`, else the UTC date."""
         return self.as_of or datetime.now(UTC).date()
+
+    @property
+    def serving_warehouse_path(self) -> Path:
+        """The read-only DuckDB file BI tools read (default: `serving.duckdb` beside the
+        warehouse)."""
+        return self.serving_warehouse or self.warehouse.parent / "serving.duckdb"
+
+    @property
+    def serving_parquet_path(self) -> Path:
+        """The folder of published Parquet marts, `current/` being the latest (default:
+        `parquet/` beside the warehouse)."""
+        return self.serving_parquet_dir or self.warehouse.parent / "parquet"
 
     @property
     def erp_uses_jwt(self) -> bool:
@@ -174,6 +199,19 @@ class Settings:
         except ValueError:
             raise ValueError(f"PARTNERPULSE_AS_OF must be YYYY-MM-DD, got {as_of_text!r}") from None
 
+        first_month_text = text("FIRST_MONTH")
+        try:
+            first_month = (
+                date.fromisoformat(first_month_text[:7] + "-01") if first_month_text else None
+            )
+        except ValueError:
+            raise ValueError(
+                f"PARTNERPULSE_FIRST_MONTH must be YYYY-MM, got {first_month_text!r}"
+            ) from None
+        report_due_day = number("REPORT_DUE_DAY", 10, int)
+        if not 1 <= report_due_day <= 28:
+            raise ValueError(f"PARTNERPULSE_REPORT_DUE_DAY must be 1..28, got {report_due_day}")
+
         http = HttpSettings(
             connect_timeout_s=number("HTTP_CONNECT_TIMEOUT", HttpSettings.connect_timeout_s),
             read_timeout_s=number("HTTP_READ_TIMEOUT", HttpSettings.read_timeout_s),
@@ -211,6 +249,16 @@ class Settings:
             erp_window_workers=number("ERP_WINDOW_WORKERS", 1, int),
             incremental_lookback_s=number("INCREMENTAL_LOOKBACK_S", 0.0),
             spool_dir=path("SPOOL_DIR"),
+            warehouse_memory_limit=text("WAREHOUSE_MEMORY_LIMIT") or "1GB",
+            alert_webhook_url=secret("ALERT_WEBHOOK_URL"),
+            dagster_ui_url=_strip_slash(text("DAGSTER_UI_URL")),
+            serving_warehouse=path("SERVING_WAREHOUSE"),
+            serving_parquet_dir=path("SERVING_PARQUET_DIR"),
+            serving_keep_publications=max(1, number("SERVING_KEEP_PUBLICATIONS", 3, int)),
+            first_month=first_month,
+            report_due_day=report_due_day,
+            source_step_retries=number("SOURCE_STEP_RETRIES", 2, int),
+            source_retry_wait_s=number("SOURCE_RETRY_WAIT_S", 60.0),
         )
 
 

@@ -272,6 +272,15 @@ OPS_DDL = [
     """CREATE TABLE IF NOT EXISTS ops.watermarks (
         source VARCHAR, object VARCHAR, watermark TIMESTAMP, sync_id VARCHAR,
         updated_at TIMESTAMP, PRIMARY KEY (source, object))""",
+    # Great Expectations results, written by the asset checks (orchestration/checks/gx.py):
+    # per run and expectation one summary row (partner_id and month_start NULL), plus one
+    # row per failing partner-month (detail: JSON text with the row's amounts and reasons).
+    """CREATE TABLE IF NOT EXISTS ops.validation_results (
+        run_id VARCHAR NOT NULL, validated_at TIMESTAMP NOT NULL, checkpoint VARCHAR NOT NULL,
+        suite VARCHAR, asset_key VARCHAR, check_name VARCHAR, expectation VARCHAR,
+        expectation_type VARCHAR, column_name VARCHAR, finding VARCHAR, severity VARCHAR,
+        success BOOLEAN, partner_id VARCHAR, month_start DATE, element_count BIGINT,
+        unexpected_count BIGINT, detail VARCHAR)""",
 ]
 
 ALL_TABLES: dict[str, RawTable] = {

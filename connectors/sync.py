@@ -327,6 +327,7 @@ def _sync_http(
             run,
             lambda con: land_json_pages(con, run, landing, files, rows_expected=records),
             lock_timeout_s=settings.warehouse_lock_timeout_s,
+            memory_limit=settings.warehouse_memory_limit,
         )
         details["land_s"] = round(time.monotonic() - land_started, 3)
     return committed, pages, details
@@ -349,5 +350,6 @@ def _sync_pos(
         run,
         lambda con: pos_files.land_pos_files(con, run, settings.landing_dir, known),
         lock_timeout_s=settings.warehouse_lock_timeout_s,
+        memory_limit=settings.warehouse_memory_limit,
     )
     return committed, 0, {"landing_dir": str(settings.landing_dir)}

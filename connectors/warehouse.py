@@ -66,34 +66,54 @@ def sql_string(value: str) -> str:
 # -- connections ----------------------------------------------------------------------------
 
 
+# Threads of one process share one DuckDB instance per file. Opening and closing it races
+# when threads do so at the same moment ("Unique file handle conflict"), and so do the
+# schema statements on a new file: both happen under this lock (transactions do not).
+_OPEN_CLOSE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def connect(
-    path: Path | str, *, lock_timeout_s: float = 60.0, ensure_schema: bool = True
+    path: Path | str,
+    *,
+    lock_timeout_s: float = 60.0,
+    ensure_schema: bool = True,
+    memory_limit: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived read-write connection (schemas created, TimeZone UTC), closed on exit.
 
-    Waits up to `lock_timeout_s` while another process holds the file lock.
+    Waits up to `lock_timeout_s` while another process holds the file lock. Safe to use
+    from several threads (e.g. syncs of several objects at once). `memory_limit` (e.g.
+    "1GB") caps DuckDB's memory; beyond it, DuckDB spills to `<file>.tmp`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
     while True:
         try:
-            con = duckdb.connect(str(path))
+            with _OPEN_CLOSE_LOCK:
+                con = duckdb.connect(str(path))
+                try:
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("SET TimeZone = 'UTC'")
+                    if memory_limit:
+                        con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+                    if ensure_schema:
+                        for stmt in create_all_ddl():
+                            con.execute(stmt)
+                except BaseException:
+                    con.close()
+                    raise
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
     try:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("SET TimeZone = 'UTC'")
-        if ensure_schema:
-            for stmt in create_all_ddl():
-                con.execute(stmt)
         yield con
     finally:
-        con.close()
+        with _OPEN_CLOSE_LOCK:
+            con.close()
 
 
 def ensure_warehouse(path: Path | str) -> None:
@@ -204,13 +224,14 @@ def commit_sync(
     work: Callable[[duckdb.DuckDBPyConnection], Landed],
     *,
     lock_timeout_s: float = 60.0,
+    memory_limit: str | None = None,
 ) -> Committed:
     """Run `work` and record the sync (rows, watermark, `ops.sync_runs`) in ONE transaction.
 
     On any error the transaction is rolled back and the exception propagates; the caller
-    records the failure with `record_failure`.
+    records the failure with `record_failure`. `memory_limit`: see `connect`.
     """
-    with connect(path, lock_timeout_s=lock_timeout_s) as con:
+    with connect(path, lock_timeout_s=lock_timeout_s, memory_limit=memory_limit) as con:
         con.execute("BEGIN TRANSACTION")
         try:
             landed = work(con)
@@ -390,16 +411,14 @@ def land_json_pages(
     else:
         empty = json.dumps({landing.records_key: []})
         pages = f"(SELECT 'none' AS filename, {sql_string(empty)} AS content)"
+    # The stage keeps the pages' order: its `rowid` is each record's position (`_rid`).
     con.execute("DROP TABLE IF EXISTS _pp_stage")
     con.execute(
         f"""CREATE TEMP TABLE _pp_stage AS
-        SELECT row_number() OVER () AS _rid, *
-        FROM (
-            SELECT _file, unnest(r) FROM (
-                SELECT filename AS _file,
-                    unnest({parsed}) AS r
-                FROM {pages}
-            )
+        SELECT _file, unnest(r) FROM (
+            SELECT filename AS _file,
+                unnest({parsed}) AS r
+            FROM {pages}
         )"""
     )
     staged = con.execute("SELECT count(*) FROM _pp_stage").fetchall()[0][0]
@@ -407,22 +426,25 @@ def land_json_pages(
         raise LandingError(obj, f"staged {staged} records but the pages held {rows_expected}")
 
     typed = {c: parse_expr(landing.parsers, t, landing.wire(c)) for c, t in table.columns.items()}
-    checks = [(c, t, quote(landing.wire(c)), typed[c]) for c, t in table.columns.items()]
-    keys = {c: quote(landing.wire(c)) for c in table.primary_key}
-    _check_values(con, obj, "_pp_stage", checks, keys)
+    raw = {c: quote(landing.wire(c)) for c in table.columns}
     required = list(table.primary_key) + ([table.watermark] if table.watermark else [])
-    _check_required(con, obj, table, typed, required, "_pp_stage")
+    _create_typed(con, "_pp_stage", "_pp_typed", table.columns, typed, raw, required)
+    _check_typed(
+        con, obj, "_pp_stage", "_pp_typed", table.columns, raw, required, table.primary_key
+    )
 
     pk = [quote(c) for c in table.primary_key]
-    order = [f"{quote(table.watermark)} DESC NULLS LAST"] if table.watermark else []
-    order += ["_file DESC", "_rid DESC"]
-    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in typed.items())
-    con.execute("DROP TABLE IF EXISTS _pp_typed")
-    con.execute(
-        f"""CREATE TEMP TABLE _pp_typed AS
-        SELECT * FROM (SELECT {select}, _rid, _file FROM _pp_stage)
-        QUALIFY row_number() OVER (PARTITION BY {", ".join(pk)} ORDER BY {", ".join(order)}) = 1"""
-    )
+    if con.execute(
+        f"SELECT 1 FROM _pp_typed GROUP BY {', '.join(pk)} HAVING count(*) > 1 LIMIT 1"
+    ).fetchall():
+        # Records read twice in one sync: keep the newest version of each.
+        order = [f"{quote(table.watermark)} DESC NULLS LAST"] if table.watermark else []
+        order += ["_file DESC", "_rid DESC"]
+        window = f"PARTITION BY {', '.join(pk)} ORDER BY {', '.join(order)}"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _pp_typed AS SELECT * FROM _pp_typed
+            QUALIFY row_number() OVER ({window}) = 1"""
+        )
     merged = _merge(con, table, "_pp_typed", run)
     watermark = None
     if table.watermark:
@@ -435,61 +457,76 @@ def land_json_pages(
     return Landed(rows_read=staged, rows_merged=merged, watermark=watermark, details=details)
 
 
-def _check_values(
+def _create_typed(
+    con: duckdb.DuckDBPyConnection,
+    stage: str,
+    target: str,
+    columns: Mapping[str, str],
+    typed: Mapping[str, str],
+    raw: Mapping[str, str],
+    required: Sequence[str],
+) -> None:
+    """`target` := every staged record typed, in one pass over the stage, with `_rid` (its
+    position), `_file`, `_bad` (the first column whose value does not parse to its type)
+    and `_missing` (the first required column without a value)."""
+    checked = [c for c, t in columns.items() if t.upper() != "VARCHAR"]
+    inner = ", ".join(f"{typed[c]} AS {quote(c)}" for c in columns)
+    inner += "".join(f", {raw[c]} IS NOT NULL AS {quote('_has_' + c)}" for c in checked)
+    bad = " ".join(
+        f"WHEN {quote('_has_' + c)} AND {quote(c)} IS NULL THEN {sql_string(c)}" for c in checked
+    )
+    missing = " ".join(f"WHEN {quote(c)} IS NULL THEN {sql_string(c)}" for c in required)
+    cols = ", ".join(quote(c) for c in columns)
+    con.execute(f"DROP TABLE IF EXISTS {target}")
+    con.execute(
+        f"""CREATE TEMP TABLE {target} AS
+        SELECT {cols}, _rid, _file,
+            {f"CASE {bad} END" if bad else "CAST(NULL AS VARCHAR)"} AS _bad,
+            {f"CASE {missing} END" if missing else "CAST(NULL AS VARCHAR)"} AS _missing
+        FROM (SELECT {inner}, rowid AS _rid, _file FROM {stage})"""
+    )
+
+
+def _check_typed(
     con: duckdb.DuckDBPyConnection,
     obj: str,
     stage: str,
-    checks: Sequence[tuple[str, str, str, str]],
-    keys: Mapping[str, str],
+    target: str,
+    columns: Mapping[str, str],
+    raw: Mapping[str, str],
+    required: Sequence[str],
+    keys: Sequence[str],
 ) -> None:
-    """Hard error naming the first record whose value does not parse to its column type.
-
-    `checks` holds (column, type, raw SQL, typed SQL); `keys` names the record in the error.
-    """
-    conds = [(c, t, raw, f"({raw} IS NOT NULL AND {typed} IS NULL)") for c, t, raw, typed in checks]
-    conds = [x for x in conds if x[1].upper() != "VARCHAR"]
-    if not conds:
-        return
-    which = " ".join(f"WHEN {cond} THEN {sql_string(c)}" for c, _, _, cond in conds)
-    value = " ".join(f"WHEN {cond} THEN {raw}" for _, _, raw, cond in conds)
-    key_sql = "".join(f", {expr}" for expr in keys.values())
+    """Hard errors naming the first record (in page order) whose value does not parse to
+    its column type (by its `keys` as sent), then the first that lacks a primary-key or
+    watermark value. `raw` maps a column to its SQL in `stage`."""
     rows = con.execute(
-        f"""SELECT CASE {which} END, CASE {value} END, _file{key_sql} FROM {stage}
-        WHERE {" OR ".join(cond for *_, cond in conds)} ORDER BY _rid LIMIT 1"""
+        f"SELECT _rid, _bad FROM {target} WHERE _bad IS NOT NULL ORDER BY _rid LIMIT 1"
     ).fetchall()
     if rows:
-        column, raw, file_name, *key_values = rows[0]
-        types = {c: t for c, t, _, _ in conds}
+        rid, column = rows[0]
+        key_sql = "".join(f", {raw[k]}" for k in keys)
+        value, file_name, *key_values = con.execute(
+            f"SELECT {raw[column]}, _file{key_sql} FROM {stage} WHERE rowid = ?", [rid]
+        ).fetchall()[0]
         key = dict(zip(keys, key_values, strict=True))
         raise LandingError(
             obj,
-            f"column {column} = {raw!r} is not a valid {types[column]} "
+            f"column {column} = {value!r} is not a valid {columns[column]} "
             f"(first bad record {key}, page {Path(file_name).name})",
         )
-
-
-def _check_required(
-    con: duckdb.DuckDBPyConnection,
-    obj: str,
-    table: RawTable,
-    typed: Mapping[str, str],
-    required: Sequence[str],
-    stage: str,
-) -> None:
-    """Hard error naming the first record that lacks a primary-key or watermark value."""
     if not required:
         return
-    cond = " OR ".join(f"{typed[c]} IS NULL" for c in required)
-    which = " ".join(f"WHEN {typed[c]} IS NULL THEN {sql_string(c)}" for c in required)
-    shown = ", ".join(f"{typed[c]}" for c in required)
+    shown = ", ".join(quote(c) for c in required)
     rows = con.execute(
-        f"SELECT CASE {which} END, {shown}, _rid FROM {stage} WHERE {cond} ORDER BY _rid LIMIT 1"
+        f"SELECT _missing, {shown}, _rid FROM {target} WHERE _missing IS NOT NULL "
+        "ORDER BY _rid LIMIT 1"
     ).fetchall()
     if rows:
         column, *values, rid = rows[0]
         record = dict(zip(required, values, strict=True))
         raise LandingError(
-            obj, f"required field {column} is missing (first bad record #{rid}: {record})"
+            obj, f"required field {column} is missing (first bad record #{rid + 1}: {record})"
         )
 
 
@@ -524,34 +561,41 @@ def _land_children(
     con.execute("DROP TABLE IF EXISTS _pp_child_stage")
     con.execute(
         f"""CREATE TEMP TABLE _pp_child_stage AS
-        SELECT row_number() OVER () AS _rid, * FROM (
-            SELECT _file, {", ".join(quote(c) for c in child.parent_columns)}, unnest(l) FROM (
-                SELECT _file, {parent_keys}, unnest({quote(child.list_key)}) AS l
-                FROM _pp_stage WHERE _rid IN (SELECT _rid FROM _pp_typed)
-            )
+        SELECT _file, {", ".join(quote(c) for c in child.parent_columns)}, unnest(l) FROM (
+            SELECT _file, {parent_keys}, unnest({quote(child.list_key)}) AS l
+            FROM _pp_stage WHERE rowid IN (SELECT _rid FROM _pp_typed)
         )"""
     )
     typed = {
         c: (quote(c) if c in child.parent_columns else parse_expr(parent.parsers, t, wire[c]))
         for c, t in table.columns.items()
     }
-    checks = [(c, table.columns[c], quote(wire[c]), typed[c]) for c in own]
-    keys = {
-        c: (quote(c) if c in child.parent_columns else quote(wire[c])) for c in table.primary_key
+    raw = {c: (quote(c) if c in child.parent_columns else quote(wire[c])) for c in table.columns}
+    # Parent keys are typed already (a missing one is reported as missing, not unparseable).
+    own_types = {
+        c: (t if c not in child.parent_columns else "VARCHAR") for c, t in table.columns.items()
     }
-    _check_values(con, obj, "_pp_child_stage", checks, keys)
-    _check_required(con, obj, table, typed, list(table.primary_key), "_pp_child_stage")
-    pk = ", ".join(typed[c] for c in table.primary_key)
+    _create_typed(
+        con, "_pp_child_stage", "_pp_child_typed", own_types, typed, raw, list(table.primary_key)
+    )
+    _check_typed(
+        con,
+        obj,
+        "_pp_child_stage",
+        "_pp_child_typed",
+        table.columns,
+        raw,
+        list(table.primary_key),
+        table.primary_key,
+    )
+    pk = ", ".join(quote(c) for c in table.primary_key)
     dup = con.execute(
-        f"SELECT {pk}, count(*) FROM _pp_child_stage GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+        f"SELECT {pk}, count(*) FROM _pp_child_typed GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
     ).fetchall()
     if dup:
         raise LandingError(
             obj, f"duplicate key {dict(zip(table.primary_key, dup[0], strict=False))}"
         )
-    select = ", ".join(f"{expr} AS {quote(c)}" for c, expr in typed.items())
-    con.execute("DROP TABLE IF EXISTS _pp_child_typed")
-    con.execute(f"CREATE TEMP TABLE _pp_child_typed AS SELECT {select} FROM _pp_child_stage")
     # Every re-landed parent's old children go, even when it now has none.
     cond = " AND ".join(
         f"t.{quote(c)} = p.{quote(pcol)}" for c, pcol in child.parent_columns.items()
@@ -692,3 +736,208 @@ class PageSpool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- publishing for BI: serving copies of the marts --------------------------------------------
+
+PUBLICATION_TABLE = "_publication"
+SERVING_STORAGE_VERSION = "v1.1.0"  # DuckDB 1.1 and newer (BI drivers) can open the file
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One publish of the marts: the serving file and the Parquet folder `current` now names."""
+
+    publication_id: str
+    run_id: str
+    published_at: datetime
+    serving_path: Path
+    parquet_dir: Path
+    row_counts: dict[str, int]
+
+
+def publish_marts(
+    warehouse_path: Path | str,
+    serving_path: Path | str,
+    parquet_root: Path | str,
+    *,
+    run_id: str,
+    schemas: Sequence[str] = ("marts",),
+    keep: int = 3,
+) -> Publication:
+    """Publish every table of `schemas` for BI readers, atomically.
+
+    - A new DuckDB file is built beside `serving_path` (tables copied from the warehouse,
+      opened read-only, plus `_publication`: one row per table with the run id and row
+      count), made read-only (mode 0444) and moved over the old one with `os.replace`.
+      A reader holding the old file open keeps reading the old inode; its next connection
+      opens the new file. It never sees a half-built file or tables of two publishes.
+    - The same tables go to `<parquet_root>/publications/<publication_id>/<table>.parquet`
+      (with `_publication.json`), written under a temporary name and renamed; then the
+      symlink `<parquet_root>/current` is replaced atomically to point at it. The `keep`
+      newest publications are kept, so a reader that resolved `current` just before a
+      switch can finish.
+
+    Nothing is changed when any step before the switch fails.
+    """
+    import os
+    import shutil
+
+    warehouse = Path(warehouse_path)
+    serving = Path(serving_path)
+    root = Path(parquet_root)
+    published_at = utcnow()
+    safe_run = "".join(c for c in run_id if c.isalnum() or c == "-")[:8] or "run"
+    publication_id = f"{published_at:%Y%m%dT%H%M%S%fZ}-{safe_run}"
+    publications = root / "publications"
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    publications.mkdir(parents=True, exist_ok=True)
+    # Publishing runs one at a time (pool "warehouse"): leftovers of a crashed publish go.
+    for stale in [*serving.parent.glob(f".{serving.name}.*.tmp*"), *publications.glob(".*.tmp")]:
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+    tmp_file = serving.with_name(f".{serving.name}.{publication_id}.tmp")
+    tmp_dir = publications / f".{publication_id}.tmp"
+    tmp_dir.mkdir()
+    row_counts: dict[str, int] = {}
+    try:
+        con = duckdb.connect()
+        try:
+            con.execute(
+                f"attach {sql_string(str(warehouse))} as src (read_only); "
+                f"attach {sql_string(str(tmp_file))} as serving "
+                f"(storage_version {sql_string(SERVING_STORAGE_VERSION)})"
+            )
+            wanted = ", ".join(sql_string(s) for s in schemas)
+            relations = con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                f"where database_name = 'src' and schema_name in ({wanted}) order by 1, 2"
+            ).fetchall()
+            names = [name for _, name in relations]
+            if len(set(names)) != len(names):
+                raise ValueError(f"table names repeat across schemas {list(schemas)}: {names}")
+            for schema, name in relations:
+                target = f"serving.{quote(schema)}.{quote(name)}"
+                con.execute(f"create schema if not exists serving.{quote(schema)}")
+                source = f"src.{quote(schema)}.{quote(name)}"
+                con.execute(f"create table {target} as select * from {source}")
+                (count,) = con.execute(f"select count(*) from {target}").fetchall()[0]
+                row_counts[f"{schema}.{name}"] = count
+                parquet = tmp_dir / f"{name}.parquet"
+                con.execute(f"copy {target} to {sql_string(str(parquet))} (format parquet)")
+            con.execute(
+                f"create table serving.main.{PUBLICATION_TABLE} (publication_id varchar, "
+                "run_id varchar, published_at timestamp, table_schema varchar, "
+                "table_name varchar, row_count bigint)"
+            )
+            for qualified, count in row_counts.items():
+                schema, name = qualified.split(".", 1)
+                con.execute(
+                    f"insert into serving.main.{PUBLICATION_TABLE} values (?, ?, ?, ?, ?, ?)",
+                    [publication_id, run_id, published_at, schema, name, count],
+                )
+            con.execute("detach src")
+            con.execute("checkpoint serving")
+            con.execute("detach serving")
+        finally:
+            con.close()
+        manifest = {
+            "publication_id": publication_id,
+            "run_id": run_id,
+            "published_at": published_at.isoformat(),
+            "row_counts": row_counts,
+        }
+        (tmp_dir / f"{PUBLICATION_TABLE}.json").write_text(json.dumps(manifest, indent=2))
+        fd = os.open(tmp_file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp_file, 0o444)
+        final_dir = publications / publication_id
+        os.rename(tmp_dir, final_dir)
+    except BaseException:
+        tmp_file.unlink(missing_ok=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    # The two switches: each is one atomic rename.
+    os.replace(tmp_file, serving)
+    link_tmp = root / f".current.{publication_id}.tmp"
+    os.symlink(Path("publications") / publication_id, link_tmp)
+    os.replace(link_tmp, root / "current")
+    dir_fd = os.open(serving.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    kept = sorted(p.name for p in publications.iterdir() if not p.name.startswith("."))
+    for old in kept[: -max(keep, 1)]:
+        if old != publication_id:
+            shutil.rmtree(publications / old, ignore_errors=True)
+    log.info("published %d relations as %s", len(row_counts), publication_id)
+    return Publication(
+        publication_id=publication_id,
+        run_id=run_id,
+        published_at=published_at,
+        serving_path=serving,
+        parquet_dir=final_dir,
+        row_counts=row_counts,
+    )
+
+
+# -- data-quality results (Great Expectations asset checks) -----------------------------------
+
+VALIDATION_RESULT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("validated_at", pa.timestamp("us")),
+        ("checkpoint", pa.string()),
+        ("suite", pa.string()),
+        ("asset_key", pa.string()),
+        ("check_name", pa.string()),
+        ("expectation", pa.string()),
+        ("expectation_type", pa.string()),
+        ("column_name", pa.string()),
+        ("finding", pa.string()),
+        ("severity", pa.string()),
+        ("success", pa.bool_()),
+        ("partner_id", pa.string()),
+        ("month_start", pa.date32()),
+        ("element_count", pa.int64()),
+        ("unexpected_count", pa.int64()),
+        ("detail", pa.string()),
+    ]
+)
+
+
+def record_validation_results(
+    path: Path | str, run_id: str, checkpoint: str, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Stores one checkpoint's results of one run in `ops.validation_results`.
+
+    The rows replace whatever that run stored for that checkpoint before (a retried check
+    does not count twice), in one transaction. Missing fields are NULL. Returns the count.
+    """
+    names = VALIDATION_RESULT_SCHEMA.names
+    batch = pa.Table.from_pylist(
+        [{n: row.get(n) for n in names} for row in rows], schema=VALIDATION_RESULT_SCHEMA
+    )
+    with connect(path) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "DELETE FROM ops.validation_results WHERE run_id = ? AND checkpoint = ?",
+                [run_id, checkpoint],
+            )
+            con.register("_pp_validation_results", batch)
+            try:
+                con.execute(
+                    f"INSERT INTO ops.validation_results ({', '.join(names)}) "
+                    f"SELECT {', '.join(names)} FROM _pp_validation_results"
+                )
+            finally:
+                con.unregister("_pp_validation_results")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return len(rows)

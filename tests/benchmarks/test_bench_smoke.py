@@ -1,0 +1,85 @@
+"""Smoke test of the benchmark harness: a tiny world, one run of every measurement.
+
+It checks that `python -m benchmarks` completes and writes both result files with every
+figure measured. It asserts nothing about speed: timings at this scale mean nothing.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+FIGURE_HEADINGS = (
+    "## Goals",
+    "## 1. Ingestion",
+    "## 2. Transformation",
+    "## 3. Incremental",
+    "## 4. Validation",
+    "## 5. Peak memory and end to end",
+)
+
+
+def _median(figure: dict, *path: str):
+    node = figure
+    for key in path:
+        node = node[key]
+    return node["median"]
+
+
+def test_bench_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--scale",
+        "tiny",
+        "--reps",
+        "1",
+        "--out",
+        str(out),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--no-profile",
+        "--parallel-e2e",
+    ]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    (md,) = out.glob("*-tiny.md")
+    (js,) = out.glob("*-tiny.json")
+    text = md.read_text()
+    for heading in FIGURE_HEADINGS:
+        assert heading in text
+    results = json.loads(js.read_text())
+    assert results["machine"]["load_average_start"] and results["commands"]
+    f = results["figures"]
+    for lat in ("0ms", "100ms"):
+        for reader in ("ours_crm_portal", "dlt_crm_portal", "ours_erp"):
+            assert _median(f["ingestion"][lat], reader, "rows_per_s") > 0
+            assert f["ingestion"][lat][reader]["rows"] > 0
+        assert _median(f["ingestion"][lat], "ours_vs_dlt") > 0
+        assert _median(f["ingestion"][lat], "ours_crm_portal", "server_handler_s") > 0
+        assert _median(f["ingestion"][lat], "ours_erp", "server_cpu_s") > 0
+    assert _median(f["ingestion"]["0ms"], "limit_erp", "rows_per_s") > 0
+    assert _median(f["ingestion"]["0ms"], "limit_vs_ours") > 0
+    assert _median(f["ingestion"]["0ms"], "ours_cpu_vs_limit_cpu") > 0
+    assert _median(f["transformation"], "dbt_build_s") > 0
+    assert _median(f["transformation"], "handwritten_s") > 0
+    assert _median(f["transformation"], "dbt_vs_handwritten") > 0
+    assert _median(f["transformation"]["breakdown"], "setup_parse_s") is not None
+    assert f["transformation"]["handwritten_equal_to_dbt"]["fct_partner_months"]["rows_dbt"] > 0
+    assert _median(f["incremental"], "daily_vs_full_pct") > 0
+    assert f["incremental"]["daily_steps"]
+    assert _median(f["validation"], "gx_s") > 0
+    assert _median(f["validation"], "naive_s") > 0
+    assert _median(f["validation"], "gx_vs_naive") > 0
+    assert f["validation"]["agreement"]["naive_vs_gx"]["agree"] > 0
+    for stage in ("ingest.ours.all.0ms", "dbt.build", "checks.gx", "e2e.full"):
+        assert f["memory"][stage]["peak_rss_mb"]["median"] > 0
+    assert _median(f["end_to_end"], "partnerpulse_run_s") > 0
+    assert _median(f["end_to_end"], "world_generation_s") > 0
+    statuses = {g["goal"]: g["status"] for g in results["goals"]}
+    assert len(statuses) == 7 and "not measured" not in statuses.values()
