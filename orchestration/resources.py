@@ -36,9 +36,19 @@ class PipelineSettings(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def dbt_vars_json(self) -> str:
-        """The dbt vars that carry pipeline settings (today's date)."""
-        return json.dumps({"as_of": self.settings.today.isoformat()})
+    def dbt_vars_json(self, min_month: str | None = None, max_month: str | None = None) -> str:
+        """The dbt vars that carry pipeline settings (today's date, the report due day) and,
+        for a partitioned run, its first and last month (`YYYY-MM-01`)."""
+        settings = self.settings
+        values: dict[str, object] = {
+            "as_of": settings.today.isoformat(),
+            "report_due_day": settings.report_due_day,
+        }
+        if min_month:
+            values["min_month"] = min_month
+        if max_month:
+            values["max_month"] = max_month
+        return json.dumps(values)
 
     @contextlib.contextmanager
     def dbt_environment(self) -> Iterator[None]:

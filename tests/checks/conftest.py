@@ -1,0 +1,98 @@
+"""Fixtures of the data-quality check tests.
+
+Every test here runs Great Expectations against a copy of `expectations/` in a temporary
+folder, so the validation results and Data Docs it writes never land in the repository.
+The world runs (the whole pipeline on the default world and on a second seed) are
+session-scoped: each world runs once, whichever tests ask for it.
+"""
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from orchestration.checks import gx
+
+REPO = Path(__file__).resolve().parents[2]
+AS_OF = dt.date(2026, 11, 22)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gx_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private copy of the GX project (suites, checkpoints, queries), used by the checks."""
+    root = tmp_path_factory.mktemp("gx") / "expectations"
+    shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gx, "GX_PROJECT_ROOT", root)
+        yield root
+
+
+@dataclass
+class WorldRun:
+    """One pipeline run over a generated world, and what the tests read from it."""
+
+    name: str
+    env: dict[str, str]
+    result: dg.ExecuteInProcessResult
+    world_dir: Path
+    seconds: float
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(self.env["PARTNERPULSE_WAREHOUSE"])
+
+    @property
+    def truth(self) -> dict:
+        return json.loads((self.world_dir / "truth.json").read_text())
+
+    def evaluations(self) -> dict[str, dg.AssetCheckEvaluation]:
+        """The run's asset check evaluations by check name."""
+        return {e.check_name: e for e in self.result.get_asset_check_evaluations()}
+
+
+def _run_world(tmp: Path, name: str, **world: str) -> WorldRun:
+    import time
+
+    from tests.e2e.harness import pipeline_env, run_in_process
+
+    env = pipeline_env(tmp)
+    env.update(world)
+    started = time.monotonic()
+    result = run_in_process(env)
+    seconds = time.monotonic() - started
+    (world_dir,) = (tmp / "worlds").iterdir()
+    return WorldRun(name, env, result, world_dir, seconds)
+
+
+@pytest.fixture(scope="session")
+def default_world(tmp_path_factory: pytest.TempPathFactory, gx_project: Path) -> WorldRun:
+    """The default world (seed 7, 150 partners x 36 months) through the whole pipeline."""
+    return _run_world(
+        tmp_path_factory.mktemp("world_default"),
+        "default",
+        PARTNERPULSE_STANDIN_SEED="7",
+        PARTNERPULSE_STANDIN_PARTNERS="150",
+        PARTNERPULSE_STANDIN_MONTHS="36",
+    )
+
+
+@pytest.fixture(scope="session")
+def second_seed_world(tmp_path_factory: pytest.TempPathFactory, gx_project: Path) -> WorldRun:
+    """Another seed of the default-sized world through the whole pipeline."""
+    return _run_world(
+        tmp_path_factory.mktemp("world_seed11"),
+        "seed11",
+        PARTNERPULSE_STANDIN_SEED="11",
+        PARTNERPULSE_STANDIN_PARTNERS="150",
+        PARTNERPULSE_STANDIN_MONTHS="36",
+    )
+
+
+@pytest.fixture(params=["default_world", "second_seed_world"], scope="session")
+def world(request: pytest.FixtureRequest) -> WorldRun:
+    return request.getfixturevalue(request.param)
