@@ -29,8 +29,20 @@ demo: install  ## run the whole pipeline on the embedded stand-in sources and pr
 run: install  ## materialise every asset and run every check (against PARTNERPULSE_* sources if set)
 	$(VENV)/bin/partnerpulse run
 
-dev: install  ## Dagster UI on http://127.0.0.1:3000
-	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+DEV_PORT ?= 3000
+dev: install  ## stand-in sources + Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops both)
+	@mkdir -p .partnerpulse
+	@set -euo pipefail; \
+	exports=.partnerpulse/dev-sources.env; log=.partnerpulse/dev-sources.log; \
+	PYTHONUNBUFFERED=1 $(VENV)/bin/partnerpulse sources serve --landing-dir .partnerpulse/landing >"$$exports" 2>"$$log" & \
+	sources=$$!; \
+	trap 'kill -TERM $$sources 2>/dev/null; wait $$sources 2>/dev/null || true' EXIT; \
+	until grep -q '^# serving' "$$log"; do \
+		kill -0 $$sources 2>/dev/null || { cat "$$log"; exit 1; }; sleep 0.2; \
+	done; \
+	. "$$exports"; \
+	echo "stand-in sources: $$PARTNERPULSE_CRM_URL $$PARTNERPULSE_ERP_URL $$PARTNERPULSE_PORTAL_URL, POS files: $$PARTNERPULSE_LANDING_DIR"; \
+	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
 sources: install  ## serve the stand-in CRM, ERP and portal alone
 	$(VENV)/bin/partnerpulse sources serve

@@ -107,7 +107,11 @@ class Settings:
     crm_batch_size: int = 2000
     erp_page_size: int = 1000
     erp_query_row_cap: int = 100_000
-    erp_window_workers: int = 1
+    # Concurrency within each source's limit (connectors.sync.object_workers): SuiteQL
+    # windows fetched at a time (NetSuite's default account limit is 5 concurrent requests;
+    # one is left for other integrations), and CRM / portal objects synced at a time.
+    erp_window_workers: int = 4
+    object_workers: int = 3
     portal_page_size: int = 500
     # Incremental reads ask for rows modified at or after (watermark - lookback).
     incremental_lookback_s: float = 0.0
@@ -246,7 +250,8 @@ class Settings:
             as_of=as_of,
             http=http,
             standin=standin,
-            erp_window_workers=number("ERP_WINDOW_WORKERS", 1, int),
+            erp_window_workers=max(1, number("ERP_WINDOW_WORKERS", 4, int)),
+            object_workers=max(1, number("OBJECT_WORKERS", 3, int)),
             incremental_lookback_s=number("INCREMENTAL_LOOKBACK_S", 0.0),
             spool_dir=path("SPOOL_DIR"),
             warehouse_memory_limit=text("WAREHOUSE_MEMORY_LIMIT") or "1GB",

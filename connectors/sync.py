@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -278,11 +279,59 @@ def sync_source(
     source: str,
     object_names: Iterable[str] | None = None,
 ) -> list[SyncResult]:
-    """Sync several objects of one source in turn with shared clients (stops at the first
-    failure, which is raised)."""
+    """Sync several objects of one source with `sync_objects` (the first failure, if any,
+    is raised once every object was tried)."""
     names = list(object_names) if object_names is not None else [o.object for o in objects(source)]
-    with Clients(settings) as clients:
-        return [sync_object(settings, warehouse_path, source, n, clients=clients) for n in names]
+    outcomes = sync_objects(settings, warehouse_path, source, names)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def object_workers(settings: Settings, source: str) -> int:
+    """How many objects of `source` sync at a time, within the source's concurrency limit.
+
+    Salesforce allows 25 concurrent long-running API requests per org and the portal
+    publishes no limit: `object_workers` objects at a time. NetSuite's default account
+    limit is 5 concurrent requests, spent on SuiteQL windows (`erp_window_workers`), so
+    its objects go one after the other. POS files are local.
+    """
+    return max(1, settings.object_workers) if source in ("crm", "portal") else 1
+
+
+def sync_objects(
+    settings: Settings,
+    warehouse_path: Path | str,
+    source: str,
+    object_names: Iterable[str],
+) -> list[SyncResult | Exception]:
+    """Sync every named object of one source, `object_workers` at a time; returns, in the
+    order asked, each object's result or the exception its sync raised (every object is
+    tried, whatever the others do).
+
+    Concurrent syncs each have their own clients (a requests session is not shared across
+    threads); each lands in its own warehouse transaction on its own tables.
+    """
+    names = list(object_names)
+
+    def one(name: str, clients: Clients) -> SyncResult | Exception:
+        try:
+            return sync_object(settings, warehouse_path, source, name, clients=clients)
+        except Exception as exc:  # reported to the caller with the others
+            return exc
+
+    workers = min(object_workers(settings, source), len(names))
+    if workers <= 1:
+        with Clients(settings) as clients:
+            return [one(name, clients) for name in names]
+
+    def own_clients(name: str) -> SyncResult | Exception:
+        with Clients(settings) as clients:
+            return one(name, clients)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{source}") as pool:
+        return list(pool.map(own_clients, names))
 
 
 def _sync_http(

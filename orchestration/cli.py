@@ -10,7 +10,6 @@ import click
 
 from source_servers.cli import sources
 
-
 # Dagster's console logger prints every engine event at DEBUG; operators want INFO.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -28,6 +27,7 @@ def _run_pipeline(selection: str | None) -> bool:
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.partitions import whole_history_tags
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     job = defs.resolve_implicit_global_asset_job_def()
@@ -37,7 +37,11 @@ def _run_pipeline(selection: str | None) -> bool:
         kwargs["asset_selection"] = sorted(keys, key=lambda k: k.to_user_string())
     with instance or dg.DagsterInstance.ephemeral() as inst:
         result = job.execute_in_process(
-            instance=inst, raise_on_error=False, run_config=QUIET_CONSOLE, **kwargs
+            instance=inst,
+            raise_on_error=False,
+            run_config=QUIET_CONSOLE,
+            tags=whole_history_tags(),  # month-partitioned models run within a range
+            **kwargs,
         )
         failed_checks = [
             e

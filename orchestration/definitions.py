@@ -1,4 +1,5 @@
-"""Everything Dagster loads: assets, checks, resources and the global execution policy."""
+"""Everything Dagster loads: assets, checks, jobs, schedules, sensors, resources and the
+global execution policy (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,22 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets.ingest import ingest_assets
-from orchestration.assets.transform import partnerpulse_dbt_models
+from orchestration.assets.publish import serving_marts
+from orchestration.assets.transform import dbt_model_assets
 from orchestration.checks import all_checks
 from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings, SourceSystems
+from orchestration.schedules import daily_refresh_job, month_rebuild_job, schedules
+from orchestration.sensors import pos_files_job, sensors, source_freshness_checks
 
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, partnerpulse_dbt_models],
-    asset_checks=all_checks,
+    assets=[*ingest_assets, *dbt_model_assets, serving_marts],
+    asset_checks=[*all_checks, *source_freshness_checks],
+    jobs=[daily_refresh_job, month_rebuild_job, pos_files_job],
+    schedules=schedules,
+    sensors=sensors,
     resources={
         "sources": SourceSystems(),
         "settings": PipelineSettings(),
@@ -26,7 +33,7 @@ defs = dg.Definitions(
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
     },
     # One process per run: DuckDB admits one writing process per file, and the steps that
-    # open the warehouse also share the concurrency pool "warehouse" (dagster.yaml) so that
-    # concurrent runs take turns.
+    # open the warehouse also share the concurrency pool "warehouse" (limit 1, dagster.yaml)
+    # so that concurrent runs take turns.
     executor=dg.in_process_executor,
 )

@@ -1,17 +1,41 @@
 """Ingestion assets: one asset per source object, landed into the raw schemas of DuckDB.
 
-Each source is one multi-asset so its objects share one authenticated session and the
-warehouse is written by one step at a time (pool "warehouse"). Every sync is incremental
-(high-water mark per object) and atomic: a failed sync commits nothing.
+Each source is one multi-asset, one step in pool "warehouse", so the warehouse file has
+one writing step at a time. Within the step, independent fetches run in parallel within
+the source's concurrency limit: CRM and portal objects `PARTNERPULSE_OBJECT_WORKERS` at a
+time, SuiteQL windows `PARTNERPULSE_ERP_WINDOW_WORKERS` at a time. Every sync is
+incremental (high-water mark per object) and atomic: a failed sync commits nothing.
+
+Operations (docs/operations.md):
+
+- Each materialization of a month-keyed object (ERP transactions and lines, partner sales
+  reports, POS files) carries `changed_months`: the month partitions whose rows the sync
+  changed, which `restated_months_sensor` rebuilds.
+- A POS file that is rejected (quarantined whole) is moved to `<landing>/rejected/` and
+  named, with its reason, by the check `pos_files_accepted` (WARN). In the `pos_files` job
+  (run by the sensor for a partner's new file) it also fails the step, by name and reason,
+  after the rest has landed; a scheduled run goes on with everything else.
+- A transient source failure (no response, 429, 5xx) that outlasts the connectors' own
+  HTTP retries retries the step (`PARTNERPULSE_SOURCE_STEP_RETRIES`, waiting
+  `PARTNERPULSE_SOURCE_RETRY_WAIT_S`); re-syncing merges on primary keys, so nothing lands
+  twice.
 """
 
+import shutil
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
-from connectors.sync import Clients, SyncObject, SyncResult, objects, sync_object
+from connectors.http import SourceError
+from connectors.sync import SyncObject, SyncResult, objects, sync_objects
+from orchestration.partitions import months_touched
 from orchestration.resources import SourceSystems
+
+REJECTED_FOLDER = "rejected"
 
 GROUPS = {"crm": "crm", "erp": "erp", "portal": "portal", "pos": "portal"}
 KINDS = {"crm": "salesforce", "erp": "netsuite", "portal": "api", "pos": "csv"}
@@ -65,18 +89,85 @@ def _spec(obj: SyncObject) -> dg.AssetSpec:
     )
 
 
-def _row_count(warehouse: str, obj: SyncObject) -> int:
-    """Rows now stored in the object's main raw table."""
+def _landed(warehouse: str, obj: SyncObject, result: SyncResult) -> dict[str, object]:
+    """Metadata read back from the warehouse: rows stored, months the sync changed."""
     con = duckdb.connect(warehouse, read_only=True)
     try:
-        return con.sql(f"select count(*) from {obj.raw_tables[0]}").fetchall()[0][0]
+        row_count = con.sql(f"select count(*) from {obj.raw_tables[0]}").fetchall()[0][0]
+        months = months_touched(
+            con, obj.source, obj.object, result.sync_id, result.watermark_before
+        )
     finally:
         con.close()
-
-
-def _metadata(result: SyncResult, row_count: int) -> dict[str, object]:
     values = {k: v for k, v in result.as_metadata().items() if v is not None}
-    return {**values, "dagster/row_count": row_count}
+    return {**values, "dagster/row_count": row_count, "changed_months": months}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A source failure worth retrying later: no response, throttled, or a server error
+    (not a 4xx such as a spent API quota, and not invalid data)."""
+    if not isinstance(exc, SourceError) or exc.code == "REQUEST_LIMIT_EXCEEDED":
+        return False
+    return exc.status is None or exc.status == 429 or exc.status >= 500
+
+
+def move_rejected_files(warehouse: str, rejected: list[str]) -> list[tuple[str, str, Path]]:
+    """Moves each rejected POS file to `<landing>/rejected/`; returns (name, reason, new
+    path) for each, the reason as recorded in `raw_portal.pos_files`."""
+    if not rejected:
+        return []
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
+        reasons = dict(con.sql("select file_name, reason from raw_portal.pos_files").fetchall())
+    finally:
+        con.close()
+    moved = []
+    for name in rejected:
+        path = Path(name)
+        target_dir = path.parent / REJECTED_FOLDER
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / path.name
+        if path.exists():
+            if not target.exists():
+                shutil.move(path, target)
+            elif target.read_bytes() == path.read_bytes():  # dropped again: already there
+                path.unlink()
+            else:  # another file of the same name was rejected before: keep both
+                target = target_dir / f"{path.stem}.{time.time():.0f}{path.suffix}"
+                shutil.move(path, target)
+        moved.append((path.name, reasons.get(path.name) or "rejected", target))
+    return moved
+
+
+class IngestConfig(dg.Config):
+    """Run configuration of an ingestion step."""
+
+    fail_on_rejected_files: bool = Field(
+        default=False,
+        description=(
+            "POS only: fail the step when a file is rejected (the file is moved to "
+            "`rejected/` either way). The `pos_files` job sets it."
+        ),
+    )
+
+
+POS_FILES_ACCEPTED = "pos_files_accepted"
+
+
+def _check_specs(source: str) -> list[dg.AssetCheckSpec]:
+    if source != "pos":
+        return []
+    return [
+        dg.AssetCheckSpec(
+            POS_FILES_ACCEPTED,
+            asset=asset_key(objects("pos")[0]),
+            description=(
+                "Every POS file this sync read was accepted. A rejected file (bad name, "
+                "header, encoding or row) is quarantined whole and moved to "
+                "`<landing>/rejected/`; this check names it and why."
+            ),
+        )
+    ]
 
 
 def build_ingest_assets(source: str) -> dg.AssetsDefinition:
@@ -86,35 +177,71 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"ingest_{source}",
         specs=[_spec(o) for o in by_key.values()],
+        check_specs=_check_specs(source),
         can_subset=True,
         pool="warehouse",
     )
     def _ingest(
-        context: dg.AssetExecutionContext, sources: SourceSystems
-    ) -> Iterator[dg.MaterializeResult]:
+        context: dg.AssetExecutionContext, config: IngestConfig, sources: SourceSystems
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         settings = sources.settings
         warehouse = str(settings.warehouse)
         failures: list[str] = []
+        transient: list[BaseException] = []
         selected = [k for k in by_key if k in context.selected_asset_keys]
-        with Clients(settings) as clients:
-            for key in selected:
-                obj = by_key[key]
-                try:
-                    result = sync_object(settings, warehouse, source, obj.object, clients=clients)
-                except Exception as exc:  # sync every object, then fail the step naming each
-                    context.log.error(f"{key.to_user_string()}: {exc}")
-                    failures.append(f"{key.to_user_string()}: {exc}")
-                    continue
-                context.log.info(
-                    f"{key.to_user_string()}: read {result.rows_read} rows, merged "
-                    f"{result.rows_merged}, quarantined {result.rows_quarantined}"
+        # Objects sync concurrently within the source's limit (connectors.sync.object_workers)
+        # and each lands in its own transaction; results are reported in the asset order.
+        outcomes = sync_objects(settings, warehouse, source, [by_key[k].object for k in selected])
+        for key, result in zip(selected, outcomes, strict=True):
+            obj = by_key[key]
+            if isinstance(result, Exception):  # every object was tried: fail the step naming each
+                context.log.error(f"{key.to_user_string()}: {result}")
+                failures.append(f"{key.to_user_string()}: {result}")
+                if is_transient(result):
+                    transient.append(result)
+                continue
+            context.log.info(
+                f"{key.to_user_string()}: read {result.rows_read} rows, merged "
+                f"{result.rows_merged}, quarantined {result.rows_quarantined}"
+            )
+            yield dg.MaterializeResult(asset_key=key, metadata=_landed(warehouse, obj, result))
+            if source == "pos":
+                rejected = [
+                    f"POS file {name} was rejected and moved to {moved_to}: {reason}"
+                    for name, reason, moved_to in move_rejected_files(
+                        warehouse, list(result.details.get("rejected_files") or [])
+                    )
+                ]
+                yield dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=POS_FILES_ACCEPTED,
+                    passed=not rejected,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "files_rejected": len(rejected),
+                        "rejected": dg.MetadataValue.md(
+                            "\n".join(f"- {r}" for r in rejected) or "none"
+                        ),
+                    },
                 )
-                yield dg.MaterializeResult(
-                    asset_key=key, metadata=_metadata(result, _row_count(warehouse, obj))
-                )
+                for message in rejected:
+                    context.log.warning(message)
+                if config.fail_on_rejected_files:
+                    failures.extend(rejected)
+        retry = failures and len(transient) == len(failures)
+        if retry and context.retry_number < settings.source_step_retries:
+            context.log.warning(
+                f"transient failure of {SOURCE_TITLES[source]}: retrying the step in "
+                f"{settings.source_retry_wait_s:g}s"
+            )
+            raise dg.RetryRequested(
+                max_retries=settings.source_step_retries,
+                seconds_to_wait=settings.source_retry_wait_s,
+            ) from transient[0]
         if failures:
             raise dg.Failure(
-                description=f"{len(failures)} sync(s) of {SOURCE_TITLES[source]} failed",
+                description=f"{len(failures)} problem(s) syncing {SOURCE_TITLES[source]}: "
+                + "; ".join(failures),
                 metadata={"errors": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures))},
             )
 

@@ -1,9 +1,28 @@
-"""The dbt project as Dagster assets: staging -> intermediate -> marts."""
+"""The dbt project as Dagster assets: staging -> intermediate -> marts.
+
+Two selections of one dbt project (docs/operations.md):
+
+- `partnerpulse_dbt_models`: staging views, dimensions and conformed intermediate models,
+  unpartitioned (rebuilt whole; cheap).
+- `partnerpulse_monthly_dbt_models`: the month-grained models, partitioned by month: the
+  incremental models (the ERP sales-line fact) and the partner-report models, with
+  everything downstream of them (partner-month facts, reconciliations). A run for one
+  month, or a single-run backfill of a range of months, passes its months to dbt as
+  `--vars '{"min_month": "YYYY-MM-01", "max_month": "YYYY-MM-01"}'`; incremental models
+  rebuild exactly those months, tables are rebuilt whole from what is stored. A run of
+  the whole history (`partnerpulse run`: the range of every partition, tagged by
+  `partitions.whole_history_tags()`) passes neither: incremental models rebuild the
+  months whose data changed. Dagster cannot run these models without a partition.
+
+The monthly selection is closed downwards (nothing unpartitioned depends on it), so a
+run of the whole graph runs the unpartitioned selection first, then the monthly one.
+"""
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -11,8 +30,13 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings
+
+# The roots of the month-grained models; `+` adds everything downstream of each.
+MONTHLY_ROOTS = ("config.materialized:incremental", "int_partner_report_lines_unioned")
+MONTHLY_SELECT = " ".join(f"{root}+" for root in MONTHLY_ROOTS)
 
 
 class PartnerPulseDbtTranslator(DagsterDbtTranslator):
@@ -26,17 +50,112 @@ class PartnerPulseDbtTranslator(DagsterDbtTranslator):
         return ["team:analytics-engineering"]
 
 
+TRANSLATOR = PartnerPulseDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+)
+
+
+def _build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    settings: PipelineSettings,
+    month_vars: Mapping[str, str],
+) -> Iterator[Any]:
+    """`dbt build` of the step's selection; each materialization gets `dagster/row_count`.
+
+    Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
+    the DuckDB file while dbt holds it), so the step's events are emitted at the end.
+    """
+    # dbt unit tests check SQL on fixed inputs: CI runs them (tests/dbt), and in a pipeline
+    # run they would spend time on nothing new (and take in a partition's month vars).
+    args = [
+        "build",
+        "--exclude-resource-type",
+        "unit_test",
+        "--vars",
+        settings.dbt_vars_json(**month_vars),
+    ]
+    if month_vars:
+        context.log.info(f"dbt vars for this run's months: {dict(month_vars)}")
+    events: list[Any] = []
+    failure: Exception | None = None
+    with settings.dbt_environment():
+        try:
+            events.extend(dbt.cli(args, context=context).stream())
+        except Exception as exc:  # emit what was built, then fail the step
+            failure = exc
+    counts = _row_counts(
+        settings,
+        [context.asset_key_for_output(e.output_name) for e in events if isinstance(e, dg.Output)],
+    )
+    for event in events:
+        if isinstance(event, dg.Output):
+            count = counts.get(context.asset_key_for_output(event.output_name))
+            if count is not None:
+                event = event.with_metadata({**event.metadata, "dagster/row_count": count})
+        yield event
+    if failure is not None:
+        raise failure
+
+
+def _row_counts(settings: PipelineSettings, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
+    """Rows of each model stored as a table (`<schema>.<model>`); views are not counted."""
+    if not keys:
+        return {}
+    try:
+        with settings.read_warehouse() as con:
+            tables = set(con.sql("select schema_name, table_name from duckdb_tables()").fetchall())
+            counts = {}
+            for key in keys:
+                schema, name = key.path[0], key.path[-1]
+                if (schema, name) in tables:
+                    sql = f'select count(*) from "{schema}"."{name}"'
+                    counts[key] = con.sql(sql).fetchall()[0][0]
+            return counts
+    except duckdb.Error:  # e.g. no warehouse yet: the events go out without counts
+        return {}
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
-    dagster_dbt_translator=PartnerPulseDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
-    ),
+    exclude=MONTHLY_SELECT,
+    dagster_dbt_translator=TRANSLATOR,
     pool="warehouse",
 )
 def partnerpulse_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
 ) -> Iterator[Any]:
-    """Builds and tests the dbt models (staging, intermediate, marts) in the warehouse."""
-    vars_arg = settings.dbt_vars_json()
-    with settings.dbt_environment():
-        yield from dbt.cli(["build", "--vars", vars_arg], context=context).stream()
+    """Builds and tests the unpartitioned dbt models: staging, dimensions, conformed
+    intermediate models."""
+    yield from _build(context, dbt, settings, {})
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    select=MONTHLY_SELECT,
+    name="partnerpulse_monthly_dbt_models",
+    partitions_def=monthly_partitions,
+    # A backfill of adjacent months is one run (one dbt build over the range).
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    dagster_dbt_translator=TRANSLATOR,
+    pool="warehouse",
+)
+def partnerpulse_monthly_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
+) -> Iterator[Any]:
+    """Builds and tests the month-grained dbt models for the run's month or range of months."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        # Dagster would fail later, at the first model with a partitioned parent.
+        raise dg.Failure(
+            "the month-grained dbt models run within a month partition or a range of them: "
+            "launch the run with a partition (or the tags of "
+            "orchestration.partitions.whole_history_tags() for every month)"
+        )
+    yield from _build(context, dbt, settings, dbt_month_vars(context))
+
+
+dbt_model_assets = [partnerpulse_dbt_models, partnerpulse_monthly_dbt_models]
+MONTHLY_ASSET_KEYS = frozenset(partnerpulse_monthly_dbt_models.keys)
+MART_ASSET_KEYS = frozenset(
+    key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "marts"
+)

@@ -47,7 +47,8 @@ def test_from_env_reads_every_variable():
 def test_defaults_and_embedded_sources():
     s = Settings.from_env({})
     assert s.uses_embedded_sources
-    assert s.warehouse == DEFAULT_WAREHOUSE.absolute() and s.as_of is None and s.crm_client_secret is None
+    assert s.warehouse == DEFAULT_WAREHOUSE.absolute()
+    assert s.as_of is None and s.crm_client_secret is None
 
 
 def test_secrets_never_show():

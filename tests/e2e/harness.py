@@ -1,13 +1,14 @@
 """Helpers of the end-to-end tests: the pipeline's environment, an in-process run, reads."""
 
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
+
+from tests.environ import patched_environ
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 11, 22)
@@ -30,19 +31,13 @@ def pipeline_env(tmp: Path) -> dict[str, str]:
 
 def run_in_process(env: dict[str, str]) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
+    from orchestration.partitions import whole_history_tags
 
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            job = defs.resolve_implicit_global_asset_job_def()
-            return job.execute_in_process(instance=instance, raise_on_error=False)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with patched_environ(env), dg.DagsterInstance.get() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, tags=whole_history_tags()
+        )
 
 
 def table_counts(path: Path) -> dict[str, int]:

@@ -1,0 +1,189 @@
+"""Alerts to a Slack-compatible webhook (`PARTNERPULSE_ALERT_WEBHOOK_URL`).
+
+An alert names the run (id, job, partition, link to the UI when
+`PARTNERPULSE_DAGSTER_UI_URL` is set), the assets concerned and the error, in Slack's
+incoming-webhook JSON (`text` plus `blocks`). Every configured secret (source client
+secrets, the portal API key, the webhook URL itself) and every URL query string is
+replaced by `[REDACTED]` before anything is sent. Sent by the sensors in `sensors.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+import requests
+
+from connectors.config import Settings
+from connectors.http import redact
+
+log = logging.getLogger("partnerpulse.alerts")
+
+MAX_ERROR_CHARS = 1500
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What went wrong, in which run, on which assets."""
+
+    title: str
+    run_id: str
+    job_name: str
+    error: str
+    assets: Sequence[str] = field(default_factory=tuple)
+    partition: str | None = None
+
+    def text(self, ui_url: str | None = None) -> str:
+        """The alert as Slack mrkdwn text."""
+        lines = [f":rotating_light: *{self.title}*"]
+        run = f"Run `{self.run_id}` of job `{self.job_name}`"
+        if self.partition:
+            run += f", partition `{self.partition}`"
+        lines.append(run)
+        if self.assets:
+            lines.append("Assets: " + ", ".join(f"`{a}`" for a in self.assets))
+        lines.append(f"Error: {self.error}")
+        if ui_url:
+            lines.append(f"<{ui_url}/runs/{self.run_id}|Open the run in Dagster>")
+        return "\n".join(lines)
+
+
+def slack_payload(alert: Alert, settings: Settings) -> dict[str, object]:
+    """The webhook body: Slack's `text` (also the notification) and one `section` block,
+    with every secret redacted."""
+    text = scrub(alert.text(settings.dagster_ui_url), settings)
+    return {
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
+
+
+def scrub(text: str, settings: Settings) -> str:
+    """`text` without any configured secret or URL query string."""
+    secrets = [
+        s.reveal()
+        for s in (
+            settings.crm_client_secret,
+            settings.erp_client_secret,
+            settings.portal_api_key,
+            settings.alert_webhook_url,
+        )
+        if s
+    ]
+    return redact(text, secrets)
+
+
+def send_alert(alert: Alert, settings: Settings) -> bool:
+    """POSTs the alert to the webhook; False (and a log line) when none is configured."""
+    if not settings.alert_webhook_url:
+        log.warning("no PARTNERPULSE_ALERT_WEBHOOK_URL: alert not sent: %s", alert.title)
+        return False
+    response = requests.post(
+        settings.alert_webhook_url.reveal(),
+        json=slack_payload(alert, settings),
+        timeout=(5, 15),
+    )
+    if response.status_code >= 400:
+        # The URL is a secret: name the status only.
+        raise RuntimeError(f"the alert webhook answered HTTP {response.status_code}")
+    return True
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _error_text(event: dg.DagsterEvent) -> str:
+    """The user-facing error of a STEP_FAILURE event: a `Failure`'s description, else the
+    innermost exception's message."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    error = data.error
+    if error is None:
+        return event.message or "step failed"
+    while error.cause is not None:  # Dagster wraps the op's exception
+        error = error.cause
+    return error.message.strip()
+
+
+def planned_assets_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[str]]:
+    """The assets each step of the run was to materialize."""
+    planned: dict[str, set[str]] = {}
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.asset_key is not None:
+            planned.setdefault(event.step_key or "", set()).add(event.asset_key.to_user_string())
+    return {step: sorted(keys) for step, keys in planned.items()}
+
+
+def failed_error_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """`asset:check` of every ERROR-severity check that failed in the run."""
+    failed = []
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data if event is not None else None
+        if (
+            isinstance(evaluation, dg.AssetCheckEvaluation)
+            and not evaluation.passed
+            and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        ):
+            failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return sorted(set(failed))
+
+
+def alert_for_failed_run(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    step_failures: Iterable[dg.DagsterEvent],
+    run_failure: dg.DagsterEvent | None = None,
+) -> Alert:
+    """An alert naming the failed steps' assets and errors (or the run's own error)."""
+    planned = planned_assets_by_step(instance, run.run_id)
+    assets: list[str] = []
+    errors: list[str] = []
+    for event in step_failures:
+        step_assets = planned.get(event.step_key or "", [])
+        assets.extend(step_assets)
+        errors.append(f"step `{event.step_key}`: {_error_text(event)}")
+    checks = failed_error_checks(instance, run.run_id)
+    if checks:
+        errors.append("failed ERROR checks: " + ", ".join(checks))
+    if not errors:
+        errors.append((run_failure.message if run_failure else None) or "the run failed")
+    return Alert(
+        title="PartnerPulse run failed",
+        run_id=run.run_id,
+        job_name=run.job_name,
+        partition=_partition(run),
+        assets=tuple(dict.fromkeys(assets)),
+        error=_short(" | ".join(errors)),
+    )
+
+
+def alert_for_failed_checks(run: dg.DagsterRun, checks: Sequence[str]) -> Alert:
+    """An alert for ERROR checks that failed in a run that itself succeeded."""
+    return Alert(
+        title="PartnerPulse ERROR check failed",
+        run_id=run.run_id,
+        job_name=run.job_name,
+        partition=_partition(run),
+        assets=tuple(dict.fromkeys(c.split(":", 1)[0] for c in checks)),
+        error=_short("failed ERROR checks: " + ", ".join(checks)),
+    )
+
+
+def _partition(run: dg.DagsterRun) -> str | None:
+    tags = run.tags
+    if tags.get("dagster/partition"):
+        return tags["dagster/partition"]
+    start = tags.get("dagster/asset_partition_range_start")
+    end = tags.get("dagster/asset_partition_range_end")
+    return f"{start}...{end}" if start and end else None

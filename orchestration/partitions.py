@@ -1,0 +1,155 @@
+"""Monthly partitions: the month is the unit of ERP sales lines, partner reports, the
+partner-month facts and the reconciliation (docs/operations.md).
+
+Ingestion stays unpartitioned (incremental by watermark); the month-grained dbt models are
+one `@dbt_assets` selection partitioned by `monthly_partitions`, and each run passes its
+months to dbt as the vars `min_month` / `max_month`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from connectors.config import Settings
+
+
+def month_start(day: date) -> date:
+    """The first day of `day`'s month."""
+    return day.replace(day=1)
+
+
+def add_months(month: date, months: int) -> date:
+    """The first day of the month `months` after (or before, if negative) `month`."""
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_key(day: date) -> str:
+    """The partition key of `day`'s month (`YYYY-MM-01`, as MonthlyPartitionsDefinition)."""
+    return month_start(day).isoformat()
+
+
+def first_month(settings: Settings) -> date:
+    """The first partition: `PARTNERPULSE_FIRST_MONTH`, else the first month of the
+    stand-in world (`PARTNERPULSE_STANDIN_MONTHS` months ending with today's month)."""
+    if settings.first_month is not None:
+        return settings.first_month
+    return add_months(month_start(settings.today), -(settings.standin.months - 1))
+
+
+def build_monthly_partitions(settings: Settings) -> dg.MonthlyPartitionsDefinition:
+    """Month partitions from the first month up to and including the current month."""
+    return dg.MonthlyPartitionsDefinition(
+        start_date=first_month(settings).isoformat(), end_offset=1, timezone="UTC"
+    )
+
+
+# Read once, when the code location loads: every process of a deployment (webserver, daemon,
+# run workers) has the same environment, hence the same partitions.
+monthly_partitions = build_monthly_partitions(Settings.from_env())
+
+
+def latest_partition_at_or_before(day: date) -> str:
+    """The partition of `day`'s month, or the last existing one when that is later."""
+    keys = monthly_partitions.get_partition_keys()
+    wanted = month_key(day)
+    earlier = [k for k in keys if k <= wanted]
+    return earlier[-1] if earlier else keys[0]
+
+
+WHOLE_HISTORY_TAG = "partnerpulse/months"
+
+
+def dbt_month_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """`min_month` / `max_month` (partition keys, `YYYY-MM-01`) of a partitioned run: one
+    month, or the range of a single-run backfill. Empty for a whole-history run
+    (`whole_history_tags`): incremental models then rebuild the months whose data
+    changed, by their own rule."""
+    if context.run.tags.get(WHOLE_HISTORY_TAG) == "all":
+        return {}
+    keys = context.partition_key_range
+    return {"min_month": keys.start, "max_month": keys.end}
+
+
+# -- months touched by a sync ----------------------------------------------------------------
+# Which months' partitions a sync changed, from the rows it landed (`_sync_id`). Rows read
+# again at the watermark (incremental reads use `>=`) were seen by the previous sync and
+# are not changes: only rows modified after the previous watermark count.
+
+_MONTHS_TOUCHED_SQL: Mapping[tuple[str, str], str] = {
+    ("portal", "sales_reports"): """
+        select distinct cast(period || '-01' as date)
+        from raw_portal.sales_reports
+        where _sync_id = $sync_id and ($since is null or updated_at > $since)
+    """,
+    ("pos", "pos_reports"): """
+        select distinct cast(period || '-01' as date)
+        from raw_portal.pos_files
+        where _sync_id = $sync_id and regexp_matches(period, '^[0-9]{4}-[0-9]{2}$')
+    """,
+    ("erp", "transactions"): """
+        select distinct date_trunc('month', trandate)
+        from raw_erp.transaction
+        where _sync_id = $sync_id and trandate is not null
+            and ($since is null or lastmodifieddate > $since)
+    """,
+    ("erp", "transaction_lines"): """
+        select distinct date_trunc('month', transactions.trandate)
+        from raw_erp.transactionline as lines
+        inner join raw_erp.transaction as transactions on transactions.id = lines.transaction
+        where lines._sync_id = $sync_id and transactions.trandate is not null
+            and ($since is null or lines.lastmodifieddate > $since)
+    """,
+}
+
+MONTH_KEYED_OBJECTS = frozenset(_MONTHS_TOUCHED_SQL)
+
+
+def months_touched(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    object_name: str,
+    sync_id: str,
+    watermark_before: object,
+) -> list[str]:
+    """Partition keys of the months whose rows the sync `sync_id` of `source/object_name`
+    changed (empty for objects that are not month-keyed)."""
+    sql = _MONTHS_TOUCHED_SQL.get((source, object_name))
+    if sql is None:
+        return []
+    params = {"sync_id": sync_id, "since": watermark_before}
+    rows = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
+    return sorted({month_key(day) for (day,) in rows if day is not None})
+
+
+def existing_partitions(keys: Iterable[str]) -> list[str]:
+    """Those of `keys` that are partitions, sorted (months before the first partition, or
+    not yet begun, are dropped)."""
+    existing = set(monthly_partitions.get_partition_keys())
+    return sorted(k for k in set(keys) if k in existing)
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags for one run over the partitions `first` to `last` (what a single-run
+    backfill of that range does)."""
+    return {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
+
+
+def whole_history_tags() -> dict[str, str]:
+    """Run tags for a run of the whole graph (`partnerpulse run`): a single-run range over
+    every partition, marked so that dbt gets no month window.
+
+    Dagster runs month-partitioned assets only within a partition or a partition range (a
+    run without one fails where a partitioned model depends on another). Without a window,
+    incremental models rebuild only the months whose data changed; a backfill of every
+    partition, by contrast, rebuilds them all.
+    """
+    keys = monthly_partitions.get_partition_keys()
+    return {**partition_range_tags(keys[0], keys[-1]), WHOLE_HISTORY_TAG: "all"}
