@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the profiling pass")
     parser.add_argument(
+        "--no-dlt", action="store_true", help="skip the dlt peer (its goal is then not measured)"
+    )
+    parser.add_argument(
         "--parallel-e2e",
         action="store_true",
         help="run partnerpulse run alongside the other stages (smoke tests only: timings skew)",
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e_reps=args.e2e_reps,
         parallel_e2e=args.parallel_e2e,
         profile=not args.no_profile,
+        dlt=not args.no_dlt,
         command=["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])],
     )
     md, js = run_benchmarks(opts)

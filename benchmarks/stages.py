@@ -73,18 +73,16 @@ def _rows_of(result: Any) -> int:
 
 @stage
 def ingest(spec: dict[str, Any]) -> dict[str, Any]:
-    """Our connectors: sync `objects` into `warehouse` from the sources in the environment.
-
-    Objects of one source run in turn with shared clients, or `workers[source]` at a time
-    (each with its own client); ERP windows are fetched `erp_window_workers` at a time.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Our connectors: sync `objects` into `warehouse` from the sources in the environment,
+    as the pipeline's ingestion steps do (`connectors.sync.sync_objects`: CRM and portal
+    objects `workers` at a time, ERP windows `erp_window_workers` at a time)."""
     from connectors.config import Settings
-    from connectors.sync import Clients, sync_object
+    from connectors.sync import sync_objects
 
-    settings = Settings.from_env().replace(
-        erp_window_workers=int(spec.get("erp_window_workers", 1)),
+    settings = Settings.from_env()
+    settings = settings.replace(
+        erp_window_workers=int(spec.get("erp_window_workers", settings.erp_window_workers)),
+        object_workers=int(spec.get("workers", settings.object_workers)),
         spool_dir=Path(spec["spool_dir"]) if spec.get("spool_dir") else None,
     )
     warehouse = Path(spec["warehouse"])
@@ -92,41 +90,28 @@ def ingest(spec: dict[str, Any]) -> dict[str, Any]:
     for source, name in spec["objects"]:
         by_source.setdefault(source, []).append(name)
     results: list[dict[str, Any]] = []
-
-    def record(result: Any) -> None:
-        meta = result.as_metadata()
-        results.append(
-            {
-                "source": result.source,
-                "object": result.object,
-                "rows": _rows_of(result),
-                "pages": result.pages,
-                "seconds": result.duration_s,
-                "fetch_s": meta.get("fetch_s"),
-                "land_s": meta.get("land_s"),
-                "requests": meta.get("requests"),
-                "windows": meta.get("windows"),
-            }
-        )
-
-    def one(source: str, name: str) -> None:
-        with Clients(settings) as clients:
-            record(sync_object(settings, warehouse, source, name, clients=clients))
-
     started = time.perf_counter()
     cpu0 = cpu_seconds()
     per_source: dict[str, float] = {}
     for source, names in by_source.items():
         t = time.perf_counter()
-        workers = int((spec.get("workers") or {}).get(source, 1))
-        if workers > 1 and len(names) > 1:
-            with ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{source}") as pool:
-                for f in [pool.submit(one, source, n) for n in names]:
-                    f.result()
-        else:
-            with Clients(settings) as clients:
-                for n in names:
-                    record(sync_object(settings, warehouse, source, n, clients=clients))
+        for result in sync_objects(settings, warehouse, source, names):
+            if isinstance(result, Exception):
+                raise result
+            meta = result.as_metadata()
+            results.append(
+                {
+                    "source": result.source,
+                    "object": result.object,
+                    "rows": _rows_of(result),
+                    "pages": result.pages,
+                    "seconds": result.duration_s,
+                    "fetch_s": meta.get("fetch_s"),
+                    "land_s": meta.get("land_s"),
+                    "requests": meta.get("requests"),
+                    "windows": meta.get("windows"),
+                }
+            )
         per_source[source] = time.perf_counter() - t
     return {
         "seconds": time.perf_counter() - started,
@@ -292,8 +277,12 @@ def dbt(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("partial_parse_from"):
         shutil.copy2(spec["partial_parse_from"], target / "partial_parse.msgpack")
     os.environ["PARTNERPULSE_WAREHOUSE"] = spec["warehouse"]
+    command = spec.get("command", "build")
+    # As the pipeline builds: unit tests are CI's (orchestration/assets/transform.py).
+    exclude = ["--exclude-resource-type", "unit_test"] if command == "build" else []
     args = [
-        spec.get("command", "build"),
+        command,
+        *exclude,
         "--project-dir",
         str(project),
         "--profiles-dir",
