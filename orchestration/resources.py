@@ -30,7 +30,9 @@ class PipelineSettings(dg.ConfigurableResource):
     @contextlib.contextmanager
     def read_warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived read-only connection, closed on exit so dbt can take the file lock."""
-        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+        limit = self.settings.warehouse_memory_limit
+        config = {"memory_limit": limit} if limit else {}
+        con = duckdb.connect(str(self.warehouse_path), read_only=True, config=config)
         try:
             yield con
         finally:
@@ -52,16 +54,21 @@ class PipelineSettings(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def dbt_environment(self) -> Iterator[None]:
-        """Exports the warehouse path for dbt's profiles.yml (`env_var`) while dbt runs."""
-        previous = os.environ.get("PARTNERPULSE_WAREHOUSE")
-        os.environ["PARTNERPULSE_WAREHOUSE"] = str(self.warehouse_path)
+        """Exports, while dbt runs, what dbt's profiles.yml reads with `env_var`: the
+        warehouse path and DuckDB's memory limit (beyond it, DuckDB spills to disk)."""
+        values = {"PARTNERPULSE_WAREHOUSE": str(self.warehouse_path)}
+        if self.settings.warehouse_memory_limit:
+            values["PARTNERPULSE_WAREHOUSE_MEMORY_LIMIT"] = self.settings.warehouse_memory_limit
+        previous = {k: os.environ.get(k) for k in values}
+        os.environ.update(values)
         try:
             yield
         finally:
-            if previous is None:
-                os.environ.pop("PARTNERPULSE_WAREHOUSE", None)
-            else:
-                os.environ["PARTNERPULSE_WAREHOUSE"] = previous
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 class SourceSystems(dg.ConfigurableResource):
