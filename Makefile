@@ -18,7 +18,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml uv.lock dagster.yaml $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null)
 	@test -x $(UV) || { $(PYTHON) -m venv .uv && .uv/bin/pip install --quiet uv==$(UV_VERSION); }
-	$(UV) sync --frozen --python $(PYTHON)
+	@# --python only creates the environment: given again, uv may rebuild a venv in use.
+	$(UV) sync --frozen $(if $(wildcard $(VENV)/bin/python),,--python $(PYTHON))
 	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster-dbt project prepare-and-package --file orchestration/project.py
 	@touch $(STAMP)
