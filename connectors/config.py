@@ -122,6 +122,9 @@ class Settings:
     # DuckDB's memory limit while a sync lands (it spills to disk beyond it), so that
     # landing millions of rows in one transaction keeps the process's memory bounded.
     warehouse_memory_limit: str | None = "1GB"
+    # DuckDB's memory limit while dbt builds (profiles.yml). Two models build at a time and
+    # some operators cannot spill: at 2,000 partners x 60 months, 1GB failed two nodes.
+    dbt_memory_limit: str = "1536MB"
     # Operations (docs/operations.md): alerts, publishing for BI, partitions, schedules.
     alert_webhook_url: Secret | None = field(default=None, repr=False)
     dagster_ui_url: str | None = None
@@ -255,6 +258,7 @@ class Settings:
             incremental_lookback_s=number("INCREMENTAL_LOOKBACK_S", 0.0),
             spool_dir=path("SPOOL_DIR"),
             warehouse_memory_limit=text("WAREHOUSE_MEMORY_LIMIT") or "1GB",
+            dbt_memory_limit=text("DBT_MEMORY_LIMIT") or "1536MB",
             alert_webhook_url=secret("ALERT_WEBHOOK_URL"),
             dagster_ui_url=_strip_slash(text("DAGSTER_UI_URL")),
             serving_warehouse=path("SERVING_WAREHOUSE"),

@@ -56,9 +56,10 @@ class PipelineSettings(dg.ConfigurableResource):
     def dbt_environment(self) -> Iterator[None]:
         """Exports, while dbt runs, what dbt's profiles.yml reads with `env_var`: the
         warehouse path and DuckDB's memory limit (beyond it, DuckDB spills to disk)."""
-        values = {"PARTNERPULSE_WAREHOUSE": str(self.warehouse_path)}
-        if self.settings.warehouse_memory_limit:
-            values["PARTNERPULSE_WAREHOUSE_MEMORY_LIMIT"] = self.settings.warehouse_memory_limit
+        values = {
+            "PARTNERPULSE_WAREHOUSE": str(self.warehouse_path),
+            "PARTNERPULSE_DBT_MEMORY_LIMIT": self.settings.dbt_memory_limit,
+        }
         previous = {k: os.environ.get(k) for k in values}
         os.environ.update(values)
         try:
