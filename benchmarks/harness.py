@@ -582,7 +582,7 @@ def _validation(run: Run, built: Path) -> None:
 
 
 def _e2e(run: Run, worlds: Worlds) -> None:
-    reps = run.opts.e2e_reps or run.opts.reps
+    reps = run.opts.reps if run.opts.e2e_reps is None else run.opts.e2e_reps  # 0: skipped
     s = run.scale
     for rep in range(reps):
         d = run.folder(f"e2e-r{rep}")
