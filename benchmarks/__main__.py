@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reps", type=int, default=3, help="runs per measurement (>= 3 for figures)"
     )
-    parser.add_argument("--e2e-reps", type=int, help="runs of partnerpulse run (default: --reps; 0 skips them)")
+    parser.add_argument(
+        "--e2e-reps", type=int, help="runs of partnerpulse run (default: --reps; 0 skips them)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--workdir", type=Path, help="working folder (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
