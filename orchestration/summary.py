@@ -74,9 +74,14 @@ def print_summary() -> None:
             _print_top_partners(con)
     finally:
         con.close()
+    serving = settings.serving_warehouse_path
     click.echo(
         "\nOpen the Dagster UI: `make dev`, then http://127.0.0.1:3000 "
         "(the stand-in sources start automatically)."
-        f"\nQuery the marts read-only: duckdb.connect('{path}', read_only=True)"
-        ".sql('from marts.fct_partner_months limit 5')"
     )
+    if serving.exists():  # published only when every blocking check passed
+        click.echo(
+            f"Published marts for BI tools and queries (README, 'Connecting a BI tool'): "
+            f"{serving}\n  duckdb.connect('{serving}', read_only=True)"
+            ".sql('from marts.fct_partner_months limit 5')"
+        )
