@@ -147,6 +147,12 @@ class Settings:
         return self.as_of or datetime.now(UTC).date()
 
     @property
+    def pos_landing_path(self) -> Path:
+        """The folder partners drop POS files into: `PARTNERPULSE_LANDING_DIR`, else the
+        stand-in world's (where the embedded sources write them)."""
+        return self.landing_dir or self.standin.landing_dir
+
+    @property
     def serving_warehouse_path(self) -> Path:
         """The read-only DuckDB file BI tools read (default: `serving.duckdb` beside the
         warehouse)."""

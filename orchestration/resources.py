@@ -60,16 +60,8 @@ class PipelineSettings(dg.ConfigurableResource):
             "PARTNERPULSE_WAREHOUSE": str(self.warehouse_path),
             "PARTNERPULSE_DBT_MEMORY_LIMIT": self.settings.dbt_memory_limit,
         }
-        previous = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
-        try:
+        with patched_environ(values):
             yield
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 class SourceSystems(dg.ConfigurableResource):
@@ -99,6 +91,23 @@ class SourceSystems(dg.ConfigurableResource):
 
 
 @contextlib.contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ while the block runs, then each variable as it was (only
+    these keys are touched: `mock.patch.dict` would briefly empty the whole environment
+    while restoring it)."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
 def resolved_settings(environ: Mapping[str, str]) -> Iterator[Settings]:
     """Yields settings whose sources are reachable: the stand-ins are started when needed."""
     settings = Settings.from_env(environ)
@@ -117,6 +126,5 @@ def resolved_settings(environ: Mapping[str, str]) -> Iterator[Settings]:
         scale=standin.scale,
         as_of=settings.today,
     )
-    landing = settings.landing_dir or standin.landing_dir
-    with start_sources(world, landing_dir=landing) as running:
+    with start_sources(world, landing_dir=settings.pos_landing_path) as running:
         yield Settings.from_env({**environ, **running.env()})

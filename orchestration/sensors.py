@@ -26,6 +26,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.config import Settings
+from connectors.pos_files import scan_landing_dir
 from connectors.sync import get_object
 from orchestration import alerts
 from orchestration.assets.ingest import asset_key, ingest_assets
@@ -56,20 +57,12 @@ pos_files_job = dg.define_asset_job(
 # -- POS landing folder ----------------------------------------------------------------------
 
 
-def landing_folder(settings: Settings) -> Path:
-    """The folder partners drop POS files into (as the POS sync resolves it)."""
-    return settings.landing_dir or settings.standin.landing_dir
-
-
 def _landing_snapshot(folder: Path) -> dict[str, str]:
-    """`name -> size:mtime` of the files the POS sync reads (no folders, no hidden files)."""
-    if not folder.is_dir():
-        return {}
+    """`name -> size:mtime` of the files the POS sync reads."""
     snapshot = {}
-    for path in folder.iterdir():
-        if path.is_file() and not path.name.startswith("."):
-            stat = path.stat()
-            snapshot[path.name] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    for path in scan_landing_dir(folder):
+        stat = path.stat()
+        snapshot[path.name] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return snapshot
 
 
@@ -96,7 +89,7 @@ def pos_file_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     range of their months). The first tick only notes the files already there (the daily
     sync lands those)."""
     settings = Settings.from_env()
-    folder = landing_folder(settings)
+    folder = settings.pos_landing_path
     now = _landing_snapshot(folder)
     if context.cursor is None:
         return dg.SensorResult(

@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from tests.environ import patched_environ
+from orchestration.resources import patched_environ
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 11, 22)

@@ -28,6 +28,7 @@ from dagster._core.test_utils import freeze_time  # Dagster's own clock for test
 from orchestration.assets.transform import MONTHLY_ASSET_KEYS
 from orchestration.definitions import defs
 from orchestration.partitions import whole_history_tags
+from orchestration.resources import patched_environ
 from orchestration.schedules import daily_refresh_schedule, month_close_schedule
 from orchestration.sensors import (
     error_check_alert,
@@ -36,7 +37,6 @@ from orchestration.sensors import (
     run_failure_alert,
     source_freshness_checks,
 )
-from tests.environ import patched_environ
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 11, 22)
