@@ -307,7 +307,7 @@ MEMORY_STAGES = {
     "checks.naive": "naive checks",
     "checks.sql": "SQL checks",
     "e2e.full": "partnerpulse run (full, embedded sources in-process)",
-    "e2e.daily": "partnerpulse run (daily)",
+    "e2e.daily": "partnerpulse run --month (daily refresh)",
 }
 PIPELINE_STAGES = ("ingest.ours.all.0ms", "dbt.build", "checks.gx")
 

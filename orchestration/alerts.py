@@ -18,6 +18,7 @@ import requests
 
 from connectors.config import Settings
 from connectors.http import redact
+from orchestration.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 log = logging.getLogger("partnerpulse.alerts")
 
@@ -182,8 +183,7 @@ def alert_for_failed_checks(run: dg.DagsterRun, checks: Sequence[str]) -> Alert:
 
 def _partition(run: dg.DagsterRun) -> str | None:
     tags = run.tags
-    if tags.get("dagster/partition"):
-        return tags["dagster/partition"]
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
+    if tags.get(PARTITION_TAG):
+        return tags[PARTITION_TAG]
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
     return f"{start}...{end}" if start and end else None

@@ -61,18 +61,43 @@ def latest_partition_at_or_before(day: date) -> str:
     return earlier[-1] if earlier else keys[0]
 
 
+def month_partition_key(month: str) -> str:
+    """The partition key of `month` (`YYYY-MM` or `YYYY-MM-DD`); ValueError naming the
+    partitions when it is not one of them."""
+    try:
+        day = date.fromisoformat(month if len(month) > 7 else f"{month}-01")
+    except ValueError:
+        raise ValueError(f"{month!r} is not a month (YYYY-MM)") from None
+    keys = monthly_partitions.get_partition_keys()
+    if month_key(day) not in keys:
+        raise ValueError(
+            f"{month!r} is not a partition: the months run from {keys[0][:7]} to {keys[-1][:7]}"
+        )
+    return month_key(day)
+
+
 WHOLE_HISTORY_TAG = "partnerpulse/months"
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def dbt_month_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     """`min_month` / `max_month` (partition keys, `YYYY-MM-01`) of a partitioned run: one
     month, or the range of a single-run backfill. Empty for a whole-history run
-    (`whole_history_tags`): incremental models then rebuild the months whose data
-    changed, by their own rule."""
-    if context.run.tags.get(WHOLE_HISTORY_TAG) == "all":
+    (`whole_history_tags`) and for an unpartitioned run: incremental models then rebuild
+    the months whose data changed, by their own rule.
+
+    Read from the run's tags, so that every dbt step of a run passes the same vars: dbt
+    reuses its parse state only when the vars are unchanged (`transform._keep_parse_state`),
+    and only the incremental models read these two.
+    """
+    tags = context.run.tags
+    if tags.get(WHOLE_HISTORY_TAG) == "all":
         return {}
-    keys = context.partition_key_range
-    return {"min_month": keys.start, "max_month": keys.end}
+    first = tags.get(PARTITION_TAG) or tags.get(RANGE_START_TAG)
+    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG)
+    return {"min_month": first, "max_month": last} if first and last else {}
 
 
 # -- months touched by a sync ----------------------------------------------------------------
@@ -136,10 +161,7 @@ def existing_partitions(keys: Iterable[str]) -> list[str]:
 def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags for one run over the partitions `first` to `last` (what a single-run
     backfill of that range does)."""
-    return {
-        "dagster/asset_partition_range_start": first,
-        "dagster/asset_partition_range_end": last,
-    }
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 
 def whole_history_tags() -> dict[str, str]:

@@ -18,7 +18,10 @@ The monthly selection is closed downwards (nothing unpartitioned depends on it),
 run of the whole graph runs the unpartitioned selection first, then the monthly one.
 """
 
+import os
+import shutil
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -37,6 +40,7 @@ from orchestration.resources import PipelineSettings
 # The roots of the month-grained models; `+` adds everything downstream of each.
 MONTHLY_ROOTS = ("config.materialized:incremental", "int_partner_report_lines_unioned")
 MONTHLY_SELECT = " ".join(f"{root}+" for root in MONTHLY_ROOTS)
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 class PartnerPulseDbtTranslator(DagsterDbtTranslator):
@@ -80,10 +84,13 @@ def _build(
     events: list[Any] = []
     failure: Exception | None = None
     with settings.dbt_environment():
+        invocation = dbt.cli(args, context=context)
         try:
-            events.extend(dbt.cli(args, context=context).stream())
+            events.extend(invocation.stream())
         except Exception as exc:  # emit what was built, then fail the step
             failure = exc
+    if failure is None:
+        _keep_parse_state(invocation.target_path)
     counts = _row_counts(
         settings,
         [context.asset_key_for_output(e.output_name) for e in events if isinstance(e, dg.Output)],
@@ -96,6 +103,24 @@ def _build(
         yield event
     if failure is not None:
         raise failure
+
+
+def _keep_parse_state(invocation_target: Path) -> None:
+    """Makes this invocation's parse state the one the next invocation starts from.
+
+    dagster-dbt gives each invocation a target folder of its own, seeded with the
+    project's `target/partial_parse.msgpack`. That file comes from `make install`, whose
+    environment differs from a run's, so without this every `dbt build` parsed the whole
+    project again (5-10 s). dbt checks the state's vars and profile itself and parses
+    in full when they differ, so a stale file costs nothing but that parse.
+    """
+    state = invocation_target / PARTIAL_PARSE_FILE
+    if not state.exists():
+        return
+    project_state = dbt_project.project_dir / dbt_project.target_path / PARTIAL_PARSE_FILE
+    partial = project_state.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
+    shutil.copyfile(state, partial)
+    os.replace(partial, project_state)  # atomic: concurrent runs read a whole file
 
 
 def _row_counts(settings: PipelineSettings, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
@@ -127,7 +152,7 @@ def partnerpulse_dbt_models(
 ) -> Iterator[Any]:
     """Builds and tests the unpartitioned dbt models: staging, dimensions, conformed
     intermediate models."""
-    yield from _build(context, dbt, settings, {})
+    yield from _build(context, dbt, settings, dbt_month_vars(context))
 
 
 @dbt_assets(

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from orchestration.resources import patched_environ
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
 
 
@@ -93,6 +94,12 @@ def test_gx_checks_pass_the_structure_and_name_mis_reporting_partner_months(run:
         assert row.partner_id in text and f"{row.month_start:%Y-%m-%d}" in text
 
 
+def _partnerpulse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`partnerpulse <args>` in a process of its own, with `env`."""
+    argv = [sys.executable, "-m", "orchestration.cli", *args]
+    return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
 def test_cli_exits_non_zero_and_names_the_system_when_a_source_is_unreachable(
     tmp_path: Path,
 ) -> None:
@@ -104,15 +111,48 @@ def test_cli_exits_non_zero_and_names_the_system_when_a_source_is_unreachable(
         "PARTNERPULSE_HTTP_MAX_RETRIES": "1",
         "PARTNERPULSE_HTTP_BACKOFF_FACTOR": "0",
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--select", "portal/trainings"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _partnerpulse(env, "run", "--select", "portal/trainings")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     output = proc.stdout + proc.stderr
     assert "portal" in output and "/api/v2/trainings" in output
     assert "not-a-real-key-123" not in output
+
+
+def _dbt_logs(run_id: str) -> list[Path]:
+    """The dbt logs of a run's dbt invocations (dagster-dbt names each target folder
+    `<step>-<run id prefix>-<random>`)."""
+    return sorted((REPO / "dbt_project" / "target").glob(f"*-{run_id[:7]}-*/dbt.log"))
+
+
+def test_dbt_reuses_its_parse_state_from_one_invocation_to_the_next(run: dict) -> None:
+    first, second = _dbt_logs(run["first"].run_id), _dbt_logs(run["second"].run_id)
+    assert len(first) == len(second) == 2
+    # The first invocation ever may parse in full (the state from `make install` was
+    # made in another environment); every later one, with the same vars, does not.
+    reparsed = [log for log in first + second if "Unable to do partial parsing" in log.read_text()]
+    assert reparsed in ([], [min(first, key=lambda p: p.stat().st_mtime)]), reparsed
+
+
+def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(run: dict) -> None:
+    proc = _partnerpulse({**os.environ, **run["env"]}, "run", "--month", "2026-11")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert table_counts(Path(run["env"]["PARTNERPULSE_WAREHOUSE"])) == run["counts_first"]
+    with patched_environ(run["env"]), dg.DagsterInstance.get() as instance:
+        (latest,) = instance.get_runs(limit=1)
+        materialized = instance.get_records_for_run(
+            latest.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+    assert latest.job_name == "daily_refresh"
+    assert latest.tags["dagster/partition"] == "2026-11-01"
+    partitions = {r.event_log_entry.dagster_event.partition for r in materialized}
+    assert partitions == {None, "2026-11-01"}  # unpartitioned assets, and that month
+
+
+def test_cli_refuses_a_month_that_is_not_a_partition() -> None:
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--month", "1999-01"])
+    assert result.exit_code == 2
+    assert "'1999-01' is not a partition: the months run from" in result.output
