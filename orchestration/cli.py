@@ -22,23 +22,23 @@ def main() -> None:
 main.add_command(sources)
 
 
-def _run_pipeline(selection: str | None, month: str | None = None) -> bool:
+def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bool:
     """Materialises the selected assets and runs their checks in-process; True on success.
 
-    Without `month`, the month-partitioned models run over the whole history; with it
-    (`YYYY-MM`), the run is what the daily schedule runs: the `daily_refresh` job for that
-    month's partition.
+    Without `partition_key`, the month-partitioned models run over the whole history; with
+    one (`YYYY-MM-01`), the run is what the daily schedule runs: the `daily_refresh` job for
+    that month's partition.
     """
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.partitions import month_partition_key, whole_history_tags
+    from orchestration.partitions import whole_history_tags
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     kwargs: dict = {}
-    if month:
+    if partition_key:
         job = defs.resolve_job_def("daily_refresh")
-        kwargs["partition_key"] = month_partition_key(month)
+        kwargs["partition_key"] = partition_key
     else:
         job = defs.resolve_implicit_global_asset_job_def()
         kwargs["tags"] = whole_history_tags()  # month-partitioned models run within a range
@@ -75,14 +75,15 @@ def run(selection: str | None, month: str | None) -> None:
 
     Exits 1 when the run fails or a blocking (ERROR) check fails.
     """
+    partition_key = None
     if month:
         from orchestration.partitions import month_partition_key
 
         try:
-            month_partition_key(month)
+            partition_key = month_partition_key(month)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--month") from exc
-    sys.exit(0 if _run_pipeline(selection, month) else 1)
+    sys.exit(0 if _run_pipeline(selection, partition_key) else 1)
 
 
 @main.command()
