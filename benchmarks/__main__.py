@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.harness import Options, run_benchmarks
+from benchmarks.report import STAGES
 from benchmarks.scales import SCALES, get_scale
 
 
@@ -32,24 +33,35 @@ def main(argv: list[str] | None = None) -> int:
         "--no-dlt", action="store_true", help="skip the dlt peer (its goal is then not measured)"
     )
     parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help=f"the stages to measure, comma-separated (default: all of {','.join(STAGES)});"
+        " a subset names the results files after it",
+    )
+    parser.add_argument(
         "--parallel-e2e",
         action="store_true",
         help="run partnerpulse run alongside the other stages (smoke tests only: timings skew)",
     )
     args = parser.parse_args(argv)
-    opts = Options(
-        scale=get_scale(args.scale, args.partners, args.months),
-        reps=args.reps,
-        out_dir=args.out,
-        workdir=args.workdir,
-        keep=args.keep,
-        latencies=tuple(float(x) for x in args.latencies.split(",") if x.strip()),
-        e2e_reps=args.e2e_reps,
-        parallel_e2e=args.parallel_e2e,
-        profile=not args.no_profile,
-        dlt=not args.no_dlt,
-        command=["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])],
-    )
+    stages = tuple(x.strip() for x in args.stages.split(",") if x.strip())
+    try:
+        opts = Options(
+            scale=get_scale(args.scale, args.partners, args.months),
+            reps=args.reps,
+            out_dir=args.out,
+            workdir=args.workdir,
+            keep=args.keep,
+            latencies=tuple(float(x) for x in args.latencies.split(",") if x.strip()),
+            e2e_reps=args.e2e_reps,
+            parallel_e2e=args.parallel_e2e,
+            profile=not args.no_profile,
+            dlt=not args.no_dlt,
+            stages=stages,
+            command=["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])],
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     md, js = run_benchmarks(opts)
     print(f"wrote {md}\nwrote {js}")
     return 0

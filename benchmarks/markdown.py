@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.report import STAGES
+
 
 def _num(v: float | None, digits: int = 2) -> str:
     if v is None:
@@ -48,9 +50,14 @@ def render(r: dict[str, Any]) -> str:
         f"Command: `{' '.join(r.get('command') or [])}` ({r['duration_s'] / 60:.1f} min). "
         "Every command and figure: the JSON file beside this one.",
         "",
-        "## Goals",
-        "",
     ]
+    if r.get("stages") and tuple(r["stages"]) != STAGES:
+        lines += [
+            f"Only these stages were measured: {', '.join(r['stages'])}. The figures of the "
+            'others read n/a here and their goals "not measured"; other results files have them.',
+            "",
+        ]
+    lines += ["## Goals", ""]
     rows = []
     for g in r["goals"]:
         unit = g["unit"]

@@ -10,6 +10,9 @@ from typing import Any
 
 FIGURES = ("ingestion", "transformation", "incremental", "validation", "memory", "end_to_end")
 GIB_MB = 1024.0
+# The stages of a run, each measuring its figures; a run of some of them names its files
+# after them.
+STAGES = ("ingestion", "transformation", "validation", "e2e")
 
 
 def stat(values: Sequence[float | None]) -> dict[str, Any]:
@@ -453,6 +456,7 @@ def build(
             "next_day_added": extra.get("next_day"),
         },
         "reps": opts.reps,
+        "stages": list(opts.stages),
         "latencies_ms": list(opts.latencies),
         "command": opts.command,
         "duration_s": duration_s,
@@ -473,6 +477,9 @@ def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     date = results["machine"]["date"][:10]
     stem = f"{date}-{results['scale']['name']}"
+    stages = results.get("stages") or list(STAGES)
+    if list(stages) != list(STAGES):
+        stem += "-" + "-".join(stages)
     json_path = out_dir / f"{stem}.json"
     md_path = out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")

@@ -83,3 +83,30 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
     assert _median(f["end_to_end"], "world_generation_s") > 0
     statuses = {g["goal"]: g["status"] for g in results["goals"]}
     assert len(statuses) == 7 and "not measured" not in statuses.values()
+
+
+def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    argv = [sys.executable, "-m", "benchmarks", "--scale", "tiny", "--reps", "1"]
+    argv += ["--latencies", "0", "--no-dlt", "--no-profile", "--out", str(out)]
+    done = subprocess.run(
+        [*argv, "--stages", "ingestion"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    (js,) = out.glob("*-tiny-ingestion.json")
+    results = json.loads(js.read_text())
+    assert results["stages"] == ["ingestion"]
+    f = results["figures"]
+    assert _median(f["ingestion"]["0ms"], "ours_cpu_vs_limit_cpu") > 0
+    assert f["transformation"]["dbt_build_s"]["median"] is None
+    statuses = {g["goal"]: g["status"] for g in results["goals"]}
+    assert statuses["dbt build within 3x of the hand-written SQL"] == "not measured"
+    assert "Only these stages were measured: ingestion." in js.with_suffix(".md").read_text()
+
+    refused = subprocess.run(
+        [*argv, "--stages", "validation"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2
+    assert "the validation stage starts from transformation's warehouse" in refused.stderr
+    assert not list(out.glob("*-tiny-validation.*"))
