@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.publish import serving_marts
 from orchestration.assets.transform import dbt_model_assets
 from orchestration.checks import all_checks
 from orchestration.project import dbt_project
-from orchestration.resources import PipelineSettings, SourceSystems
+from orchestration.resources import DbtCli, PipelineSettings, SourceSystems
 from orchestration.schedules import daily_refresh_job, month_rebuild_job, schedules
 from orchestration.sensors import pos_files_job, sensors, source_freshness_checks
 
@@ -30,7 +29,7 @@ defs = dg.Definitions(
         "sources": SourceSystems(),
         "settings": PipelineSettings(),
         # The dbt of this virtual environment, whether or not its bin/ is on PATH.
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
+        "dbt": DbtCli(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE)),
     },
     # One process per run: DuckDB admits one writing process per file, and the steps that
     # open the warehouse also share the concurrency pool "warehouse" (limit 1, dagster.yaml)

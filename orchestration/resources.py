@@ -4,13 +4,17 @@ PARTNERPULSE_* variables); nothing here reads the environment at import time."""
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+from dagster_dbt import DbtCliResource
+from packaging.version import Version
 from pydantic import PrivateAttr
 
 from connectors.config import Settings
@@ -62,6 +66,29 @@ class PipelineSettings(dg.ConfigurableResource):
         }
         with patched_environ(values):
             yield
+
+
+class DbtCli(DbtCliResource):
+    """dagster-dbt's dbt resource, without two costs per dbt step that buy us nothing.
+
+    - It learns dbt's version by running `dbt --version`, about 4 s: that imports dbt and
+      asks PyPI for the latest releases (a 1 s timeout each where PyPI is out of reach). The
+      executable is this environment's dbt, so its version is the installed dbt-core's.
+    - It loads a dbt adapter into Dagster's process (about 2 s), used only by
+      `fetch_row_counts` and `fetch_column_metadata`. This project counts rows after dbt
+      exits instead (`assets/transform.py`), because a second DuckDB handle would collide
+      with dbt's write lock.
+
+    Both are private methods of dagster-dbt, pinned in uv.lock;
+    tests/orchestration/test_definitions.py fails if an upgrade renames them.
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
+        return None
 
 
 class SourceSystems(dg.ConfigurableResource):

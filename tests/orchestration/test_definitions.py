@@ -64,3 +64,24 @@ def test_warehouse_writers_share_one_pool() -> None:
         if isinstance(assets_def, dg.AssetsDefinition):
             pools = {op.pool for op in assets_def.node_def.iterate_op_defs()}
             assert pools == {"warehouse"}, assets_def.node_def.name
+
+
+def test_dbt_steps_skip_dbt_version_and_the_adapter(monkeypatch) -> None:
+    """`DbtCli` overrides two private methods of dagster-dbt; if an upgrade renames them,
+    this fails instead of the saving silently disappearing."""
+    import importlib.metadata
+
+    import dagster_dbt.core.resource as dbt_resource
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"dagster-dbt ran {args}")
+
+    handed_over: dict = {}
+    monkeypatch.setattr(dbt_resource, "check_output", no_subprocess)
+    monkeypatch.setattr(
+        dbt_resource.DbtCliInvocation, "run", staticmethod(lambda **kw: handed_over.update(kw))
+    )
+    resource = defs.resources["dbt"]
+    resource.cli(["parse"], raise_on_error=False)
+    assert handed_over["adapter"] is None
+    assert str(handed_over["cli_version"]) == importlib.metadata.version("dbt-core")
