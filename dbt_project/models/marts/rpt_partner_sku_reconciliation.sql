@@ -139,98 +139,79 @@ amounts as (
 
 ),
 
--- The same SKU in the previous and the next month, when that month is on the spine.
-neighbours as (
+-- Each spine month's previous and next month, where those are on the spine too. Joined on
+-- equalities, so each SKU row meets only its two neighbours (an OR of the two months in
+-- one join condition paired every row with every month of its partner).
+spine_neighbours as (
 
     select
-        amounts.partner_id,
-        amounts.month_start,
-        amounts.sku,
-        neighbour_months.month_start as neighbour_month_start,
-        (neighbour_months.month_start < amounts.month_start) as is_previous_month,
-        coalesce(neighbour_amounts.erp_units, 0) as neighbour_erp_units,
-        coalesce(neighbour_amounts.reported_or_zero_units, 0) as neighbour_reported_units
+        partner_months.partner_id,
+        partner_months.month_start,
+        previous_months.month_start as previous_month_start,
+        next_months.month_start as next_month_start
 
-    from amounts
+    from partner_months
 
-    inner join partner_months as neighbour_months
-        on amounts.partner_id = neighbour_months.partner_id
-        and (
-            neighbour_months.month_start = {{ add_months('amounts.month_start', -1) }}
-            or neighbour_months.month_start = {{ add_months('amounts.month_start', 1) }}
-        )
+    left join partner_months as previous_months
+        on partner_months.partner_id = previous_months.partner_id
+        and previous_months.month_start = {{ add_months('partner_months.month_start', -1) }}
 
-    left join amounts as neighbour_amounts
-        on amounts.partner_id = neighbour_amounts.partner_id
-        and amounts.sku = neighbour_amounts.sku
-        and neighbour_months.month_start = neighbour_amounts.month_start
+    left join partner_months as next_months
+        on partner_months.partner_id = next_months.partner_id
+        and next_months.month_start = {{ add_months('partner_months.month_start', 1) }}
 
 ),
 
-neighbour_tolerance as (
+-- The SKU's units summed with the same SKU in the previous and in the next spine month
+-- (0 where that month has none of it).
+with_neighbours as (
 
     select
-        neighbours.partner_id,
-        neighbours.month_start,
-        neighbours.sku,
-        max(
-            case
-                when neighbours.is_previous_month
-                    and {{ is_within_unit_tolerance(
-                        '(amounts.reported_or_zero_units + neighbours.neighbour_reported_units)'
-                        ~ ' - (amounts.erp_units + neighbours.neighbour_erp_units)',
-                        '(amounts.erp_units + neighbours.neighbour_erp_units)'
-                    ) }}
-                    then 1
-                else 0
-            end
-        ) as is_within_with_previous,
-        max(
-            case
-                when not neighbours.is_previous_month
-                    and {{ is_within_unit_tolerance(
-                        '(amounts.reported_or_zero_units + neighbours.neighbour_reported_units)'
-                        ~ ' - (amounts.erp_units + neighbours.neighbour_erp_units)',
-                        '(amounts.erp_units + neighbours.neighbour_erp_units)'
-                    ) }}
-                    then 1
-                else 0
-            end
-        ) as is_within_with_next
+        amounts.*,
+        (spine_neighbours.previous_month_start is not null) as has_previous_month,
+        (spine_neighbours.next_month_start is not null) as has_next_month,
+        amounts.reported_or_zero_units + coalesce(previous_amounts.reported_or_zero_units, 0)
+            as reported_units_with_previous,
+        amounts.erp_units + coalesce(previous_amounts.erp_units, 0) as erp_units_with_previous,
+        amounts.reported_or_zero_units + coalesce(next_amounts.reported_or_zero_units, 0)
+            as reported_units_with_next,
+        amounts.erp_units + coalesce(next_amounts.erp_units, 0) as erp_units_with_next
 
-    from neighbours
+    from amounts
 
-    inner join amounts
-        on neighbours.partner_id = amounts.partner_id
-        and neighbours.month_start = amounts.month_start
-        and neighbours.sku = amounts.sku
+    inner join spine_neighbours
+        on amounts.partner_id = spine_neighbours.partner_id
+        and amounts.month_start = spine_neighbours.month_start
 
-    group by
-        neighbours.partner_id,
-        neighbours.month_start,
-        neighbours.sku
+    left join amounts as previous_amounts
+        on amounts.partner_id = previous_amounts.partner_id
+        and amounts.sku = previous_amounts.sku
+        and spine_neighbours.previous_month_start = previous_amounts.month_start
+
+    left join amounts as next_amounts
+        on amounts.partner_id = next_amounts.partner_id
+        and amounts.sku = next_amounts.sku
+        and spine_neighbours.next_month_start = next_amounts.month_start
 
 ),
 
 classified as (
 
     select
-        amounts.*,
-        amounts.reported_or_zero_units - amounts.erp_units as variance_units,
-        {{ is_within_unit_tolerance(
-            'amounts.reported_or_zero_units - amounts.erp_units', 'amounts.erp_units'
-        ) }} as is_within_tolerance,
-        coalesce(neighbour_tolerance.is_within_with_previous = 1, false)
-            as is_within_tolerance_with_previous_month,
-        coalesce(neighbour_tolerance.is_within_with_next = 1, false)
-            as is_within_tolerance_with_next_month
+        *,
+        reported_or_zero_units - erp_units as variance_units,
+        {{ is_within_unit_tolerance('reported_or_zero_units - erp_units', 'erp_units') }}
+            as is_within_tolerance,
+        has_previous_month
+        and {{ is_within_unit_tolerance(
+            'reported_units_with_previous - erp_units_with_previous', 'erp_units_with_previous'
+        ) }} as is_within_tolerance_with_previous_month,
+        has_next_month
+        and {{ is_within_unit_tolerance(
+            'reported_units_with_next - erp_units_with_next', 'erp_units_with_next'
+        ) }} as is_within_tolerance_with_next_month
 
-    from amounts
-
-    left join neighbour_tolerance
-        on amounts.partner_id = neighbour_tolerance.partner_id
-        and amounts.month_start = neighbour_tolerance.month_start
-        and amounts.sku = neighbour_tolerance.sku
+    from with_neighbours
 
 ),
 
