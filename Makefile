@@ -14,13 +14,16 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install demo dev run sources test lint format bench docs gx-docs clean
 
-install: $(STAMP)
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+# Its own target, so that a deleted .dagster_home comes back without a reinstall.
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $@
 
 $(STAMP): pyproject.toml uv.lock dagster.yaml $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null)
 	@test -x $(UV) || { $(PYTHON) -m venv .uv && .uv/bin/pip install --quiet uv==$(UV_VERSION); }
 	@# --python only creates the environment: given again, uv may rebuild a venv in use.
 	$(UV) sync --frozen $(if $(wildcard $(VENV)/bin/python),,--python $(PYTHON))
-	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster-dbt project prepare-and-package --file orchestration/project.py
 	@touch $(STAMP)
 
@@ -67,4 +70,5 @@ gx-docs: install  ## serve the Great Expectations Data Docs built by the last ru
 	$(VENV)/bin/partnerpulse gx-docs
 
 clean:
-	rm -rf .partnerpulse .dagster_home dbt_project/target dbt_project/logs expectations/gx/uncommitted
+	@# The stamp too: the next install prepares the dbt manifest that target/ held.
+	rm -rf .partnerpulse .dagster_home dbt_project/target dbt_project/logs expectations/gx/uncommitted $(STAMP)
