@@ -139,9 +139,9 @@ amounts as (
 
 ),
 
--- Each spine month's previous and next month, where those are on the spine too. Joined on
--- equalities, so each SKU row meets only its two neighbours (an OR of the two months in
--- one join condition paired every row with every month of its partner).
+-- Each spine month's previous and next month, where those are on the spine too. Equality
+-- joins, so each SKU row meets only its two neighbours: with an OR of the two months in
+-- one join condition, DuckDB pairs every row with every month of its partner first.
 spine_neighbours as (
 
     select
