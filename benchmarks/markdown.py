@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.report import STAGES
+from benchmarks.report import partial_stages
 
 
 def _num(v: float | None, digits: int = 2) -> str:
@@ -51,9 +51,10 @@ def render(r: dict[str, Any]) -> str:
         "Every command and figure: the JSON file beside this one.",
         "",
     ]
-    if r.get("stages") and tuple(r["stages"]) != STAGES:
+    stages = partial_stages(r)
+    if stages:
         lines += [
-            f"Only these stages were measured: {', '.join(r['stages'])}. The figures of the "
+            f"Only these stages were measured: {', '.join(stages)}. The figures of the "
             'others read n/a here and their goals "not measured"; other results files have them.',
             "",
         ]

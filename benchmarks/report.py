@@ -15,6 +15,12 @@ GIB_MB = 1024.0
 STAGES = ("ingestion", "transformation", "validation", "e2e")
 
 
+def partial_stages(results: dict[str, Any]) -> list[str] | None:
+    """The stages a run measured when it measured only some of them, else None."""
+    stages = list(results.get("stages") or STAGES)
+    return None if stages == list(STAGES) else stages
+
+
 def stat(values: Sequence[float | None]) -> dict[str, Any]:
     """Median, min, max and spread ((max - min) / median) of the measured values."""
     vals = [float(v) for v in values if v is not None]
@@ -477,8 +483,8 @@ def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     date = results["machine"]["date"][:10]
     stem = f"{date}-{results['scale']['name']}"
-    stages = results.get("stages") or list(STAGES)
-    if list(stages) != list(STAGES):
+    stages = partial_stages(results)
+    if stages:
         stem += "-" + "-".join(stages)
     json_path = out_dir / f"{stem}.json"
     md_path = out_dir / f"{stem}.md"
