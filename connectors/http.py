@@ -11,7 +11,9 @@ Every connector talks to its source through an `HttpClient`:
   and retries, and a second 401 is a hard error;
 - every failure is a `SourceError` naming the system, the endpoint (without query string)
   and the last HTTP status, with every known secret (client secret, token, API key)
-  redacted from its text.
+  redacted from its text;
+- success bodies are parsed lazily (`parse_json`): the connectors read a page's envelope
+  (counts, cursors, a key) in Python, and DuckDB lands the records from the raw bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import simdjson
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -118,6 +121,16 @@ def describe_error_body(response: requests.Response) -> tuple[str, str | None]:
         if "title" in body:
             return str(body["title"]), None
     return str(body)[:300], None
+
+
+def is_object(value: Any) -> bool:
+    """Whether a value from `HttpClient.parse_json` is a JSON object."""
+    return isinstance(value, (dict, simdjson.Object))
+
+
+def is_array(value: Any) -> bool:
+    """Whether a value from `HttpClient.parse_json` is a JSON array."""
+    return isinstance(value, (list, simdjson.Array))
 
 
 @dataclass
@@ -215,7 +228,7 @@ class OAuthClientCredentials(Auth):
         self._static = list(dict.fromkeys(self._static + extra))
         resp = client.request("POST", self.token_url, data=form, authed=False)
         body = client.parse_json(resp, "POST", self.token_url)
-        token = body.get("access_token") if isinstance(body, dict) else None
+        token = body.get("access_token") if is_object(body) else None
         if not isinstance(token, str) or not token:
             raise client.error(
                 "POST", self.token_url, resp.status_code, "token response has no access_token"
@@ -223,7 +236,7 @@ class OAuthClientCredentials(Auth):
         if self._token:
             self._old_tokens.append(self._token)
         self._token = token
-        self.token_info = {k: v for k, v in body.items() if k != "access_token"}
+        self.token_info = {k: v for k, v in body.as_dict().items() if k != "access_token"}
         expires_in = self.token_info.get("expires_in")
         try:
             # Renew a little before the announced expiry (a 401 is still handled).
@@ -314,16 +327,24 @@ class HttpClient:
         return SourceError(self.system, endpoint, status, redact(message, secrets), code=code)
 
     def parse_json(self, response: requests.Response, method: str, url: str) -> Any:
-        """The response body as JSON; a body that is not valid JSON is a hard error."""
+        """The response body as a lazily parsed JSON value; invalid JSON is a hard error.
+
+        Objects and arrays are simdjson proxies (test them with `is_object` and `is_array`),
+        decoded only as far as they are read: decoding every record of a page into Python
+        objects took about half the client's CPU time, and DuckDB parses them again anyway
+        when it lands the spooled page.
+        """
         try:
-            return response.json()
+            # One parser per body: a parser's values are only valid until its next parse,
+            # and pages are parsed concurrently.
+            return simdjson.Parser().parse(response.content)
         except ValueError as exc:
             raise self.error(
                 method,
                 url,
                 response.status_code,
                 f"malformed body: invalid JSON ({len(response.content)} bytes, "
-                f"{exc.__class__.__name__})",
+                f"{str(exc).split(':', 1)[0]})",
             ) from None
 
     # -- requests -------------------------------------------------------------------------

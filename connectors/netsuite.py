@@ -23,7 +23,7 @@ from typing import Any
 import jwt
 
 from connectors.config import Settings
-from connectors.http import HttpClient, OAuthClientCredentials
+from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
 from connectors.schema import ERP_TABLES, RawTable
 from connectors.warehouse import DEFAULT_PARSERS, JsonLanding, PageSpool
 
@@ -191,7 +191,7 @@ class NetSuiteClient:
             headers={"Prefer": "transient"},
         )
         body = self.http.parse_json(resp, "POST", url)
-        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        if not is_object(body) or not is_array(body.get("items")):
             raise self.http.error("POST", url, resp.status_code, "malformed body: no items list")
         if not isinstance(body.get("hasMore"), bool):
             raise self.http.error("POST", url, resp.status_code, "malformed body: no hasMore")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.config import Settings
-from connectors.http import ApiKeyAuth, HttpClient
+from connectors.http import ApiKeyAuth, HttpClient, is_array, is_object
 from connectors.schema import PORTAL_TABLES, RawTable
 from connectors.warehouse import DEFAULT_PARSERS, ChildLanding, JsonLanding, PageSpool
 
@@ -96,7 +96,7 @@ class PortalClient:
         while True:
             resp = self.http.request("GET", url, params=params)
             body = self.http.parse_json(resp, "GET", url)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            if not is_object(body) or not is_array(body.get("data")):
                 raise self.http.error("GET", url, resp.status_code, "malformed body: no data list")
             if not isinstance(body.get("has_more"), bool):
                 raise self.http.error("GET", url, resp.status_code, "malformed body: no has_more")

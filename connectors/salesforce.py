@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.config import Settings
-from connectors.http import HttpClient, OAuthClientCredentials
+from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
 from connectors.schema import CRM_TABLES, RawTable
 from connectors.warehouse import DEFAULT_PARSERS, JsonLanding, PageSpool
 
@@ -173,7 +173,7 @@ class SalesforceClient:
         while True:
             resp = self.http.request("GET", url, params=params, headers=headers)
             body = self.http.parse_json(resp, "GET", url)
-            if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            if not is_object(body) or not is_array(body.get("records")):
                 raise self.http.error(
                     "GET", url, resp.status_code, "malformed body: no records list"
                 )
@@ -230,14 +230,14 @@ def fetch_object(
     expected = set(obj.fields)
     for raw, body, count in client.query_all_pages(soql):
         for rec in body["records"]:
-            missing = expected - rec.keys() if isinstance(rec, dict) else expected
+            missing = expected.difference(rec.keys()) if is_object(rec) else expected
             if missing:
                 raise client.http.error(
                     "GET",
                     f"{client.instance_url}/services/data/{API_VERSION}/queryAll",
                     200,
                     f"malformed body: a {obj.api_name} record lacks {sorted(missing)} "
-                    f"(record {rec.get('Id') if isinstance(rec, dict) else rec!r})",
+                    f"(record {rec.get('Id') if is_object(rec) else rec!r})",
                 )
         spool.add(raw, count)
         pages += 1
