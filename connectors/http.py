@@ -331,7 +331,7 @@ class HttpClient:
 
         Objects and arrays are simdjson proxies (test them with `is_object` and `is_array`),
         decoded only as far as they are read: decoding every record of a page into Python
-        objects took about half the client's CPU time, and DuckDB parses them again anyway
+        objects took about 30% of a sync's CPU time, and DuckDB parses the records anyway
         when it lands the spooled page.
         """
         try:
