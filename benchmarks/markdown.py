@@ -78,7 +78,7 @@ def render(r: dict[str, Any]) -> str:
         rows.append([g["goal"], g["target"], meas + extra, f"**{g['status']}**"])
     lines.append(_table(["goal", "target", "measured (median)", "status"], rows))
 
-    measured = partial_stages(r) or STAGES
+    measured = stages or STAGES
     lines += _ingestion_section(f) if "ingestion" in measured else []
     lines += _transformation_section(f) if "transformation" in measured else []
     lines += _incremental_section(f) if "e2e" in measured else []
