@@ -125,12 +125,12 @@ def describe_error_body(response: requests.Response) -> tuple[str, str | None]:
 
 def is_object(value: Any) -> bool:
     """Whether a value from `HttpClient.parse_json` is a JSON object."""
-    return isinstance(value, (dict, simdjson.Object))
+    return isinstance(value, simdjson.Object)
 
 
 def is_array(value: Any) -> bool:
     """Whether a value from `HttpClient.parse_json` is a JSON array."""
-    return isinstance(value, (list, simdjson.Array))
+    return isinstance(value, simdjson.Array)
 
 
 @dataclass
