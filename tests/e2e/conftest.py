@@ -1,7 +1,8 @@
 """The shared end-to-end run: a small generated world through the whole pipeline, twice.
 
-Tests in this folder read the marts it leaves (`run` fixture) and compare them with
-values computed independently from the generator's data (oracle.py).
+Tests in this folder read the marts it leaves (`run` fixture, once per session, on the
+worker of the `e2e_world` group) and compare them with values computed independently from
+the generator's data (oracle.py).
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from tests.e2e.harness import AS_OF, pipeline_env, run_in_process, table_counts
 from tests.e2e.oracle import WorldOracle
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("e2e")
     env = pipeline_env(tmp)
