@@ -110,6 +110,8 @@ def test_cli_exits_non_zero_and_names_the_system_when_a_source_is_unreachable(
         "PARTNERPULSE_PORTAL_API_KEY": "not-a-real-key-123",
         "PARTNERPULSE_HTTP_MAX_RETRIES": "1",
         "PARTNERPULSE_HTTP_BACKOFF_FACTOR": "0",
+        # The step is still retried (connection refused is transient), without the wait.
+        "PARTNERPULSE_SOURCE_RETRY_WAIT_S": "0",
     }
     proc = _partnerpulse(env, "run", "--select", "portal/trainings")
     assert proc.returncode == 1, proc.stdout + proc.stderr
