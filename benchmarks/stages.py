@@ -427,6 +427,7 @@ def checks_gx(spec: dict[str, Any]) -> dict[str, Any]:
 
     os.environ["PARTNERPULSE_WAREHOUSE"] = spec["warehouse"]
     os.environ["PARTNERPULSE_AS_OF"] = spec["as_of"]
+    os.environ["PARTNERPULSE_GX_PROJECT_DIR"] = str(_gx_copy(Path(spec["gx_project"])))
     t0 = time.perf_counter()
     import great_expectations  # noqa: F401 - its import is timed apart
 
@@ -434,7 +435,6 @@ def checks_gx(spec: dict[str, Any]) -> dict[str, Any]:
     from orchestration.resources import PipelineSettings
 
     import_s = time.perf_counter() - t0
-    gx_checks.GX_PROJECT_ROOT = _gx_copy(Path(spec["gx_project"]))
     settings = PipelineSettings()
     started = time.perf_counter()
     tables = []

@@ -135,6 +135,9 @@ class Settings:
     report_due_day: int = 10
     source_step_retries: int = 2
     source_retry_wait_s: float = 60.0
+    # The Great Expectations project the checks run (suites, checkpoints, queries) and
+    # write their validation results and Data Docs into (default: `expectations/`).
+    gx_project_dir: Path | None = None
 
     @property
     def uses_embedded_sources(self) -> bool:
@@ -274,6 +277,7 @@ class Settings:
             report_due_day=report_due_day,
             source_step_retries=number("SOURCE_STEP_RETRIES", 2, int),
             source_retry_wait_s=number("SOURCE_RETRY_WAIT_S", 60.0),
+            gx_project_dir=path("GX_PROJECT_DIR"),
         )
 
 

@@ -103,11 +103,12 @@ def gx_docs(port: int) -> None:
     import functools
     import http.server
 
-    from orchestration.checks.gx import DATA_DOCS_DIR
+    from orchestration.checks.gx import data_docs_dir
 
-    if not (DATA_DOCS_DIR / "index.html").exists():
-        raise click.ClickException(f"no Data Docs at {DATA_DOCS_DIR}: run the pipeline first")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA_DOCS_DIR))
+    docs = data_docs_dir()
+    if not (docs / "index.html").exists():
+        raise click.ClickException(f"no Data Docs at {docs}: run the pipeline first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(docs))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         click.echo(f"Data Docs on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
         with contextlib.suppress(KeyboardInterrupt):

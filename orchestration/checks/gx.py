@@ -40,19 +40,19 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from connectors.config import Settings
 from connectors.warehouse import record_validation_results
 from orchestration.resources import PipelineSettings
 
 GX_PROJECT_ROOT = Path(__file__).resolve().parents[2] / "expectations"
-DATA_DOCS_DIR = GX_PROJECT_ROOT / "gx" / "uncommitted" / "data_docs" / "local_site"
 MAX_ROWS_SHOWN = 50
 MAX_KEYS_LISTED = 1000
 MAX_CELL_CHARS = 160
 
 
 def gx_root() -> Path:
-    """The GX project folder in use (tests point it at a copy)."""
-    return GX_PROJECT_ROOT
+    """The GX project folder in use: `PARTNERPULSE_GX_PROJECT_DIR`, else `expectations/`."""
+    return Settings.from_env().gx_project_dir or GX_PROJECT_ROOT
 
 
 def data_docs_dir() -> Path:
