@@ -108,8 +108,8 @@ def _build(
 def _keep_parse_state(invocation_target: Path) -> None:
     """Makes this invocation's parse state the one the next invocation starts from.
 
-    dagster-dbt gives each invocation a target folder of its own, seeded with the
-    project's `target/partial_parse.msgpack`. That file comes from `make install`, whose
+    dagster-dbt gives each invocation a target folder of its own, seeded with
+    `partial_parse.msgpack` of `dbt_target_dir()`. That file comes from `make install`, whose
     environment differs from a run's, so without this every `dbt build` parsed the whole
     project again (5-10 s). dbt checks the state's vars and profile itself and parses
     in full when they differ, so a stale file costs nothing but that parse.
@@ -117,10 +117,18 @@ def _keep_parse_state(invocation_target: Path) -> None:
     state = invocation_target / PARTIAL_PARSE_FILE
     if not state.exists():
         return
-    project_state = dbt_project.project_dir / dbt_project.target_path / PARTIAL_PARSE_FILE
+    project_state = dbt_target_dir() / PARTIAL_PARSE_FILE
     partial = project_state.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
     shutil.copyfile(state, partial)
     os.replace(partial, project_state)  # atomic: concurrent runs read a whole file
+
+
+def dbt_target_dir() -> Path:
+    """The folder dagster-dbt puts each invocation's target folder in, and seeds its parse
+    state from: dbt's own `DBT_TARGET_PATH` (relative to the dbt project, or absolute),
+    else the project's `target/`."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or dbt_project.target_path)
+    return target if target.is_absolute() else dbt_project.project_dir / target
 
 
 def _row_counts(settings: PipelineSettings, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
