@@ -20,7 +20,11 @@ install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 $(DAGSTER_HOME)/dagster.yaml:
 	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $@
 
-$(STAMP): pyproject.toml uv.lock dagster.yaml $(shell find dbt_project -name '*.sql' -o -name '*.yml' 2>/dev/null)
+# The project's own models and YAML, not what dbt writes (target/, logs/): runs must not
+# make the next command reinstall.
+DBT_SOURCES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune \
+	-o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
+$(STAMP): pyproject.toml uv.lock dagster.yaml $(DBT_SOURCES)
 	@test -x $(UV) || { $(PYTHON) -m venv .uv && .uv/bin/pip install --quiet uv==$(UV_VERSION); }
 	@# --python only creates the environment: given again, uv may rebuild a venv in use.
 	$(UV) sync --frozen $(if $(wildcard $(VENV)/bin/python),,--python $(PYTHON))
