@@ -1,35 +1,21 @@
 """Fixtures of the data-quality check tests.
 
-Every test here runs Great Expectations against a copy of `expectations/` in a temporary
-folder, so the validation results and Data Docs it writes never land in the repository.
-The world runs (the whole pipeline on the default world and on a second seed) are
-session-scoped: each world runs once, whichever tests ask for it.
+Every test here runs Great Expectations against this worker's copy of `expectations/`
+(`gx_project`, tests/conftest.py), so the validation results and Data Docs it writes never
+land in the repository. The world runs (the whole pipeline on the default world and on a
+second seed) are session-scoped: each world runs once, on the worker its tests are grouped
+on (`xdist_group`), whichever tests ask for it.
 """
 
 import datetime as dt
 import json
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from orchestration.checks import gx
-
-REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 11, 22)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def gx_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private copy of the GX project (suites, checkpoints, queries), used by the checks."""
-    root = tmp_path_factory.mktemp("gx") / "expectations"
-    shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gx, "GX_PROJECT_ROOT", root)
-        yield root
 
 
 @dataclass
@@ -93,6 +79,14 @@ def second_seed_world(tmp_path_factory: pytest.TempPathFactory, gx_project: Path
     )
 
 
-@pytest.fixture(params=["default_world", "second_seed_world"], scope="session")
+@pytest.fixture(
+    params=[
+        pytest.param("default_world", marks=[pytest.mark.slow, pytest.mark.xdist_group("world_7")]),
+        pytest.param(
+            "second_seed_world", marks=[pytest.mark.slow, pytest.mark.xdist_group("world_11")]
+        ),
+    ],
+    scope="session",
+)
 def world(request: pytest.FixtureRequest) -> WorldRun:
     return request.getfixturevalue(request.param)

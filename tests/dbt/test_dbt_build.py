@@ -27,6 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 AS_OF = "2024-06-15"
 
+# One `dbt build` per session: every test of it on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt_build")]
+
 
 def pid(n: int) -> str:
     """An 18-character Salesforce-like Account Id for partner number n."""

@@ -14,8 +14,12 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.e2e.harness import mart
+
+# One session-scoped run of the world (conftest.py): every test of it on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_world")]
 
 MONEY, RATIO = 0.005, 1e-9
 

@@ -14,9 +14,14 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
+from orchestration.assets.transform import dbt_target_dir
 from orchestration.resources import patched_environ
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
+
+# One session-scoped run of the world (conftest.py): every test of it on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_world")]
 
 
 def test_both_runs_succeed_and_the_rerun_duplicates_nothing(run: dict) -> None:
@@ -123,7 +128,7 @@ def test_cli_exits_non_zero_and_names_the_system_when_a_source_is_unreachable(
 def _dbt_logs(run_id: str) -> list[Path]:
     """The dbt logs of a run's dbt invocations (dagster-dbt names each target folder
     `<step>-<run id prefix>-<random>`)."""
-    return sorted((REPO / "dbt_project" / "target").glob(f"*-{run_id[:7]}-*/dbt.log"))
+    return sorted(dbt_target_dir().glob(f"*-{run_id[:7]}-*/dbt.log"))
 
 
 def test_dbt_reuses_its_parse_state_from_one_invocation_to_the_next(run: dict) -> None:

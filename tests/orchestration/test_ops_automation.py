@@ -48,6 +48,9 @@ SECRETS = {
 HOOK_TOKEN = "T0KEN-in-the-webhook-path"
 DEADLINE_S = 10
 
+# The pipeline is built once per session (also for test_ops_webserver): one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
+
 
 @dataclass
 class Pipeline:

@@ -17,12 +17,15 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from orchestration.definitions import defs
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120
 POLL_INTERVAL_S = 0.2  # between reads of the instance's pool state, under the deadline
+
+pytestmark = pytest.mark.slow  # two Dagster runs in processes of their own
 
 STEP = r"""
 import fcntl, sys, time

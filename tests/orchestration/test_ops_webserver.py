@@ -40,6 +40,9 @@ LOCATION = "orchestration.definitions"
 MONTHS = ("2026-03-01", "2026-04-01")  # backfilled
 UNTOUCHED = "2026-06-01"  # changed in the ERP too, but not backfilled
 
+# On the worker that builds the pipeline (test_ops_automation).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
+
 
 @dataclass
 class Webserver:

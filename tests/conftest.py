@@ -1,0 +1,69 @@
+"""What every test folder shares.
+
+`make test` runs the suite in parallel (pytest-xdist, `--dist loadgroup`): each worker is a
+process of its own, with its own temporary folder (warehouses, landing folders, Dagster
+homes), ephemeral loopback ports and, below, its own copy of the GX project and its own
+dbt target folder. Tests that read
+one session-scoped pipeline run carry the same `xdist_group` mark, so that each world is
+built once, on one worker. `make test-fast` leaves out the tests marked `slow` (whole
+pipeline runs, dbt builds, `dagster dev`, the benchmarks).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestration.resources import patched_environ
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gx_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This worker's copy of the GX project (suites, checkpoints, queries).
+
+    `PARTNERPULSE_GX_PROJECT_DIR` points the checks at it, in this process and in every
+    process a test starts, so validation results and Data Docs never land in the repository
+    and two workers never write into one site.
+    """
+    root = tmp_path_factory.mktemp("gx") / "expectations"
+    shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted"))
+    with patched_environ({"PARTNERPULSE_GX_PROJECT_DIR": str(root)}):
+        yield root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This worker's dbt target folder (`DBT_TARGET_PATH`), seeded with the parse state
+    `make install` left in the project's `target/`.
+
+    Every dbt invocation of the pipeline runs in a folder below it and keeps its parse state
+    there (orchestration/assets/transform.py), so a worker's runs never start from the parse
+    state of another worker's runs (other vars, another warehouse: a full parse).
+    """
+    target = tmp_path_factory.mktemp("dbt_target")
+    state = REPO / "dbt_project" / "target" / "partial_parse.msgpack"
+    if state.exists():
+        shutil.copy(state, target / state.name)
+    with patched_environ({"DBT_TARGET_PATH": str(target)}):
+        yield target
+
+
+# The groups of tests that share one long pipeline run, longest first: xdist hands work out
+# in collection order (`--no-loadscope-reorder` in the Makefile), so the longest chains start
+# at once and the many short tests fill the workers' gaps at the end.
+LONGEST_FIRST = ("ops_pipeline", "e2e_world", "bench", "world_7", "world_11", "dbt_build")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        mark = item.get_closest_marker("xdist_group")
+        group = mark.args[0] if mark else None
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a group is kept
