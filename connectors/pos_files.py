@@ -45,9 +45,10 @@ HEADER = (
     "invoice_ref",
     "sold_on",
 )
+# Matched whole (`fullmatch`): `$` would also accept a name ending in a newline.
 FILE_NAME = re.compile(
-    r"^pos_(?P<partner_id>[A-Za-z0-9]+)_(?P<period>\d{4}-(?:0[1-9]|1[0-2]))"
-    r"(?:_r(?P<revision>[1-9][0-9]*))?\.csv$"
+    r"pos_(?P<partner_id>[A-Za-z0-9]+)_(?P<period>\d{4}-(?:0[1-9]|1[0-2]))"
+    r"(?:_r(?P<revision>[1-9][0-9]*))?\.csv"
 )
 BAD_NAME = "file name does not match pos_<partner_id>_<YYYY-MM>[_r<revision>].csv"
 
@@ -63,7 +64,7 @@ class PosFileName:
 
 def parse_file_name(name: str) -> PosFileName | None:
     """The partner, period and revision in a POS file name, or None if it does not match."""
-    match = FILE_NAME.match(name)
+    match = FILE_NAME.fullmatch(name)
     if not match:
         return None
     return PosFileName(

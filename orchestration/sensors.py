@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.config import Settings
-from connectors.pos_files import scan_landing_dir
+from connectors.pos_files import parse_file_name, scan_landing_dir
 from connectors.sync import get_object
 from orchestration import alerts
 from orchestration.assets.ingest import asset_key, ingest_assets
@@ -40,7 +39,6 @@ from orchestration.partitions import (
 from orchestration.schedules import TRIGGER_TAG, month_rebuild_job
 
 POS_REPORTS = dg.AssetKey(["portal", "pos_reports"])
-POS_FILE_NAME = re.compile(r"^pos_[^_]+_(\d{4})-(\d{2})(?:_r\d+)?\.csv$", re.IGNORECASE)
 SYNC_WINDOW = timedelta(hours=26)  # the daily sync, plus two hours of slack
 
 pos_files_job = dg.define_asset_job(
@@ -67,15 +65,12 @@ def _landing_snapshot(folder: Path) -> dict[str, str]:
 
 
 def pos_file_month(name: str, default: str) -> str:
-    """The partition a POS file reports on (from `pos_<partner>_<YYYY-MM>[_rN].csv`), or
-    `default` for a name that does not say (its run will reject it)."""
-    match = POS_FILE_NAME.match(name)
-    if not match:
+    """The partition a POS file reports on (the period of its name, read as the POS sync
+    reads it), or `default` for a name that is not a POS file's (its run will reject it)."""
+    parsed = parse_file_name(name)
+    if parsed is None:
         return default
-    year, month = int(match.group(1)), int(match.group(2))
-    if not 1 <= month <= 12:
-        return default
-    keys = existing_partitions([f"{year:04d}-{month:02d}-01"])
+    keys = existing_partitions([f"{parsed.period}-01"])
     return keys[0] if keys else default
 
 

@@ -45,6 +45,8 @@ NAME = f"pos_{PARTNER}_2024-05.csv"
         (f"pos_{PARTNER}_2024-05_r0.csv", None),
         (f"pos_{PARTNER}_2024-05.txt", None),
         ("sales_2024-05.csv", None),
+        (NAME + "\n", None),
+        (f"{NAME}\nrm -rf.csv", None),
     ],
 )
 def test_file_names(name, parsed):
@@ -173,6 +175,20 @@ def test_pos_sync_counts_add_up_and_rejects_are_listed(tmp_path):
     assert q(
         tmp_path, "SELECT rows_read, rows_merged, rows_quarantined, status FROM ops.sync_runs"
     ) == [(5, 2, 3, "succeeded")]
+
+
+def test_a_file_whose_name_ends_in_a_newline_is_not_a_report(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    sneaky = NAME + "\n"
+    (landing / sneaky).write_bytes(csv_text(good_row(1), good_row(2)))
+
+    result = pos_sync(tmp_path)
+    assert (result.rows_read, result.rows_merged, result.rows_quarantined) == (2, 0, 2)
+    assert q(tmp_path, "SELECT file_name, status, partner_id FROM raw_portal.pos_files") == [
+        (sneaky, "rejected", None)
+    ]
+    assert q(tmp_path, "SELECT count(*) FROM raw_portal.pos_report_lines") == [(0,)]
 
 
 def test_unchanged_files_are_not_reread_and_changed_files_replace(tmp_path):
