@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import simdjson
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from connectors.config import HttpSettings, Secret
@@ -265,9 +266,21 @@ class OAuthClientCredentials(Auth):
         return self._static + tokens + self._old_tokens
 
 
+class _Retry(Retry):
+    """urllib3's Retry, except that a `Retry-After` that is neither whole seconds nor an
+    HTTP date (negative, fractional, garbage) falls back to the normal backoff: urllib3
+    would fail the request at once with `InvalidHeader`."""
+
+    def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:
+            return None
+
+
 def build_session(http: HttpSettings) -> requests.Session:
     """A requests Session whose adapter retries 429/5xx/connection errors with backoff."""
-    retry = Retry(
+    retry = _Retry(
         total=http.max_retries,
         connect=http.max_retries,
         read=http.max_retries,

@@ -78,6 +78,15 @@ def test_retry_after_is_honoured(stub, fast_http):
     assert client.stats.retried_statuses == {429: 1}
 
 
+@pytest.mark.parametrize("retry_after", ["abc", "-5", "1.5", ""])
+def test_an_unreadable_retry_after_falls_back_to_the_backoff(stub, fast_http, retry_after):
+    stub.add("/data", Reply(429, {"error": {"code": "rate_limited"}}, {"Retry-After": retry_after}))
+    stub.add("/data", Reply(200, {"ok": 1}))
+    client = HttpClient("portal", fast_http)
+    assert client.request("GET", f"{stub.url}/data", authed=False).status_code == 200
+    assert client.stats.retried_statuses == {429: 1}
+
+
 def test_bounded_retries_then_source_error(stub, fast_http):
     stub.default(
         "/api/v2/trainings", Reply(503, {"error": {"code": "unavailable", "message": "down"}})
