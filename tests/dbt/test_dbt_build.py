@@ -773,6 +773,19 @@ def test_dbt_parse_writes_manifest(tmp_path: Path) -> None:
             assert node["schema"] in {"staging", "intermediate", "marts"}, node["name"]
 
 
+def test_dbt_parse_takes_an_empty_variable_as_unset(tmp_path: Path) -> None:
+    # `PARTNERPULSE_WAREHOUSE=` (set, empty) made `make install` fail in `dbt parse`, while
+    # the pipeline's settings take an empty variable as unset.
+    env = {**os.environ, "PARTNERPULSE_WAREHOUSE": "", "PARTNERPULSE_DBT_MEMORY_LIMIT": " "}
+    command = [_dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR)]
+    command += ["--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path)]
+    result = subprocess.run(
+        [*command, "--log-path", str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    assert (tmp_path / "manifest.json").is_file()
+
+
 def test_spine_holds_every_partner_month(marts) -> None:
     rows = _rows(
         marts,
