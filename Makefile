@@ -86,4 +86,6 @@ gx-docs: install  ## serve the Great Expectations Data Docs built by the last ru
 
 clean:
 	@# The stamp too: the next install prepares the dbt manifest that target/ held.
+	@# Published marts are read-only (docs/serving.md): their folders must be writable to go.
+	@chmod -R u+w .partnerpulse 2>/dev/null || true
 	rm -rf .partnerpulse .dagster_home dbt_project/target dbt_project/logs expectations/gx/uncommitted $(STAMP)

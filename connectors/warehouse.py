@@ -781,7 +781,6 @@ def publish_marts(
     Nothing is changed when any step before the switch fails.
     """
     import os
-    import shutil
 
     warehouse = Path(warehouse_path)
     serving = Path(serving_path)
@@ -794,7 +793,7 @@ def publish_marts(
     publications.mkdir(parents=True, exist_ok=True)
     # Publishing runs one at a time (pool "warehouse"): leftovers of a crashed publish go.
     for stale in [*serving.parent.glob(f".{serving.name}.*.tmp*"), *publications.glob(".*.tmp")]:
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+        _remove_publication(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
     tmp_file = serving.with_name(f".{serving.name}.{publication_id}.tmp")
     tmp_dir = publications / f".{publication_id}.tmp"
     tmp_dir.mkdir()
@@ -852,12 +851,16 @@ def publish_marts(
             os.fsync(fd)
         finally:
             os.close(fd)
+        # Read-only whatever the umask: readers must never change a publication.
         os.chmod(tmp_file, 0o444)
+        for published in tmp_dir.iterdir():
+            os.chmod(published, 0o444)
+        os.chmod(tmp_dir, 0o555)
         final_dir = publications / publication_id
         os.rename(tmp_dir, final_dir)
     except BaseException:
         tmp_file.unlink(missing_ok=True)
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        _remove_publication(tmp_dir)
         raise
     # The two switches: each is one atomic rename.
     os.replace(tmp_file, serving)
@@ -872,7 +875,7 @@ def publish_marts(
     kept = sorted(p.name for p in publications.iterdir() if not p.name.startswith("."))
     for old in kept[: -max(keep, 1)]:
         if old != publication_id:
-            shutil.rmtree(publications / old, ignore_errors=True)
+            _remove_publication(publications / old)
     log.info("published %d relations as %s", len(row_counts), publication_id)
     return Publication(
         publication_id=publication_id,
@@ -882,6 +885,16 @@ def publish_marts(
         parquet_dir=final_dir,
         row_counts=row_counts,
     )
+
+
+def _remove_publication(folder: Path) -> None:
+    """Removes a (read-only) publication folder."""
+    import os
+    import shutil
+
+    if folder.exists():
+        os.chmod(folder, 0o755)  # its files can go only once the folder is writable
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- data-quality results (Great Expectations asset checks) -----------------------------------

@@ -185,12 +185,19 @@ def test_publication_is_read_only_complete_and_pruned(
     tmp_path: Path, warehouses: dict[str, Path]
 ) -> None:
     serving, parquet = tmp_path / "serving.duckdb", tmp_path / "parquet"
-    publications = [
-        publish_marts(warehouses["AB"[i % 2]], serving, parquet, run_id=f"run{i}", keep=2)
-        for i in range(4)
-    ]
+    umask = os.umask(0)  # the most permissive umask: publishing must not rely on it
+    try:
+        publications = [
+            publish_marts(warehouses["AB"[i % 2]], serving, parquet, run_id=f"run{i}", keep=2)
+            for i in range(4)
+        ]
+    finally:
+        os.umask(umask)
     last = publications[-1]
     assert stat.S_IMODE(os.stat(serving).st_mode) == 0o444
+    assert stat.S_IMODE(os.stat(last.parquet_dir).st_mode) == 0o555
+    files = list(last.parquet_dir.iterdir())
+    assert len(files) == 3 and {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o444}
     assert last.row_counts == {f"marts.{t}": n for t, n in ROWS["B"].items()}
     assert os.path.realpath(parquet / "current") == str(last.parquet_dir)
     kept = sorted(p.name for p in (parquet / "publications").iterdir())
