@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
@@ -109,10 +110,28 @@ def build_soql(obj: SalesforceObject, since: datetime | None) -> str:
 
 
 def resolve_next(instance_url: str, next_records_url: str) -> str:
-    """`nextRecordsUrl` exactly as given: absolute as is, relative under `instance_url`."""
-    if next_records_url.startswith(("http://", "https://")):
-        return next_records_url
-    return instance_url.rstrip("/") + next_records_url
+    """`nextRecordsUrl` as given (absolute as is, a path under `instance_url`), provided it
+    stays on the org's own host: the next request carries the org's bearer token, so a URL
+    on any other host (or port, or scheme, or with user info) raises ValueError."""
+    if next_records_url.startswith("/") and not next_records_url.startswith("//"):
+        url = instance_url.rstrip("/") + next_records_url
+    else:
+        url = next_records_url
+    base, parts = urlsplit(instance_url), urlsplit(url)
+    try:
+        same_host = (parts.scheme, parts.hostname, parts.port) == (
+            base.scheme,
+            base.hostname,
+            base.port,
+        )
+    except ValueError:  # an unparsable port
+        same_host = False
+    if not same_host or parts.username is not None or parts.password is not None:
+        raise ValueError(
+            f"nextRecordsUrl {next_records_url[:200]!r} leaves the org's host "
+            f"{base.hostname}: not followed"
+        )
+    return url
 
 
 class SalesforceClient:
@@ -193,7 +212,10 @@ class SalesforceClient:
                 raise self.http.error(
                     "GET", url, resp.status_code, "malformed body: not done but no nextRecordsUrl"
                 )
-            url, params = self.resolve(nxt), None
+            try:
+                url, params = self.resolve(nxt), None
+            except ValueError as exc:
+                raise self.http.error("GET", url, resp.status_code, str(exc)) from None
         if seen != total:
             raise self.http.error(
                 "GET",

@@ -35,14 +35,25 @@ def test_soql_full_and_incremental():
     assert " FROM Deal_Registration__c WHERE SystemModstamp >= 2024-05-01T13:45:07Z ORDER BY" in inc
 
 
-def test_next_records_url_is_followed_as_given():
+def test_next_records_url_is_followed_as_given_on_the_org_host_only():
     base = "http://localhost:5001"
     assert (
         salesforce.resolve_next(base, "/services/data/v61.0/query/01gX-2000")
         == "http://localhost:5001/services/data/v61.0/query/01gX-2000"
     )
-    absolute = "https://other.example.com/services/data/v61.0/query/01gX-4000"
+    absolute = "http://localhost:5001/services/data/v61.0/query/01gX-4000"
     assert salesforce.resolve_next(base, absolute) == absolute
+    for elsewhere in (
+        "https://other.example.com/services/data/v61.0/query/01gX-4000",
+        "http://localhost:5002/services/data/v61.0/query/01gX-4000",
+        "https://localhost:5001/services/data/v61.0/query/01gX-4000",
+        "@127.0.0.2:5001/services/data/v61.0/query/01gX-4000",
+        "//other.example.com/services/data/v61.0/query/01gX-4000",
+        "http://user:pw@localhost:5001/services/data/v61.0/query/01gX-4000",
+        "http://localhost:notaport/x",
+    ):
+        with pytest.raises(ValueError, match="leaves the org's host localhost: not followed"):
+            salesforce.resolve_next(base, elsewhere)
 
 
 # -- NetSuite -----------------------------------------------------------------------------
