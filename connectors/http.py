@@ -278,8 +278,27 @@ class _Retry(Retry):
             return None
 
 
-def build_session(http: HttpSettings) -> requests.Session:
-    """A requests Session whose adapter retries 429/5xx/connection errors with backoff."""
+class _Session(requests.Session):
+    """A Session that carries no credential across hosts: on a redirect to another host (or
+    port, or to plain HTTP) it drops every header holding one of `secrets()`. requests
+    itself drops only `Authorization`: an API key in `X-API-Key` followed the redirect."""
+
+    def __init__(self, secrets: Callable[[], list[str]]) -> None:
+        super().__init__()
+        self._secrets = secrets
+
+    def rebuild_auth(self, prepared_request, response) -> None:  # type: ignore[no-untyped-def]
+        super().rebuild_auth(prepared_request, response)
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            secrets = [secret for secret in self._secrets() if secret]
+            for name, value in list(prepared_request.headers.items()):
+                if any(secret in str(value) for secret in secrets):
+                    del prepared_request.headers[name]
+
+
+def build_session(http: HttpSettings, secrets: Callable[[], list[str]] = list) -> requests.Session:
+    """A requests Session whose adapter retries 429/5xx/connection errors with backoff, and
+    that sends none of `secrets()` to another host on a redirect."""
     retry = _Retry(
         total=http.max_retries,
         connect=http.max_retries,
@@ -295,7 +314,7 @@ def build_session(http: HttpSettings) -> requests.Session:
         raise_on_status=False,  # give back the last response: its status goes in the error
     )
     adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
-    session = requests.Session()
+    session = _Session(secrets)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -321,7 +340,7 @@ class HttpClient:
         self.http = http
         self.auth = auth
         self.usage_header = usage_header
-        self.session = session or build_session(http)
+        self.session = session or build_session(http, self.secret_values)
         self.stats = ClientStats()
         self._stats_lock = threading.Lock()
         self._pause_next = False
