@@ -3,10 +3,10 @@
 `make test` runs the suite in parallel (pytest-xdist, `--dist loadgroup`): each worker is a
 process of its own, with its own temporary folder (warehouses, landing folders, Dagster
 homes), ephemeral loopback ports and, below, its own copy of the GX project and its own
-dbt target folder. Tests that read
-one session-scoped pipeline run carry the same `xdist_group` mark, so that each world is
-built once, on one worker. `make test-fast` leaves out the tests marked `slow` (whole
-pipeline runs, dbt builds, `dagster dev`, the benchmarks).
+dbt target folder. Tests that read one session-scoped pipeline run carry the same
+`xdist_group` mark, so that each world is built once, on one worker. `make test-fast`
+leaves out the tests marked `slow` (whole pipeline runs, dbt builds, `dagster dev`, the
+benchmarks).
 """
 
 from __future__ import annotations

@@ -37,6 +37,14 @@ def stub():
 
 
 @pytest.fixture
+def other_host():
+    """A second scripted server: another host (loopback, another port) than `stub`'s."""
+    server = StubServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def fast_http() -> HttpSettings:
     return FAST_HTTP
 

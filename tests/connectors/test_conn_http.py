@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from conn_http_stub import Reply, StubServer
+from conn_http_stub import Reply
 
 from connectors.config import Secret
 from connectors.http import (
@@ -87,18 +87,14 @@ def test_an_unreadable_retry_after_falls_back_to_the_backoff(stub, fast_http, re
     assert client.stats.retried_statuses == {429: 1}
 
 
-def test_no_credential_follows_a_redirect_to_another_host(stub, fast_http):
-    other = StubServer()  # another host: a loopback server on another port
-    try:
-        stub.add("/api/v2/trainings", Reply(302, {}, {"Location": f"{other.url}/collect"}))
-        other.default("/collect", Reply(200, {"data": []}))
-        client = HttpClient("portal", fast_http, ApiKeyAuth("X-API-Key", Secret(API_KEY)))
-        client.request("GET", f"{stub.url}/api/v2/trainings")
-        (sent,) = other.requests_to("/collect")
-        assert API_KEY not in str(sent.headers) and "x-api-key" not in sent.headers
-        assert stub.requests_to("/api/v2/trainings")[0].headers["x-api-key"] == API_KEY
-    finally:
-        other.close()
+def test_no_credential_follows_a_redirect_to_another_host(stub, other_host, fast_http):
+    stub.add("/api/v2/trainings", Reply(302, {}, {"Location": f"{other_host.url}/collect"}))
+    other_host.default("/collect", Reply(200, {"data": []}))
+    client = HttpClient("portal", fast_http, ApiKeyAuth("X-API-Key", Secret(API_KEY)))
+    client.request("GET", f"{stub.url}/api/v2/trainings")
+    (sent,) = other_host.requests_to("/collect")
+    assert API_KEY not in str(sent.headers) and "x-api-key" not in sent.headers
+    assert stub.requests_to("/api/v2/trainings")[0].headers["x-api-key"] == API_KEY
 
 
 def test_bounded_retries_then_source_error(stub, fast_http):

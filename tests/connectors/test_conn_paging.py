@@ -6,7 +6,7 @@ import json
 import pickle
 
 import pytest
-from conn_http_stub import Reply, StubServer
+from conn_http_stub import Reply
 
 from connectors import netsuite, partner_portal, salesforce
 from connectors.config import Secret, Settings
@@ -66,20 +66,16 @@ def test_salesforce_follows_next_records_url_exactly(stub, fast_http):
     assert first.query["q"][0] == salesforce.build_soql(ACCOUNT, None)
 
 
-def test_salesforce_never_sends_its_token_to_another_host(stub, fast_http):
-    other = StubServer()  # another host: a loopback server on another port
-    try:
-        sf_token(stub)
-        page = {"totalSize": 3, "done": False, "records": [acc(1), acc(2)]}
-        stub.add(QUERY_ALL, Reply(200, {**page, "nextRecordsUrl": f"{other.url}/steal/01g-2"}))
-        other.default("/steal/01g-2", Reply(200, {"totalSize": 3, "done": True, "records": []}))
-        client = salesforce.SalesforceClient(sf_settings(stub, fast_http))
-        with PageSpool() as spool, pytest.raises(SourceError) as info:
-            salesforce.fetch_object(client, ACCOUNT, None, spool)
-        assert "leaves the org's host 127.0.0.1: not followed" in str(info.value)
-        assert other.seen == []
-    finally:
-        other.close()
+def test_salesforce_never_sends_its_token_to_another_host(stub, other_host, fast_http):
+    sf_token(stub)
+    page = {"totalSize": 3, "done": False, "records": [acc(1), acc(2)]}
+    stub.add(QUERY_ALL, Reply(200, {**page, "nextRecordsUrl": f"{other_host.url}/steal/01g-2"}))
+    other_host.default("/steal/01g-2", Reply(200, {"totalSize": 3, "done": True, "records": []}))
+    client = salesforce.SalesforceClient(sf_settings(stub, fast_http))
+    with PageSpool() as spool, pytest.raises(SourceError) as info:
+        salesforce.fetch_object(client, ACCOUNT, None, spool)
+    assert "leaves the org's host 127.0.0.1: not followed" in str(info.value)
+    assert other_host.seen == []
 
 
 @pytest.mark.parametrize(
