@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.project import dbt_target_dir
 from orchestration.resources import patched_environ
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,19 +39,27 @@ def gx_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """This worker's dbt target folder (`DBT_TARGET_PATH`), seeded with the parse state
-    `make install` left in the project's `target/`.
+    """This worker's dbt target folder (`DBT_TARGET_PATH`), seeded with the manifest and
+    parse state `make install` left in the project's `target/`.
 
-    Every dbt invocation of the pipeline runs in a folder below it and keeps its parse state
-    there (orchestration/assets/transform.py), so a worker's runs never start from the parse
-    state of another worker's runs (other vars, another warehouse: a full parse).
+    Every process a test starts reads the manifest from there (orchestration/project.py),
+    and every dbt invocation of the pipeline runs in a folder below it and keeps its parse
+    state there (orchestration/assets/transform.py): a worker's runs never start from the
+    parse state of another worker's runs (other vars, another warehouse: a full parse), and
+    `dagster dev`, which parses the project again as it starts, never rewrites the manifest
+    other workers are reading.
     """
     target = tmp_path_factory.mktemp("dbt_target")
-    state = REPO / "dbt_project" / "target" / "partial_parse.msgpack"
-    if state.exists():
-        shutil.copy(state, target / state.name)
+    seed_dbt_target(target)
     with patched_environ({"DBT_TARGET_PATH": str(target)}):
         yield target
+
+
+def seed_dbt_target(target: Path) -> None:
+    """Copies the manifest and the parse state of the current dbt target folder to `target`."""
+    for name in ("manifest.json", "partial_parse.msgpack"):
+        if (dbt_target_dir() / name).exists():
+            shutil.copy(dbt_target_dir() / name, target / name)
 
 
 # The groups of tests that share one long pipeline run, longest first: xdist hands work out

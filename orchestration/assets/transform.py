@@ -34,7 +34,7 @@ from dagster_dbt import (
 )
 
 from orchestration.partitions import dbt_month_vars, monthly_partitions
-from orchestration.project import dbt_project
+from orchestration.project import dbt_project, dbt_target_dir
 from orchestration.resources import PipelineSettings
 
 # The roots of the month-grained models; `+` adds everything downstream of each.
@@ -121,14 +121,6 @@ def _keep_parse_state(invocation_target: Path) -> None:
     partial = project_state.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
     shutil.copyfile(state, partial)
     os.replace(partial, project_state)  # atomic: concurrent runs read a whole file
-
-
-def dbt_target_dir() -> Path:
-    """The folder dagster-dbt puts each invocation's target folder in, and seeds its parse
-    state from: dbt's own `DBT_TARGET_PATH` (relative to the dbt project, or absolute),
-    else the project's `target/`."""
-    target = Path(os.environ.get("DBT_TARGET_PATH") or dbt_project.target_path)
-    return target if target.is_absolute() else dbt_project.project_dir / target
 
 
 def _row_counts(settings: PipelineSettings, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:

@@ -1,23 +1,19 @@
 """Schedules, sensors and alerts, ticked in-process against the real pipeline.
 
-A small world (16 partners, 14 months to 2026-11-22) is served by the stand-in servers;
-the pipeline is built once (one run over every month) into a warehouse under a temporary
-DAGSTER_HOME with the repository's dagster.yaml. Each test ticks a schedule or sensor
-with `build_schedule_context` / `build_sensor_context` on that instance, asserts the runs
-it requests, and runs them.
+The pipeline is built once (tests/orchestration/conftest.py: one run over every month of
+a small world). Each test ticks a schedule or sensor with `build_schedule_context` /
+`build_sensor_context` on its Dagster instance, asserts the runs it requests, and runs
+them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import http.server
 import json
 import queue
-import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +24,6 @@ from dagster._core.test_utils import freeze_time  # Dagster's own clock for test
 from orchestration.assets.transform import MONTHLY_ASSET_KEYS
 from orchestration.definitions import defs
 from orchestration.partitions import whole_history_tags
-from orchestration.resources import patched_environ
 from orchestration.schedules import daily_refresh_schedule, month_close_schedule
 from orchestration.sensors import (
     error_check_alert,
@@ -37,97 +32,13 @@ from orchestration.sensors import (
     run_failure_alert,
     source_freshness_checks,
 )
+from tests.orchestration.conftest import SECRETS, Pipeline
 
-REPO = Path(__file__).resolve().parents[2]
-AS_OF = dt.date(2026, 11, 22)
-SECRETS = {
-    "PARTNERPULSE_CRM_CLIENT_SECRET": "demo-crm-secret",
-    "PARTNERPULSE_ERP_CLIENT_SECRET": "demo-erp-secret",
-    "PARTNERPULSE_PORTAL_API_KEY": "demo-portal-key",
-}
 HOOK_TOKEN = "T0KEN-in-the-webhook-path"
 DEADLINE_S = 10
 
-# The pipeline is built once per session (also for test_ops_webserver): one worker.
+# The pipeline (tests/orchestration/conftest.py) is built once per session, on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
-
-
-@dataclass
-class Pipeline:
-    """The built pipeline: its environment, stand-in sources and Dagster instance."""
-
-    env: dict[str, str]
-    sources: object  # source_servers.runtime.RunningSources
-    instance: dg.DagsterInstance
-    tmp: Path
-
-    @property
-    def warehouse(self) -> Path:
-        return Path(self.env["PARTNERPULSE_WAREHOUSE"])
-
-    @property
-    def landing(self) -> Path:
-        return Path(self.env["PARTNERPULSE_LANDING_DIR"])
-
-    @contextlib.contextmanager
-    def environ(self, **extra: str) -> Iterator[None]:
-        """The pipeline's PARTNERPULSE_* variables in os.environ while the block runs."""
-        with patched_environ({**self.env, **extra}):
-            yield
-
-    def run(self, job_name: str, request: dg.RunRequest | None = None, **kwargs):
-        """Executes `job_name` in-process as `request` asks (partition, tags)."""
-        job = defs.resolve_job_def(job_name)
-        tags = dict(request.tags) if request else {}
-        partition_key = request.partition_key if request else None
-        with self.environ():
-            return job.execute_in_process(
-                instance=self.instance,
-                partition_key=partition_key,
-                tags=tags,
-                raise_on_error=False,
-                **kwargs,
-            )
-
-    def sql(self, query: str) -> list[tuple]:
-        con = duckdb.connect(str(self.warehouse), read_only=True)
-        try:
-            return con.sql(query).fetchall()
-        finally:
-            con.close()
-
-
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """The world served, the whole pipeline built once (also used by test_ops_webserver)."""
-    from source_servers.generator import ensure_world
-    from source_servers.runtime import start_sources
-
-    tmp = tmp_path_factory.mktemp("ops")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    world = ensure_world(tmp / "worlds", seed=7, partners=16, months=14, scale=1.0, as_of=AS_OF)
-    with start_sources(world, landing_dir=tmp / "landing") as running:
-        env = {
-            **running.env(),
-            "PARTNERPULSE_WAREHOUSE": str(tmp / "warehouse.duckdb"),
-            "PARTNERPULSE_AS_OF": AS_OF.isoformat(),
-            "PARTNERPULSE_STANDIN_MONTHS": "14",
-            "PARTNERPULSE_HTTP_MAX_RETRIES": "1",
-            "PARTNERPULSE_HTTP_BACKOFF_FACTOR": "0.01",
-            "PARTNERPULSE_SOURCE_STEP_RETRIES": "0",
-        }
-        assert {k: env[k] for k in SECRETS} == SECRETS
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            built = Pipeline(env, running, instance, tmp)
-            job = defs.resolve_implicit_global_asset_job_def()
-            with built.environ():
-                result = job.execute_in_process(
-                    instance=instance, tags=whole_history_tags(), raise_on_error=False
-                )
-            assert result.success, "the initial build failed"
-            yield built
 
 
 @pytest.fixture()

@@ -2,142 +2,36 @@
 UI drives it: the asset graph, its checks, the schedules and sensors, and a backfill of two
 chosen months that rebuilds those months and nothing else.
 
-The server runs on an ephemeral port under a temporary DAGSTER_HOME (the repository's
-dagster.yaml); readiness is polled with a deadline; it is stopped with SIGTERM (`env
---default-signal=INT,TERM`, see docs/operations.md) and must exit by itself.
+The server (tests/orchestration/conftest.py) runs on an ephemeral port under a temporary
+DAGSTER_HOME with the repository's dagster.yaml; readiness is polled with a deadline; it is
+stopped with SIGTERM at the end of the session and must exit by itself.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
-import requests
 
 from orchestration.assets.transform import MONTHLY_ASSET_KEYS
-from tests.orchestration import test_ops_automation
-from tests.orchestration.test_ops_automation import REPO, Pipeline
+from tests.orchestration.conftest import POLL_INTERVAL_S, DagsterDev, Pipeline
 
-# The session fixture of test_ops_automation: the pipeline is built once for both modules.
-pipeline = test_ops_automation.pipeline
-
-STARTUP_DEADLINE_S = 240
 BACKFILL_DEADLINE_S = 420
-STOP_DEADLINE_S = 60
-POLL_INTERVAL_S = 0.5  # between readiness and status polls, always under a deadline
-LOCATION = "orchestration.definitions"
 MONTHS = ("2026-03-01", "2026-04-01")  # backfilled
 UNTOUCHED = "2026-06-01"  # changed in the ERP too, but not backfilled
 
-# On the worker that builds the pipeline (test_ops_automation).
+# On the worker that builds the pipeline, after test_ops_automation.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
 
 
-@dataclass
-class Webserver:
-    url: str
-    home: Path
-
-    def query(self, text: str, variables: dict | None = None) -> dict:
-        response = requests.post(
-            f"{self.url}/graphql", json={"query": text, "variables": variables or {}}, timeout=60
-        )
-        response.raise_for_status()
-        body = response.json()
-        assert "errors" not in body, body["errors"]
-        return body["data"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_loaded(server: Webserver, proc: subprocess.Popen) -> None:
-    """Polls GraphQL until the code location has loaded, within the deadline."""
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    last: object = None
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"dagster dev exited with {proc.returncode}"
-        try:
-            data = server.query(
-                "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
-                "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
-            )
-        except requests.RequestException as exc:  # not listening yet
-            last = exc
-        else:
-            last = entries = data["workspaceOrError"]["locationEntries"]
-            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                for entry in entries:
-                    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
-                return
-        time.sleep(POLL_INTERVAL_S)
-    pytest.fail(f"dagster dev not ready within {STARTUP_DEADLINE_S}s: {last}")
-
-
 @pytest.fixture(scope="module")
-def webserver(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
-    """`dagster dev` on the built pipeline, with a Dagster home of its own."""
-    home = tmp_path_factory.mktemp("webserver_home")
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    port = _free_port()
-    env = {
-        **os.environ,
-        **pipeline.env,
-        "DAGSTER_HOME": str(home),
-        # `dagster dev` re-parses the dbt project with the `dbt` found on PATH.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    log = (home / "dagster-dev.log").open("w")
-    proc = subprocess.Popen(
-        [
-            "env",
-            "--default-signal=INT,TERM",
-            str(Path(sys.executable).parent / "dagster"),
-            "dev",
-            "-m",
-            LOCATION,
-            "-d",
-            str(REPO),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    server = Webserver(f"http://127.0.0.1:{port}", home)
-    try:
-        _wait_until_loaded(server, proc)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            pytest.fail(f"dagster dev did not stop within {STOP_DEADLINE_S}s of SIGTERM")
-        finally:
-            log.close()
-        assert code == 0, (home / "dagster-dev.log").read_text()[-3000:]
+def webserver(pipeline: Pipeline) -> DagsterDev:
+    """`dagster dev` on the built pipeline, once its code location has loaded."""
+    assert pipeline.dagster_dev is not None
+    pipeline.dagster_dev.wait_until_loaded()
+    return pipeline.dagster_dev
 
 
 ASSET_NODES = """
@@ -164,7 +58,7 @@ def _key(node: dict) -> str:
     return "/".join(node["assetKey"]["path"])
 
 
-def test_asset_graph_is_grouped_described_owned_and_partitioned(webserver: Webserver) -> None:
+def test_asset_graph_is_grouped_described_owned_and_partitioned(webserver: DagsterDev) -> None:
     nodes = {_key(n): n for n in webserver.query(ASSET_NODES)["assetNodes"]}
     for key, node in nodes.items():
         assert node["description"], f"{key} has no description"
@@ -207,7 +101,7 @@ def _sales_by_month(pipeline: Pipeline) -> dict[str, float]:
 
 
 def test_backfill_of_two_months_rebuilds_those_months_only(
-    webserver: Webserver, pipeline: Pipeline
+    webserver: DagsterDev, pipeline: Pipeline
 ) -> None:
     # The ERP restates three months (straight in the raw layer, so no sync notices):
     # the backfill of two of them must pick up theirs and leave the third as it was.
@@ -273,7 +167,7 @@ def test_backfill_of_two_months_rebuilds_those_months_only(
     assert after[UNTOUCHED] == before[UNTOUCHED]
 
 
-def test_every_schedule_and_sensor_is_listed_and_can_be_switched_on(webserver: Webserver) -> None:
+def test_every_schedule_and_sensor_is_listed_and_can_be_switched_on(webserver: DagsterDev) -> None:
     (repo,) = webserver.query(REPOSITORY)["repositoriesOrError"]["nodes"]
     assert {j["name"] for j in repo["jobs"]} >= {"daily_refresh", "month_rebuild", "pos_files"}
     schedules = {s["name"]: s for s in repo["schedules"]}
