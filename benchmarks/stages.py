@@ -132,8 +132,8 @@ def capture(spec: dict[str, Any]) -> dict[str, Any]:
 
     from connectors import netsuite, partner_portal, salesforce
     from connectors.config import Settings
+    from connectors.spool import PageSpool
     from connectors.sync import Clients, get_object
-    from connectors.warehouse import PageSpool
 
     settings = Settings.from_env()
     out = Path(spec["out"])

@@ -25,7 +25,8 @@ import jwt
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
 from connectors.schema import ERP_TABLES, RawTable
-from connectors.warehouse import DEFAULT_PARSERS, JsonLanding, PageSpool
+from connectors.spool import PageSpool
+from connectors.warehouse import DEFAULT_PARSERS, JsonLanding
 
 log = logging.getLogger("partnerpulse.connectors.netsuite")
 

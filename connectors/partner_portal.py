@@ -17,7 +17,8 @@ from typing import Any
 from connectors.config import Settings
 from connectors.http import ApiKeyAuth, HttpClient, is_array, is_object
 from connectors.schema import PORTAL_TABLES, RawTable
-from connectors.warehouse import DEFAULT_PARSERS, ChildLanding, JsonLanding, PageSpool
+from connectors.spool import PageSpool
+from connectors.warehouse import DEFAULT_PARSERS, ChildLanding, JsonLanding
 
 log = logging.getLogger("partnerpulse.connectors.partner_portal")
 

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
 from connectors.schema import CRM_TABLES, RawTable
-from connectors.warehouse import DEFAULT_PARSERS, JsonLanding, PageSpool
+from connectors.spool import PageSpool
+from connectors.warehouse import DEFAULT_PARSERS, JsonLanding
 
 log = logging.getLogger("partnerpulse.connectors.salesforce")
 

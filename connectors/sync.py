@@ -20,9 +20,9 @@ from typing import Any
 from connectors import netsuite, partner_portal, pos_files, salesforce
 from connectors.config import Settings
 from connectors.http import ClientStats
+from connectors.spool import PageSpool
 from connectors.warehouse import (
     Committed,
-    PageSpool,
     SyncRun,
     commit_sync,
     land_json_pages,
@@ -397,7 +397,9 @@ def _sync_pos(
     committed = commit_sync(
         path,
         run,
-        lambda con: pos_files.land_pos_files(con, run, settings.landing_dir, known),
+        lambda con: pos_files.land_pos_files(
+            con, run, settings.landing_dir, known, spool_dir=settings.spool_dir
+        ),
         lock_timeout_s=settings.warehouse_lock_timeout_s,
         memory_limit=settings.warehouse_memory_limit,
     )

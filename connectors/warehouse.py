@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import tempfile
 import threading
 import time
 import uuid
@@ -30,8 +29,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from connectors.schema import ALL_TABLES, RawTable, create_all_ddl
+from connectors.spool import SpoolDir
 
 log = logging.getLogger("partnerpulse.connectors.warehouse")
 
@@ -629,21 +630,31 @@ def arrow_schema(table: RawTable) -> pa.Schema:
 
 
 class RowStager:
-    """Appends Python rows to a temp staging table in bounded Arrow batches."""
+    """Stages Python rows in a Parquet file, written in bounded Arrow batches.
+
+    The file (in a private temporary folder under `spool_dir`) is the stage: `stage` is the
+    SQL that reads it. A temp table would hold every staged row in memory until the sync
+    commits; a file keeps a big POS drop's memory flat (BENCHMARKS.md, "POS files").
+    """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, table: RawTable, *, batch_rows: int = 20_000
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: RawTable,
+        *,
+        spool_dir: Path | None = None,
+        batch_rows: int = 20_000,
     ) -> None:
         self.con = con
         self.table = table
         self.batch_rows = batch_rows
         self.schema = arrow_schema(table)
-        self.stage = f"_pp_rows_{table.name}"
         self.count = 0
         self._buffer: list[dict[str, Any]] = []
-        cols = ", ".join(f"{quote(c)} {t}" for c, t in table.columns.items())
-        con.execute(f"DROP TABLE IF EXISTS {self.stage}")
-        con.execute(f"CREATE TEMP TABLE {self.stage} ({cols})")
+        self._spool = SpoolDir(spool_dir)
+        self._path = self._spool.path / f"{table.name}.parquet"
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._path, self.schema)
+        self.stage = f"read_parquet({sql_string(str(self._path))})"
 
     def add(self, row: Mapping[str, Any]) -> None:
         self._buffer.append(dict(row))
@@ -652,15 +663,27 @@ class RowStager:
             self.flush()
 
     def flush(self) -> None:
-        if not self._buffer:
-            return
-        batch = pa.Table.from_pylist(self._buffer, schema=self.schema)
-        self.con.register("_pp_arrow_batch", batch)
-        try:
-            self.con.execute(f"INSERT INTO {self.stage} SELECT * FROM _pp_arrow_batch")
-        finally:
-            self.con.unregister("_pp_arrow_batch")
-        self._buffer.clear()
+        if self._buffer:
+            assert self._writer is not None, "rows added after finish()"
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self._buffer.clear()
+
+    def finish(self) -> None:
+        """Writes what is buffered and closes the file: `stage` can be read from now on."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        self.finish()
+        self._spool.cleanup()
+
+    def __enter__(self) -> RowStager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def replace_rows(
@@ -673,7 +696,7 @@ def replace_rows(
     replaced: Sequence[str],
 ) -> int:
     """Delete the rows whose `replace_by` is in `replaced`, then insert the staged rows."""
-    stager.flush()
+    stager.finish()
     if replaced:
         con.register("_pp_replaced", pa.table({"v": pa.array(list(replaced), pa.string())}))
         try:
@@ -689,53 +712,6 @@ def replace_rows(
 def table_for(qualified_name: str) -> RawTable:
     """The raw table called `schema.name`."""
     return ALL_TABLES[qualified_name]
-
-
-# -- page spool ------------------------------------------------------------------------------
-
-
-class PageSpool:
-    """Source pages spooled to JSON files on disk until the sync lands them.
-
-    Only one page is in memory at a time; the landing reads the files with DuckDB. Files
-    are named so that their sorted order is the order the pages were read in (per group).
-    """
-
-    def __init__(self, base_dir: Path | None = None) -> None:
-        if base_dir is not None:
-            Path(base_dir).mkdir(parents=True, exist_ok=True)
-        self._tmp = tempfile.TemporaryDirectory(prefix="partnerpulse-spool-", dir=base_dir)
-        self.dir = Path(self._tmp.name)
-        self._lock = threading.Lock()
-        self._seq = 0
-        self.pages = 0
-        self.records = 0
-        self.bytes = 0
-
-    def add(self, body: bytes, records: int, *, group: str = "p") -> Path:
-        """Write one page's body (`records` records in it)."""
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
-            self.pages += 1
-            self.records += records
-            self.bytes += len(body)
-        path = self.dir / f"{group}-{seq:08d}.json"
-        path.write_bytes(body)
-        return path
-
-    @property
-    def files(self) -> list[Path]:
-        return sorted(self.dir.glob("*.json"))
-
-    def close(self) -> None:
-        self._tmp.cleanup()
-
-    def __enter__(self) -> PageSpool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # -- publishing for BI: serving copies of the marts --------------------------------------------

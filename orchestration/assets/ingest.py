@@ -21,7 +21,7 @@ Operations (docs/operations.md):
   twice.
 """
 
-import shutil
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +30,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from connectors import pos_files
 from connectors.http import SourceError
 from connectors.sync import SyncObject, SyncResult, objects, sync_objects
 from orchestration.partitions import months_touched
@@ -111,32 +112,61 @@ def is_transient(exc: BaseException) -> bool:
     return exc.status is None or exc.status == 429 or exc.status >= 500
 
 
-def move_rejected_files(warehouse: str, rejected: list[str]) -> list[tuple[str, str, Path]]:
-    """Moves each rejected POS file to `<landing>/rejected/`; returns (name, reason, new
-    path) for each, the reason as recorded in `raw_portal.pos_files`."""
+def move_rejected_files(warehouse: str, rejected: list[str]) -> list[str]:
+    """Moves each rejected POS file to `<landing>/rejected/`; returns one message for each:
+    where it is now and why it was rejected (as recorded in `raw_portal.pos_files`).
+
+    A file is moved only if it is still the one that was read (same SHA-256): a corrected
+    file dropped since stays for the next sync. Nothing is moved into a `rejected` that is
+    a symbolic link (or not a folder): the files stay where they are, and say so.
+    """
     if not rejected:
         return []
     con = duckdb.connect(warehouse, read_only=True)
     try:
-        reasons = dict(con.sql("select file_name, reason from raw_portal.pos_files").fetchall())
+        stored = {
+            name: (reason, digest)
+            for name, reason, digest in con.sql(
+                "select file_name, reason, content_sha256 from raw_portal.pos_files"
+            ).fetchall()
+        }
     finally:
         con.close()
     moved = []
     for name in rejected:
         path = Path(name)
+        reason, digest = stored.get(path.name, ("rejected", None))
         target_dir = path.parent / REJECTED_FOLDER
+        if target_dir.is_symlink() or (target_dir.exists() and not target_dir.is_dir()):
+            moved.append(
+                f"POS file {path.name} was rejected and left in the landing folder "
+                f"({target_dir} is a symbolic link or not a folder): {reason}"
+            )
+            continue
+        if not _still_the_file_read(path, digest):
+            continue
         target_dir.mkdir(exist_ok=True)
         target = target_dir / path.name
-        if path.exists():
-            if not target.exists():
-                shutil.move(path, target)
-            elif target.read_bytes() == path.read_bytes():  # dropped again: already there
-                path.unlink()
-            else:  # another file of the same name was rejected before: keep both
-                target = target_dir / f"{path.stem}.{time.time():.0f}{path.suffix}"
-                shutil.move(path, target)
-        moved.append((path.name, reasons.get(path.name) or "rejected", target))
+        if os.path.lexists(target):
+            if digest is not None and _still_the_file_read(target, digest):
+                path.unlink()  # dropped again: already there
+                moved.append(f"POS file {path.name} was rejected and moved to {target}: {reason}")
+                continue
+            # another file of the same name was rejected before: keep both
+            target = target_dir / f"{path.stem}.{time.time():.0f}{path.suffix}"
+        os.rename(path, target)  # the link itself, never what it points to
+        moved.append(f"POS file {path.name} was rejected and moved to {target}: {reason}")
     return moved
+
+
+def _still_the_file_read(path: Path, digest: str | None) -> bool:
+    """`path` is the file a sync read: its SHA-256, or a symbolic link (never read)."""
+    if digest is None:
+        return path.is_symlink()
+    try:
+        return pos_files.sha256_of(path) == digest
+    except OSError:  # gone, or a link or folder now
+        return False
 
 
 class IngestConfig(dg.Config):
@@ -206,12 +236,9 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
             )
             yield dg.MaterializeResult(asset_key=key, metadata=_landed(warehouse, obj, result))
             if source == "pos":
-                rejected = [
-                    f"POS file {name} was rejected and moved to {moved_to}: {reason}"
-                    for name, reason, moved_to in move_rejected_files(
-                        warehouse, list(result.details.get("rejected_files") or [])
-                    )
-                ]
+                rejected = move_rejected_files(
+                    warehouse, list(result.details.get("rejected_files") or [])
+                )
                 yield dg.AssetCheckResult(
                     asset_key=key,
                     check_name=POS_FILES_ACCEPTED,

@@ -11,7 +11,8 @@ from conn_http_stub import Reply
 from connectors import netsuite, partner_portal, salesforce
 from connectors.config import Secret, Settings
 from connectors.http import SourceError
-from connectors.warehouse import LandingError, PageSpool
+from connectors.spool import PageSpool
+from connectors.warehouse import LandingError
 
 # -- Salesforce -----------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -36,6 +38,21 @@ def good_row(
 NAME = f"pos_{PARTNER}_2024-05.csv"
 
 
+def read_all(name: str, content: bytes) -> SimpleNamespace:
+    """`read_pos_file` and then every row it stages, as lists."""
+    binary = io.BytesIO(content)
+    out = read_pos_file(name, binary)
+    rows = list(out.rows(binary)) if out.rows_read else []
+    return SimpleNamespace(
+        status=out.status,
+        reason=out.reason,
+        name=out.name,
+        rows_read=out.rows_read,
+        lines=[row for kind, row in rows if kind == "line"],
+        quarantine=[row for kind, row in rows if kind == "quarantine"],
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "parsed"),
     [
@@ -55,9 +72,7 @@ def test_file_names(name, parsed):
 
 
 def test_good_file_with_bom_loads_typed_lines():
-    out = read_pos_file(
-        NAME, csv_text(good_row(1), good_row(2, qty="-1", amount="-75.25"), bom=True)
-    )
+    out = read_all(NAME, csv_text(good_row(1), good_row(2, qty="-1", amount="-75.25"), bom=True))
     assert out.status == "loaded" and out.reason is None and not out.quarantine
     assert out.lines[1] == {
         "file_name": NAME,
@@ -87,7 +102,7 @@ def test_good_file_with_bom_loads_typed_lines():
     ],
 )
 def test_one_bad_row_rejects_the_whole_file(bad_row, fault):
-    out = read_pos_file(NAME, csv_text(good_row(1), bad_row, good_row(3)))
+    out = read_all(NAME, csv_text(good_row(1), bad_row, good_row(3)))
     assert out.status == "rejected" and not out.lines
     assert [q["row_number"] for q in out.quarantine] == [1, 2, 3]
     reasons = [q["reason"] for q in out.quarantine]
@@ -100,27 +115,27 @@ def test_one_bad_row_rejects_the_whole_file(bad_row, fault):
 
 def test_wrong_header_rejects_every_row():
     header = HEADER.replace("quantity", "qty")
-    out = read_pos_file(NAME, csv_text(good_row(1), good_row(2), header=header))
+    out = read_all(NAME, csv_text(good_row(1), good_row(2), header=header))
     assert out.status == "rejected" and len(out.quarantine) == 2
     assert out.reason == "wrong header: missing column(s) quantity; unexpected column(s) 'qty'"
     assert {q["reason"] for q in out.quarantine} == {out.reason}
 
 
 def test_badly_named_file_is_rejected_with_its_rows():
-    out = read_pos_file("partner_sales_may.csv", csv_text(good_row(1)))
+    out = read_all("partner_sales_may.csv", csv_text(good_row(1)))
     assert out.status == "rejected" and out.name is None
     assert out.reason.startswith("file name does not match pos_<partner_id>_<YYYY-MM>")
     assert len(out.quarantine) == 1
 
 
 def test_unreadable_and_empty_files_are_rejected_with_no_rows():
-    assert read_pos_file(NAME, b"\xff\xfe\x00binary").reason.startswith("not UTF-8")
-    empty = read_pos_file(NAME, b"")
+    assert read_all(NAME, b"\xff\x00binary").reason.startswith("not UTF-8")
+    empty = read_all(NAME, b"")
     assert empty.status == "rejected" and empty.rows_read == 0 and "no header" in empty.reason
 
 
 def test_blank_lines_are_not_rows():
-    out = read_pos_file(NAME, csv_text(good_row(1), "", good_row(2)))
+    out = read_all(NAME, csv_text(good_row(1), "", good_row(2)))
     assert out.status == "loaded" and [r["row_number"] for r in out.lines] == [1, 2]
 
 

@@ -9,9 +9,9 @@ import duckdb
 import pytest
 
 from connectors import netsuite, partner_portal, salesforce
+from connectors.spool import PageSpool
 from connectors.warehouse import (
     LandingError,
-    PageSpool,
     commit_sync,
     ensure_warehouse,
     land_json_pages,

@@ -1,0 +1,116 @@
+"""Private temporary folders for what a sync holds on disk until it commits: source pages
+as they arrived (`PageSpool`) and staged rows (`connectors.warehouse.RowStager`).
+
+Each folder is locked (`flock`) by the process using it for as long as it does. A sync
+killed mid-fetch cannot clean up after itself, so making a folder first removes the ones
+whose lock no process holds any more: stale folders last until the next sync, not for ever.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("partnerpulse.connectors.spool")
+
+PREFIX = "partnerpulse-spool-"
+LOCK_FILE = ".lock"
+# A folder without its lock file yet may be one another process is making this instant.
+UNLOCKED_GRACE_S = 60.0
+
+
+class SpoolDir:
+    """A new private folder under `base_dir` (the system's temporary folder if None),
+    locked until `cleanup()`, which removes it."""
+
+    def __init__(self, base_dir: Path | str | None = None) -> None:
+        base = Path(base_dir) if base_dir is not None else Path(tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        remove_stale(base)
+        self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
+        self._lock: int | None = os.open(self.path / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+
+    def cleanup(self) -> None:
+        if self._lock is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._lock)
+        self._lock = None
+
+
+def remove_stale(base: Path) -> int:
+    """Removes the spool folders under `base` that no live process holds; their number."""
+    removed = 0
+    for folder in base.glob(f"{PREFIX}*"):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            if time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # in use
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        finally:
+            os.close(fd)
+    if removed:
+        log.info("removed %d spool folder(s) left by killed syncs in %s", removed, base)
+    return removed
+
+
+class PageSpool:
+    """Source pages spooled to JSON files on disk until the sync lands them.
+
+    Only one page is in memory at a time; the landing reads the files with DuckDB. Files
+    are named so that their sorted order is the order the pages were read in (per group).
+    """
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        self._spool = SpoolDir(base_dir)
+        self.dir = self._spool.path
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.pages = 0
+        self.records = 0
+        self.bytes = 0
+
+    def add(self, body: bytes, records: int, *, group: str = "p") -> Path:
+        """Write one page's body (`records` records in it)."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            self.pages += 1
+            self.records += records
+            self.bytes += len(body)
+        path = self.dir / f"{group}-{seq:08d}.json"
+        path.write_bytes(body)
+        return path
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.json"))
+
+    def close(self) -> None:
+        self._spool.cleanup()
+
+    def __enter__(self) -> PageSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
