@@ -59,7 +59,11 @@ class HttpSettings:
     backoff_factor: float = 1.0
     backoff_max_s: float = 60.0
     backoff_jitter_s: float = 1.0
-    retry_after_max_s: float = 300.0
+    # The longest single wait a `Retry-After` may ask for (a longer one is cut to this), and
+    # the most time retrying one request may take: no retry starts whose wait would end
+    # later (connectors.retries). Together they keep one request under a few minutes.
+    retry_after_max_s: float = 60.0
+    retry_total_max_s: float = 180.0
     # Salesforce `Sforce-Limit-Info`: above this share of the daily quota, pause before
     # every further request.
     api_usage_slowdown_at: float = 0.9
@@ -235,6 +239,7 @@ class Settings:
             backoff_factor=number("HTTP_BACKOFF_FACTOR", HttpSettings.backoff_factor),
             backoff_max_s=number("HTTP_BACKOFF_MAX", HttpSettings.backoff_max_s),
             retry_after_max_s=number("HTTP_RETRY_AFTER_MAX", HttpSettings.retry_after_max_s),
+            retry_total_max_s=number("HTTP_RETRY_TOTAL_MAX", HttpSettings.retry_total_max_s),
         )
         defaults = StandinSettings()
         standin = StandinSettings(

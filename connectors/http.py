@@ -4,14 +4,16 @@ Every connector talks to its source through an `HttpClient`:
 
 - a `requests.Session` with urllib3 `Retry` mounted on an `HTTPAdapter`: 429/500/502/503/504
   and connection errors are retried with exponential backoff and jitter, `Retry-After`
-  (seconds or HTTP-date) is honoured, POST is retried too (SuiteQL queries and token
-  requests are idempotent);
+  (whole seconds or HTTP-date) is honoured, POST is retried too (SuiteQL queries and token
+  requests are idempotent); no single wait exceeds `retry_after_max_s` / `backoff_max_s`,
+  and no retry starts whose wait would end past `retry_total_max_s` for the request;
 - a `(connect, read)` timeout on every request;
 - an `Auth` that obtains a credential lazily; on 401 the client fetches a new token once
   and retries, and a second 401 is a hard error;
 - every failure is a `SourceError` naming the system, the endpoint (without query string)
-  and the last HTTP status, with every known secret (client secret, token, API key)
-  redacted from its text;
+  and the last HTTP status, with every known secret (client secret, token, API key) in
+  every encoding redacted from its text (`connectors.redaction`), cut at
+  `MAX_MESSAGE_CHARS` after redaction;
 - success bodies are parsed lazily (`parse_json`): the connectors read a page's envelope
   (counts, cursors, a key) in Python, and DuckDB lands the records from the raw bytes.
 """
@@ -31,17 +33,19 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import simdjson
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader
-from urllib3.util.retry import Retry
 
 from connectors.config import HttpSettings, Secret
+from connectors.redaction import basic_credentials, redact
+from connectors.retries import BoundedRetry, RetryBudgetExceeded
 
 log = logging.getLogger("partnerpulse.connectors.http")
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST"})
 USER_AGENT = "partnerpulse-connectors/0.1"
-REDACTED = "[REDACTED]"
+# A SourceError's message is cut here (after redaction): it goes into Dagster's event log,
+# `ops.sync_runs.error` and alerts, where a whole error page is noise.
+MAX_MESSAGE_CHARS = 500
 
 
 class SourceError(Exception):
@@ -87,21 +91,17 @@ def safe_endpoint(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """`text` with every secret value (and every URL query string) replaced."""
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    # Query strings may carry tokens in some APIs: never echo them.
-    return re.sub(r"(https?://[^\s?'\"]+)\?[^\s'\")]*", r"\1?…", text)
-
-
 def describe_error_body(response: requests.Response) -> tuple[str, str | None]:
-    """A short human text and an error code from a source's error body."""
+    """A human text and an error code from a source's error body.
+
+    Not cut here: a cut before redaction could leave the start of an echoed secret, which
+    `redact` would no longer recognise; `HttpClient.error` redacts, then cuts.
+    """
     try:
         body = response.json()
     except ValueError:
         text = (response.text or "").strip().replace("\n", " ")
-        return (text[:300] or response.reason or "error"), None
+        return (text or response.reason or "error"), None
     # Salesforce: [{"message", "errorCode", "fields"}]
     if isinstance(body, list) and body and isinstance(body[0], dict):
         first = body[0]
@@ -121,7 +121,7 @@ def describe_error_body(response: requests.Response) -> tuple[str, str | None]:
             return f"{err}: {body.get('error_description', '')}".strip(": "), err
         if "title" in body:
             return str(body["title"]), None
-    return str(body)[:300], None
+    return str(body), None
 
 
 def is_object(value: Any) -> bool:
@@ -178,7 +178,8 @@ class Auth(ABC):
 
     @abstractmethod
     def secret_values(self) -> list[str]:
-        """Every value that must never appear in an error or log."""
+        """Every value that must never appear in an error or log (`redact` adds their
+        URL- and JSON-encoded forms)."""
 
 
 class ApiKeyAuth(Auth):
@@ -224,8 +225,11 @@ class OAuthClientCredentials(Auth):
 
     def _fetch(self, client: HttpClient) -> None:
         form = dict(self._form())
-        # Values sent in the form (secret, assertion) are secrets too.
+        # Values sent in the form (secret, assertion) are secrets too, and so is the HTTP
+        # Basic form of id and secret: a token endpoint may echo either in its error.
         extra = [v for k, v in form.items() if k in ("client_secret", "client_assertion")]
+        if form.get("client_id") and form.get("client_secret"):
+            extra += basic_credentials(form["client_id"], form["client_secret"])
         self._static = list(dict.fromkeys(self._static + extra))
         resp = client.request("POST", self.token_url, data=form, authed=False)
         body = client.parse_json(resp, "POST", self.token_url)
@@ -266,18 +270,6 @@ class OAuthClientCredentials(Auth):
         return self._static + tokens + self._old_tokens
 
 
-class _Retry(Retry):
-    """urllib3's Retry, except that a `Retry-After` that is neither whole seconds nor an
-    HTTP date (negative, fractional, garbage) falls back to the normal backoff: urllib3
-    would fail the request at once with `InvalidHeader`."""
-
-    def get_retry_after(self, response) -> float | None:  # type: ignore[no-untyped-def]
-        try:
-            return super().get_retry_after(response)
-        except InvalidHeader:
-            return None
-
-
 class _Session(requests.Session):
     """A Session that carries no credential across hosts: on a redirect to another host (or
     port, or to plain HTTP) it drops every header holding one of `secrets()`. requests
@@ -299,7 +291,7 @@ class _Session(requests.Session):
 def build_session(http: HttpSettings, secrets: Callable[[], list[str]] = list) -> requests.Session:
     """A requests Session whose adapter retries 429/5xx/connection errors with backoff, and
     that sends none of `secrets()` to another host on a redirect."""
-    retry = _Retry(
+    retry = BoundedRetry(
         total=http.max_retries,
         connect=http.max_retries,
         read=http.max_retries,
@@ -311,6 +303,7 @@ def build_session(http: HttpSettings, secrets: Callable[[], list[str]] = list) -
         allowed_methods=RETRY_METHODS,
         respect_retry_after_header=True,
         retry_after_max=http.retry_after_max_s,  # type: ignore[arg-type]
+        total_wait_max=http.retry_total_max_s,
         raise_on_status=False,  # give back the last response: its status goes in the error
     )
     adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
@@ -356,7 +349,8 @@ class HttpClient:
         """A SourceError for this system with secrets redacted from every part."""
         secrets = self.secret_values()
         endpoint = redact(f"{method} {safe_endpoint(url)}", secrets)
-        return SourceError(self.system, endpoint, status, redact(message, secrets), code=code)
+        message = redact(message, secrets, limit=MAX_MESSAGE_CHARS)
+        return SourceError(self.system, endpoint, status, message, code=code)
 
     def parse_json(self, response: requests.Response, method: str, url: str) -> Any:
         """The response body as a lazily parsed JSON value; invalid JSON is a hard error.
@@ -433,6 +427,9 @@ class HttpClient:
             time.sleep(self.http.api_usage_pause_s)
         try:
             resp = self.session.request(method, url, timeout=self.http.timeout, **kwargs)
+        except RetryBudgetExceeded as exc:
+            self._count_requests(len(exc.history), retried=exc.history[:-1])
+            raise self.error(method, url, exc.status, str(exc)) from None
         except requests.exceptions.RetryError as exc:
             status = _status_from_retry_error(exc)
             raise self.error(
@@ -454,16 +451,22 @@ class HttpClient:
         self._record(resp)
         return resp
 
-    def _record(self, resp: requests.Response) -> None:
-        history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
+    def _count_requests(self, sent: int, retried: tuple) -> None:
+        """Count `sent` requests, the failures in `retried` (urllib3 `RequestHistory`
+        entries) having been retried."""
         with self._stats_lock:
-            self.stats.requests += 1 + len(history)
-            self.stats.retries += len(history)
-            for h in history:
+            self.stats.requests += sent
+            self.stats.retries += len(retried)
+            for h in retried:
                 if h.status:
                     self.stats.retried_statuses[h.status] = (
                         self.stats.retried_statuses.get(h.status, 0) + 1
                     )
+
+    def _record(self, resp: requests.Response) -> None:
+        history = tuple(getattr(getattr(resp.raw, "retries", None), "history", ()) or ())
+        self._count_requests(1 + len(history), retried=history)
+        with self._stats_lock:
             if self.usage_header:
                 match = _LIMIT_INFO.search(resp.headers.get(self.usage_header, ""))
                 if match:
@@ -494,7 +497,8 @@ class HttpClient:
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost cause's class and text (query strings are stripped by `redact`)."""
+    """The innermost cause's class and text (secrets and query strings are stripped, and
+    the text cut, by `HttpClient.error`)."""
     inner: BaseException = exc
     while True:
         nxt = getattr(inner, "reason", None)
@@ -507,7 +511,7 @@ def _reason(exc: BaseException) -> str:
         break
     text = str(inner)
     text = re.sub(r"url: \S+", "url: …", text)
-    return f"{inner.__class__.__name__}: {text}"[:300]
+    return f"{inner.__class__.__name__}: {text}"
 
 
 def _status_from_retry_error(exc: BaseException) -> int | None:

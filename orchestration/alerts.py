@@ -2,9 +2,12 @@
 
 An alert names the run (id, job, partition, link to the UI when
 `PARTNERPULSE_DAGSTER_UI_URL` is set), the assets concerned and the error, in Slack's
-incoming-webhook JSON (`text` plus `blocks`). Every configured secret (source client
-secrets, the portal API key, the webhook URL itself) and every URL query string is
-replaced by `[REDACTED]` before anything is sent. Sent by the sensors in `sensors.py`.
+incoming-webhook JSON (`text` plus `blocks`). In every value it shows, every configured
+secret (source client secrets in any encoding, the portal API key, the webhook URL itself)
+and every URL query string is replaced by `[REDACTED]`, and Slack's control characters are
+escaped, so that partner-written text (a SKU, a file name, an error) can neither ping a
+channel (`<!channel>`) nor pose as a link. Sent by the sensors in `sensors.py`; a webhook
+that cannot be reached never breaks a sensor.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
 
 from connectors.config import Settings
-from connectors.http import redact
+from connectors.redaction import basic_credentials, redact
 from orchestration.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 log = logging.getLogger("partnerpulse.alerts")
@@ -36,33 +40,46 @@ class Alert:
     assets: Sequence[str] = field(default_factory=tuple)
     partition: str | None = None
 
-    def text(self, ui_url: str | None = None) -> str:
-        """The alert as Slack mrkdwn text."""
-        lines = [f":rotating_light: *{self.title}*"]
-        run = f"Run `{self.run_id}` of job `{self.job_name}`"
+    def text(self, ui_url: str | None = None, secrets: Sequence[str] = ()) -> str:
+        """The alert as Slack mrkdwn text: every value redacted of `secrets`, then escaped."""
+
+        def show(value: str, limit: int | None = None) -> str:
+            # Redact before escaping: an escaped `&` would no longer match the secret.
+            return slack_escape(redact(value, secrets, limit=limit))
+
+        lines = [f":rotating_light: *{show(self.title)}*"]
+        run = f"Run `{show(self.run_id)}` of job `{show(self.job_name)}`"
         if self.partition:
-            run += f", partition `{self.partition}`"
+            run += f", partition `{show(self.partition)}`"
         lines.append(run)
         if self.assets:
-            lines.append("Assets: " + ", ".join(f"`{a}`" for a in self.assets))
-        lines.append(f"Error: {self.error}")
+            lines.append("Assets: " + ", ".join(f"`{show(a)}`" for a in self.assets))
+        lines.append(f"Error: {show(self.error, MAX_ERROR_CHARS)}")
         if ui_url:
-            lines.append(f"<{ui_url}/runs/{self.run_id}|Open the run in Dagster>")
+            # The one link of the alert: built here, so its `<...|...>` stays unescaped.
+            lines.append(f"<{show(ui_url)}/runs/{show(self.run_id)}|Open the run in Dagster>")
         return "\n".join(lines)
+
+
+def slack_escape(value: str) -> str:
+    """`value` shown as written in Slack: its control characters `&`, `<`, `>` escaped
+    (Slack's own rule), so it can neither mention (`<!channel>`) nor link (`<url|text>`)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_payload(alert: Alert, settings: Settings) -> dict[str, object]:
     """The webhook body: Slack's `text` (also the notification) and one `section` block,
     with every secret redacted."""
-    text = scrub(alert.text(settings.dagster_ui_url), settings)
+    text = alert.text(settings.dagster_ui_url, configured_secrets(settings))
     return {
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
     }
 
 
-def scrub(text: str, settings: Settings) -> str:
-    """`text` without any configured secret or URL query string."""
+def configured_secrets(settings: Settings) -> list[str]:
+    """Every configured secret, and the HTTP Basic form of each client id and secret
+    (`redact` adds their URL- and JSON-encoded forms)."""
     secrets = [
         s.reveal()
         for s in (
@@ -73,28 +90,72 @@ def scrub(text: str, settings: Settings) -> str:
         )
         if s
     ]
-    return redact(text, secrets)
+    for client_id, secret in (
+        (settings.crm_client_id, settings.crm_client_secret),
+        (settings.erp_client_id, settings.erp_client_secret),
+    ):
+        if client_id and secret:
+            secrets += basic_credentials(client_id, secret.reveal())
+    return secrets
 
 
 def send_alert(alert: Alert, settings: Settings) -> bool:
-    """POSTs the alert to the webhook; False (and a log line) when none is configured."""
+    """POSTs the alert to the webhook; True when the webhook took it.
+
+    Never raises: an alert that cannot be sent (no URL, an invalid one, a webhook refused
+    or answering an error) logs one warning and gives False, so the sensor carries on. The
+    URL's path holds the webhook's token, so the warning names the host alone.
+    """
     if not settings.alert_webhook_url:
         log.warning("no PARTNERPULSE_ALERT_WEBHOOK_URL: alert not sent: %s", alert.title)
         return False
-    response = requests.post(
-        settings.alert_webhook_url.reveal(),
-        json=slack_payload(alert, settings),
-        timeout=(5, 15),
-    )
-    if response.status_code >= 400:
-        # The URL is a secret: name the status only.
-        raise RuntimeError(f"the alert webhook answered HTTP {response.status_code}")
+    url = settings.alert_webhook_url.reveal()
+    host = _webhook_host(url)
+    if host is None:
+        log.warning(
+            "alert not sent: PARTNERPULSE_ALERT_WEBHOOK_URL is not an http(s) URL: %s",
+            alert.title,
+        )
+        return False
+    try:
+        # No redirects: the alert (runs, errors) goes to the configured host only.
+        response = requests.post(
+            url, json=slack_payload(alert, settings), timeout=(5, 15), allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        # The exception's text names the URL: give its class only.
+        log.warning(
+            "alert not sent: the webhook at %s could not be reached (%s): %s",
+            host,
+            type(exc).__name__,
+            alert.title,
+        )
+        return False
+    if not 200 <= response.status_code < 300:
+        log.warning(
+            "alert not sent: the webhook at %s answered HTTP %d: %s",
+            host,
+            response.status_code,
+            alert.title,
+        )
+        return False
     return True
 
 
+def _webhook_host(url: str) -> str | None:
+    """The host of an http(s) URL; None for anything else (no scheme, no host)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced `[` in the host
+        return None
+    return host if parts.scheme in ("http", "https") and host else None
+
+
 def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    """`text` on one line (cut to `MAX_ERROR_CHARS` when the alert is shown, after
+    redaction: cut before, it could end in the start of a secret)."""
+    return " ".join(text.split())
 
 
 def _error_text(event: dg.DagsterEvent) -> str:

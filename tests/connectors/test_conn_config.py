@@ -113,3 +113,22 @@ def test_today_and_standin_settings():
     assert s.standin.cache_dir == Path("/tmp/worlds")
     assert Settings.from_env({}).today is not None
     assert s.replace(standin={"scale": 0.5}).standin.scale == 0.5
+
+
+def test_retry_wait_caps_keep_one_request_under_a_few_minutes():
+    http = Settings.from_env({}).http
+    assert http.retry_after_max_s == 60.0 and http.retry_total_max_s == 180.0
+    assert http.backoff_max_s <= http.retry_total_max_s
+
+
+def test_retry_wait_caps_are_read_and_an_empty_value_is_unset():
+    http = Settings.from_env(
+        {"PARTNERPULSE_HTTP_RETRY_AFTER_MAX": "0.2", "PARTNERPULSE_HTTP_RETRY_TOTAL_MAX": "1.5"}
+    ).http
+    assert (http.retry_after_max_s, http.retry_total_max_s) == (0.2, 1.5)
+    unset = Settings.from_env(
+        {"PARTNERPULSE_HTTP_RETRY_AFTER_MAX": "", "PARTNERPULSE_HTTP_RETRY_TOTAL_MAX": "  "}
+    ).http
+    assert (unset.retry_after_max_s, unset.retry_total_max_s) == (60.0, 180.0)
+    with pytest.raises(ValueError, match="PARTNERPULSE_HTTP_RETRY_TOTAL_MAX"):
+        Settings.from_env({"PARTNERPULSE_HTTP_RETRY_TOTAL_MAX": "3 min"})

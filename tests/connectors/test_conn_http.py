@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import pickle
 import socket
 import time
+from urllib.parse import quote, quote_plus
 
 import pytest
 from conn_http_stub import Reply
 
-from connectors.config import Secret
+from connectors.config import Secret, Settings
 from connectors.http import (
     ApiKeyAuth,
     HttpClient,
@@ -78,13 +81,44 @@ def test_retry_after_is_honoured(stub, fast_http):
     assert client.stats.retried_statuses == {429: 1}
 
 
-@pytest.mark.parametrize("retry_after", ["abc", "-5", "1.5", ""])
+@pytest.mark.parametrize(
+    "retry_after", ["abc", "-5", "-3600", "1.5", "4.5", "", "Wed, 21 Oct 2015 07:28:00 GMT"]
+)
 def test_an_unreadable_retry_after_falls_back_to_the_backoff(stub, fast_http, retry_after):
     stub.add("/data", Reply(429, {"error": {"code": "rate_limited"}}, {"Retry-After": retry_after}))
     stub.add("/data", Reply(200, {"ok": 1}))
     client = HttpClient("portal", fast_http)
+    started = time.monotonic()
     assert client.request("GET", f"{stub.url}/data", authed=False).status_code == 200
+    # The backoff is ~1 ms; "4.5" read as seconds would wait 4.5 s (the cap is 5 s).
+    assert time.monotonic() - started < 3.0
     assert client.stats.retried_statuses == {429: 1}
+
+
+def test_retry_after_of_an_hour_gives_up_at_the_total_retry_cap(stub):
+    http = Settings.from_env(
+        {
+            "PARTNERPULSE_HTTP_MAX_RETRIES": "50",  # the count is not what stops it
+            "PARTNERPULSE_HTTP_BACKOFF_FACTOR": "0.001",
+            "PARTNERPULSE_HTTP_RETRY_AFTER_MAX": "0.2",
+            "PARTNERPULSE_HTTP_RETRY_TOTAL_MAX": "0.5",
+        }
+    ).http
+    stub.default("/data", Reply(429, {"error": {"code": "rate_limited"}}, {"Retry-After": "3600"}))
+    client = HttpClient("portal", http)
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        client.request("GET", f"{stub.url}/data", authed=False)
+    assert time.monotonic() - started < 10  # not an hour, not 50 x 0.2 s either
+    err = info.value
+    assert err.status == 429
+    assert "total time spent retrying" in str(err) and "0.5 s cap" in str(err)
+    assert "PARTNERPULSE_HTTP_RETRY_TOTAL_MAX" in str(err)
+    # Each wait is cut to 0.2 s, so the 0.5 s cap allows two retries, no more.
+    attempts = len(stub.requests_to("/data"))
+    assert 2 <= attempts <= 3
+    assert client.stats.requests == attempts
+    assert client.stats.retried_statuses == {429: attempts - 1}
 
 
 def test_no_credential_follows_a_redirect_to_another_host(stub, other_host, fast_http):
@@ -200,6 +234,124 @@ def test_token_endpoint_failure_names_the_token_endpoint(stub, fast_http):
     assert "POST " + stub.url + "/token" in str(info.value)
     assert "invalid_client" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+# Characters that URL-, form- and JSON-encode differently: +, /, =, &, space.
+ECHOED_SECRET = "s3cr+t/=&x y"
+ECHOED_CLIENT_ID = "partner-client"
+
+
+def secret_encodings(client_id: str, secret: str) -> list[str]:
+    """The secret as an echo may show it, written out here independently of `redact`."""
+    return [
+        secret,
+        quote(secret, safe=""),  # s3cr%2Bt%2F%3D%26x%20y
+        quote(secret),  # s3cr%2Bt/%3D%26x%20y
+        quote_plus(secret),  # s3cr%2Bt%2F%3D%26x+y: the form body
+        quote_plus(secret).lower(),  # %2b: percent-encoding is case-insensitive
+        json.dumps(secret)[1:-1].replace("/", "\\/"),  # s3cr+t\/=&x y
+        json.dumps(secret)[1:-1].replace("&", "\\u0026"),
+        base64.b64encode(f"{client_id}:{secret}".encode()).decode(),  # HTTP Basic
+    ]
+
+
+def echo_form(status: int, as_json: bool):
+    """A token endpoint that refuses the client and echoes what it received, in every
+    encoding a careless server might (the raw form body, JSON, the Basic header)."""
+
+    def reply(seen):
+        form = seen.form
+        basic = base64.b64encode(f"{form['client_id']}:{form['client_secret']}".encode())
+        as_php_json = json.dumps(form).replace("/", "\\/")
+        text = (
+            f"cannot parse body {seen.body.decode()} (json {as_php_json}, "
+            f"url {quote(form['client_secret'], safe='')}, basic {basic.decode()})"
+        )
+        if as_json:
+            return Reply(status, {"error": "invalid_request", "error_description": text})
+        return Reply(status, text.encode())
+
+    return reply
+
+
+@pytest.mark.parametrize(("status", "as_json"), [(400, True), (401, False), (401, True)])
+def test_a_token_endpoint_echoing_the_form_leaks_no_encoding_of_the_secret(
+    stub, fast_http, status, as_json
+):
+    stub.default("/token", echo_form(status, as_json))
+    auth = OAuthClientCredentials(
+        f"{stub.url}/token",
+        lambda: {
+            "grant_type": "client_credentials",
+            "client_id": ECHOED_CLIENT_ID,
+            "client_secret": ECHOED_SECRET,
+        },
+        [ECHOED_SECRET],
+    )
+    client = HttpClient("crm", fast_http, auth)
+    with pytest.raises(SourceError) as info:
+        client.request("GET", f"{stub.url}/data")
+    # The endpoint did echo the encodings (else this test proves nothing).
+    (sent,) = stub.requests_to("/token")
+    assert quote_plus(ECHOED_SECRET) in sent.body.decode()
+    err = info.value
+    shown = [str(err), repr(err), err.message, str(pickle.loads(pickle.dumps(err)))]
+    for encoded in secret_encodings(ECHOED_CLIENT_ID, ECHOED_SECRET):
+        for text in shown:
+            assert encoded.lower() not in text.lower(), (encoded, text)
+    assert err.status == status and "client_secret=[REDACTED]" in str(err)
+
+
+def test_an_error_body_cut_at_the_message_limit_shows_no_part_of_the_secret(stub, fast_http):
+    # The form-encoded secret takes characters 290 to 310 of the echo: a cut at 300 before
+    # redaction (as error bodies were cut) would show its first half.
+    body = "x" * 275 + f" client_secret={quote_plus(ECHOED_SECRET)} " + "y" * 600
+    stub.default("/token", Reply(400, body.encode()))
+    auth = OAuthClientCredentials(
+        f"{stub.url}/token",
+        lambda: {
+            "grant_type": "client_credentials",
+            "client_id": "id",
+            "client_secret": ECHOED_SECRET,
+        },
+        [ECHOED_SECRET],
+    )
+    client = HttpClient("crm", fast_http, auth)
+    with pytest.raises(SourceError) as info:
+        client.request("GET", f"{stub.url}/data")
+    message = info.value.message
+    for encoded in secret_encodings("id", ECHOED_SECRET):
+        for size in range(4, len(encoded) + 1):
+            assert encoded[:size].lower() not in message.lower(), (encoded[:size], message)
+    assert "client_secret=[REDACTED]" in message
+    assert message.endswith("…") and len(message) <= 500
+
+
+def test_redact_then_cut_leaves_no_start_of_a_secret_at_the_cut():
+    secret = "tok-0123456789abcdef"
+    # Whole in the text, straddling the cut at 40: redacted, then cut.
+    text = "a" * 30 + secret + " tail"
+    cut = redact(text, [secret], limit=40)
+    assert len(cut) <= 40 and cut.endswith("…")
+    assert all(secret[:n] not in cut for n in range(4, len(secret) + 1))
+    # Only in part in the text (a server cut its echo), straddling the cut: the fragment
+    # before the cut is dropped as well.
+    text = "b" * 30 + secret[:12] + "~" * 30
+    cut = redact(text, [secret], limit=40)
+    assert len(cut) <= 40
+    assert all(secret[:n] not in cut for n in range(4, len(secret) + 1))
+    assert cut.startswith("b" * 30)
+    # Short texts are left as they are.
+    assert redact("no secret here", [secret], limit=40) == "no secret here"
+
+
+def test_redact_covers_every_encoding_of_a_secret():
+    encodings = secret_encodings("id", ECHOED_SECRET)
+    text = " | ".join(encodings)
+    redacted = redact(
+        text, [ECHOED_SECRET, base64.b64encode(b"id:" + ECHOED_SECRET.encode()).decode()]
+    )
+    assert redacted == " | ".join(["[REDACTED]"] * len(encodings))
 
 
 def test_403_request_limit_is_not_retried(stub, fast_http):

@@ -136,7 +136,7 @@ def test_rejected_token_fails_after_one_refresh(sources, settings, system, obj):
     assert err.system == system and err.status == 401 and "second 401" in str(err)
     assert sources.stats(system)["by_status"].get("401") == 2
     tokens = (clients.crm if system == "crm" else clients.erp).http.secret_values()
-    assert len(tokens) == 3  # the client secret and the two tokens issued
+    assert len(tokens) == 4  # the client secret, its HTTP Basic form, the two tokens issued
     assert_no_secret(str(err), sources, clients)
     assert query(settings.warehouse, "SELECT status FROM ops.sync_runs") == [("failed",)]
 
