@@ -42,6 +42,7 @@ dev: install  ## stand-in sources + Dagster UI and daemon on http://127.0.0.1:30
 	@mkdir -p .partnerpulse
 	@set -euo pipefail; \
 	exports=.partnerpulse/dev-sources.env; log=.partnerpulse/dev-sources.log; \
+	rm -f "$$exports"; (umask 077; : >"$$exports"); \
 	PYTHONUNBUFFERED=1 $(VENV)/bin/partnerpulse sources serve --landing-dir .partnerpulse/landing >"$$exports" 2>"$$log" & \
 	sources=$$!; \
 	trap 'kill -TERM $$sources 2>/dev/null; wait $$sources 2>/dev/null || true' EXIT; \

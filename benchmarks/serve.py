@@ -2,7 +2,8 @@
 benchmarked client's interpreter (GIL) and their memory is not counted as the client's.
 
 Child: `python -m benchmarks.serve WORLD_DIR [LANDING_DIR]` prints one JSON line (the
-`PARTNERPULSE_*` variables) and serves until its stdin is closed.
+`PARTNERPULSE_*` variables and the admin token) on the pipe to its parent and serves
+until its stdin is closed.
 Parent: `ServedSources` starts it, sets faults and reads `/_admin/stats` over HTTP.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import requests
 
 from benchmarks.proc import PYTHON, REPO, clean_environ
+from source_servers.admin import ADMIN_TOKEN_HEADER
 
 SYSTEMS = ("crm", "erp", "portal")
 
@@ -30,7 +32,8 @@ def main(argv: list[str]) -> None:
     landing = Path(argv[1]) if len(argv) > 1 else None
     with start_sources(world, landing_dir=landing) as running:
         urls = {s: running.url(s) for s in SYSTEMS}
-        print(json.dumps({"env": running.env(), "urls": urls}), flush=True)
+        info = {"env": running.env(), "urls": urls, "admin_token": running.admin_token}
+        print(json.dumps(info), flush=True)
         sys.stdin.read()  # until the parent closes our stdin
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"max_rss_mb": rss}), flush=True)
@@ -62,7 +65,8 @@ class ServedSources:
         self.env: dict[str, str] = info["env"]
         self.urls: dict[str, str] = info["urls"]
         self.max_rss_mb: float | None = None
-        self.session = requests.Session()
+        self.session = requests.Session()  # for /_admin/* alone
+        self.session.headers[ADMIN_TOKEN_HEADER] = info["admin_token"]
 
     def set_faults(self, system: str, **faults: Any) -> None:
         r = self.session.post(f"{self.urls[system]}/_admin/faults", json=faults, timeout=30)
@@ -88,11 +92,6 @@ class ServedSources:
 
     def handler_seconds(self) -> float:
         return sum(float(v.get("handler_seconds") or 0.0) for v in self.stats().values())
-
-    def execute(self, sql: str) -> list[list[Any]]:
-        r = self.session.post(f"{self.urls['erp']}/_admin/execute", json={"sql": sql}, timeout=600)
-        r.raise_for_status()
-        return r.json().get("rows", [])
 
     def stop(self) -> None:
         if self.proc.poll() is None:

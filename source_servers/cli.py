@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shlex
 import signal
+import stat
+import sys
 import threading
 from pathlib import Path
 
 import click
 
 DEFAULT_CACHE = Path(".partnerpulse") / "worlds"
+ADMIN_TOKEN_VARIABLE = "PARTNERPULSE_SOURCES_ADMIN_TOKEN"
 
 
 def _today() -> dt.date:
@@ -38,6 +42,28 @@ def _world_options(func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _stdout_is_private() -> bool:
+    """Whether stdout reaches no other user: a terminal or pipe (read by whoever started
+    this process), or a regular file that is, or is here made, readable by its owner alone.
+
+    `make dev` redirects stdout into a file created with the umask (often world-readable);
+    it is made private before the admin token is written to it.
+    """
+    try:
+        fd = sys.stdout.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False  # no file descriptor (an in-memory stream): nothing to check
+    if not stat.S_ISREG(mode):
+        return True
+    if mode & 0o077:
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            return False
+    return not os.fstat(fd).st_mode & 0o077
 
 
 @click.group("sources")
@@ -114,7 +140,11 @@ def serve(
     erp_port: int,
     portal_port: int,
 ) -> None:
-    """Serve a world until SIGINT/SIGTERM; prints the variables to export."""
+    """Serve a world until SIGINT/SIGTERM; prints the variables to export.
+
+    Also prints `PARTNERPULSE_SOURCES_ADMIN_TOKEN=...` (not exported), the token of the
+    servers' /_admin/* routes, unless stdout is a file other users can read.
+    """
     from source_servers.runtime import start_sources
 
     if world_dir is None:
@@ -146,6 +176,16 @@ def serve(
                 click.echo(f"export {name}={shlex.quote(value)}")
             if running.as_of:
                 click.echo(f"export PARTNERPULSE_AS_OF={shlex.quote(str(running.as_of))}")
+            # Not exported: a shell that sources these lines to start the pipeline (make
+            # dev) keeps the token to itself instead of handing it to every child process.
+            if _stdout_is_private():
+                click.echo(f"{ADMIN_TOKEN_VARIABLE}={shlex.quote(running.admin_token)}")
+            else:
+                click.echo(
+                    f"# {ADMIN_TOKEN_VARIABLE} withheld: stdout is a file other users may "
+                    "read, so /_admin/* cannot be used",
+                    err=True,
+                )
             click.echo(f"# serving {world_dir}; stop with Ctrl-C or SIGTERM", err=True)
             while not stop.wait(3600):
                 pass

@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from source_servers.faults import FaultMiddleware, SourceState, admin_routes, bearer_token
+from source_servers.admin import AdminGuard, admin_routes
+from source_servers.faults import FaultMiddleware, SourceState, bearer_token
 from source_servers.runtime import JsonRows, World, json_rows
 
 API_VERSION = "v61.0"
@@ -521,7 +522,7 @@ class CrmServer:
         return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
 
 
-def create_app(world: World, client_id: str, client_secret: str) -> Starlette:
+def create_app(world: World, client_id: str, client_secret: str, *, admin_token: str) -> Starlette:
     """The stand-in Salesforce app; `app.state.source` is its `SourceState`."""
     crm = CrmServer(world, client_id, client_secret)
     routes = [
@@ -534,11 +535,12 @@ def create_app(world: World, client_id: str, client_secret: str) -> Starlette:
         Route(f"{DATA_PREFIX}/queryAll/{{locator}}", crm.more, methods=["GET"]),
         Route(f"{DATA_PREFIX}/limits", crm.limits, methods=["GET"]),
         Route("/services/data/{rest:path}", crm.not_found),
-        *admin_routes(crm.state, world.execute),
+        *admin_routes(crm.state, world),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(AdminGuard, token=admin_token),
             Middleware(_LimitInfoMiddleware, crm=crm),
             Middleware(FaultMiddleware, state=crm.state),
         ],

@@ -28,7 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from source_servers.faults import FaultMiddleware, SourceState, admin_routes, bearer_token
+from source_servers.admin import AdminGuard, admin_routes
+from source_servers.faults import FaultMiddleware, SourceState, bearer_token
 from source_servers.runtime import JsonRows, World, json_rows
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
@@ -476,7 +477,7 @@ class ErpServer:
         return ns_error(404, "The requested resource does not exist.", "NONEXISTENT_ID")
 
 
-def create_app(world: World, client_id: str, client_secret: str) -> Starlette:
+def create_app(world: World, client_id: str, client_secret: str, *, admin_token: str) -> Starlette:
     """The stand-in NetSuite app; `app.state.source` is its `SourceState`."""
     erp = ErpServer(world, client_id, client_secret)
 
@@ -488,9 +489,13 @@ def create_app(world: World, client_id: str, client_secret: str) -> Starlette:
         Route(TOKEN_PATH, erp.token, methods=["POST"]),
         Route(QUERY_PATH, suiteql, methods=["POST"]),
         Route("/services/rest/{rest:path}", erp.not_found),
-        *admin_routes(erp.state, world.execute),
+        *admin_routes(erp.state, world),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, state=erp.state)])
+    middleware = [
+        Middleware(AdminGuard, token=admin_token),
+        Middleware(FaultMiddleware, state=erp.state),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.source = erp.state
     app.state.server = erp
     return app

@@ -1,8 +1,8 @@
-"""Fault injection, request statistics, tokens and admin routes shared by the stand-in servers.
+"""Fault injection, request statistics and tokens shared by the stand-in servers.
 
 Each server (CRM, ERP, portal) owns one `SourceState`. A pure ASGI middleware
 (`FaultMiddleware`) sits in front of the server's Starlette app and applies the faults
-set at runtime through `POST /_admin/faults`; `admin_routes` mounts the admin endpoints.
+set at runtime through `POST /_admin/faults` (`source_servers.admin`).
 
 Request classes:
 
@@ -16,7 +16,6 @@ Request classes:
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import threading
 import time
@@ -24,10 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 ErrorBody = Callable[[int, str], bytes]
 """Builds a system-shaped error body from (HTTP status, message)."""
@@ -302,47 +298,3 @@ async def _send_whole(send: Any, status: int, headers: list, body: bytes) -> Non
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def admin_routes(state: SourceState, execute: Callable[[str], list[list[Any]]]) -> list[Route]:
-    """The `/_admin` endpoints of one server: faults, stats and world mutation."""
-
-    async def get_faults(request: Request) -> Response:
-        return JSONResponse(state.faults_dict())
-
-    async def post_faults(request: Request) -> Response:
-        try:
-            raw = json.loads(await request.body() or b"{}")
-            state.set_faults(raw)
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(state.faults_dict())
-
-    async def get_stats(request: Request) -> Response:
-        return JSONResponse(state.stats())
-
-    async def reset_stats(request: Request) -> Response:
-        state.reset_stats()
-        return JSONResponse(state.stats())
-
-    async def post_execute(request: Request) -> Response:
-        try:
-            payload = json.loads(await request.body())
-            sql = payload["sql"]
-            if not isinstance(sql, str):
-                raise TypeError("sql must be a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": f"expected {{'sql': '...'}}: {exc}"}, status_code=400)
-        try:
-            rows = await run_in_threadpool(execute, sql)
-        except Exception as exc:  # any database error goes back to the caller
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"rows": rows})
-
-    return [
-        Route("/_admin/faults", get_faults, methods=["GET"]),
-        Route("/_admin/faults", post_faults, methods=["POST"]),
-        Route("/_admin/stats", get_stats, methods=["GET"]),
-        Route("/_admin/stats/reset", reset_stats, methods=["POST"]),
-        Route("/_admin/execute", post_execute, methods=["POST"]),
-    ]

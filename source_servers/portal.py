@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from source_servers.faults import FaultMiddleware, SourceState, admin_routes
+from source_servers.admin import AdminGuard, admin_routes
+from source_servers.faults import FaultMiddleware, SourceState
 from source_servers.runtime import JsonRows, World
 
 RESOURCES = {
@@ -215,7 +216,7 @@ class PortalServer:
         return portal_error(404, "not_found", "no such endpoint")
 
 
-def create_app(world: World, api_key: str) -> Starlette:
+def create_app(world: World, api_key: str, *, admin_token: str) -> Starlette:
     """The stand-in portal app; `app.state.source` is its `SourceState`."""
     portal = PortalServer(world, api_key)
 
@@ -225,9 +226,13 @@ def create_app(world: World, api_key: str) -> Starlette:
     routes = [
         Route("/api/v2/{resource}", list_resource, methods=["GET"]),
         Route("/api/{rest:path}", portal.not_found),
-        *admin_routes(portal.state, world.execute),
+        *admin_routes(portal.state, world),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, state=portal.state)])
+    middleware = [
+        Middleware(AdminGuard, token=admin_token),
+        Middleware(FaultMiddleware, state=portal.state),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
     app.state.source = portal.state
     app.state.server = portal
     return app

@@ -4,15 +4,20 @@
 the three servers, serves each with uvicorn in a daemon thread and returns a
 `RunningSources` handle (also a context manager) with the servers' URLs, credentials and
 controls for faults, statistics and world mutation.
+
+The servers' `/_admin/*` routes take the random `admin_token` of this handle (see
+`source_servers.admin`): only the process that started the servers holds it.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,6 +28,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import uvicorn
+
+from source_servers import world_ops
+from source_servers.admin import ADMIN_TOKEN_HEADER
 
 SYSTEMS = ("crm", "erp", "portal")
 WORLD_SCHEMAS = ("crm", "erp", "portal")
@@ -99,6 +107,24 @@ class World:
                 self.version += 1
                 self._columns.clear()
         return [[_jsonable(v) for v in row] for row in rows]
+
+    @contextmanager
+    def mutation(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor in one transaction, committed at the end of the block (a named operation)."""
+        cur = self.cursor()
+        try:
+            cur.begin()
+            try:
+                yield cur
+            except BaseException:
+                cur.rollback()
+                raise
+            cur.commit()
+        finally:
+            cur.close()
+            with self._lock:
+                self.version += 1
+                self._columns.clear()
 
     def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
         """(column name, DuckDB type) of a world table in table order; [] when absent."""
@@ -265,6 +291,7 @@ class RunningSources:
     world: World
     states: dict[str, Any]
     as_of: str | None = None
+    admin_token: str = field(default="", repr=False)
     _threads: list[_ServerThread] = field(default_factory=list, repr=False)
 
     def __enter__(self) -> RunningSources:
@@ -300,8 +327,29 @@ class RunningSources:
             self.states[name].reset_stats()
 
     def execute(self, sql: str) -> list[list[Any]]:
-        """Run one SQL statement on the shared in-memory world (a mutation for tests)."""
+        """Run one SQL statement on the shared in-memory world (a mutation for tests).
+
+        In-process only: no route runs SQL; other processes use the named operations.
+        """
         return self.world.execute(sql)
+
+    def restate_report(
+        self, report_id: str, *, amount_factor: float = 1.0, new_report_id: str | None = None
+    ) -> dict[str, Any]:
+        """A new revision of a portal sales report (`world_ops.restate_report`)."""
+        return world_ops.restate_report(
+            self.world, report_id, amount_factor=amount_factor, new_report_id=new_report_id
+        )
+
+    def change_amount(
+        self, record: str, key: dict[str, Any], amount: float, modified_at: datetime | str
+    ) -> int:
+        """Change a CRM opportunity's or ERP line's amount (`world_ops.change_amount`)."""
+        return world_ops.change_amount(self.world, record, key, amount, modified_at)
+
+    def admin_headers(self) -> dict[str, str]:
+        """The header that authorises a request to the servers' `/_admin/*` routes."""
+        return {ADMIN_TOKEN_HEADER: self.admin_token}
 
     def env(self) -> dict[str, str]:
         """The PARTNERPULSE_* variables that point the pipeline at these servers."""
@@ -377,6 +425,7 @@ def start_sources(
     from source_servers import crm, erp, portal
 
     credentials = credentials or SourceCredentials()
+    admin_token = secrets.token_urlsafe(32)
     world_file = _world_file(world_dir)
     world = World(world_file)
     as_of = None
@@ -385,10 +434,11 @@ def start_sources(
         import json
 
         as_of = json.loads(meta.read_text()).get("as_of")
+    c = credentials
     apps = {
-        "crm": crm.create_app(world, credentials.crm_client_id, credentials.crm_client_secret),
-        "erp": erp.create_app(world, credentials.erp_client_id, credentials.erp_client_secret),
-        "portal": portal.create_app(world, credentials.portal_api_key),
+        "crm": crm.create_app(world, c.crm_client_id, c.crm_client_secret, admin_token=admin_token),
+        "erp": erp.create_app(world, c.erp_client_id, c.erp_client_secret, admin_token=admin_token),
+        "portal": portal.create_app(world, c.portal_api_key, admin_token=admin_token),
     }
     threads: list[_ServerThread] = []
     try:
@@ -410,6 +460,7 @@ def start_sources(
         world=world,
         states={name: app.state.source for name, app in apps.items()},
         as_of=as_of,
+        admin_token=admin_token,
         _threads=threads,
     )
     running.drop_pos_files()

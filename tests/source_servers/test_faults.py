@@ -47,18 +47,19 @@ def test_admin_faults_endpoint_replaces_and_clears(
     sources: RunningSources, http: requests.Session
 ) -> None:
     url = f"{sources.erp_url}/_admin/faults"
-    assert http.get(url, timeout=10).json() == {}
-    r = http.post(url, json={"latency_ms": 5, "fail_next": 2}, timeout=10)
+    admin = {"headers": sources.admin_headers(), "timeout": 10}
+    assert http.get(url, **admin).json() == {}
+    r = http.post(url, json={"latency_ms": 5, "fail_next": 2}, **admin)
     assert r.status_code == 200 and r.json() == {"latency_ms": 5.0, "fail_next": 2}
-    r = http.post(url, json={"rate_limit_every": 4}, timeout=10)
+    r = http.post(url, json={"rate_limit_every": 4}, **admin)
     assert r.json() == {"rate_limit_every": 4}  # replaced, not merged
-    assert http.get(url, timeout=10).json() == {"rate_limit_every": 4}
-    assert http.post(url, json={}, timeout=10).json() == {}
-    bad = http.post(url, json={"explode": True}, timeout=10)
+    assert http.get(url, **admin).json() == {"rate_limit_every": 4}
+    assert http.post(url, json={}, **admin).json() == {}
+    bad = http.post(url, json={"explode": True}, **admin)
     assert bad.status_code == 400 and "explode" in bad.json()["error"]
-    assert http.post(url, json={"fail_next": -1}, timeout=10).status_code == 400
-    assert http.post(url, json={"daily_limit": 5}, timeout=10).status_code == 400  # CRM only
-    assert http.get(url, timeout=10).json() == {}
+    assert http.post(url, json={"fail_next": -1}, **admin).status_code == 400
+    assert http.post(url, json={"daily_limit": 5}, **admin).status_code == 400  # CRM only
+    assert http.get(url, **admin).json() == {}
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -172,35 +173,38 @@ def test_stats_count_requests_and_statuses(
     crm_query(http, token, instance)
     crm_query(http, "bad", instance)
     crm_query(http, token, instance, q="SELECT Nope FROM Account")
-    stats = http.get(f"{sources.crm_url}/_admin/stats", timeout=10).json()
+    admin = {"headers": sources.admin_headers(), "timeout": 10}
+    stats = http.get(f"{sources.crm_url}/_admin/stats", **admin).json()
     assert stats["requests"] == 4 and stats["data_requests"] == 3
     assert stats["by_status"] == {"200": 2, "401": 1, "400": 1}
     assert stats["handler_seconds"] > 0
-    reset = http.post(f"{sources.crm_url}/_admin/stats/reset", timeout=10).json()
+    reset = http.post(f"{sources.crm_url}/_admin/stats/reset", **admin).json()
     assert reset == {"requests": 0, "data_requests": 0, "handler_seconds": 0.0, "by_status": {}}
     assert sources.stats("crm") == reset
 
 
-def test_admin_execute_mutates_the_shared_world(
+def test_admin_world_operation_mutates_the_shared_world(
     api, sources: RunningSources, http: requests.Session
 ) -> None:
-    first = api.portal_get("trainings", limit=1).json()["data"][0]
+    """A named operation sent to one server changes what the others serve."""
+    first = api.portal_get("sales-reports", limit=1).json()["data"][0]
     r = http.post(
-        f"{sources.crm_url}/_admin/execute",
-        json={
-            "sql": f"UPDATE portal.trainings SET course_name = 'Renamed' WHERE id = '{first['id']}'"
-        },
+        f"{sources.crm_url}/_admin/world/restate-report",
+        json={"report_id": first["id"], "new_report_id": "SR-RESTATED"},
+        headers=sources.admin_headers(),
         timeout=10,
     )
-    assert r.status_code == 200
-    again = api.portal_get("trainings", limit=1).json()["data"][0]
-    assert again["id"] == first["id"] and again["course_name"] == "Renamed"
-    rows = http.post(
-        f"{sources.erp_url}/_admin/execute", json={"sql": "SELECT 1 + 1, 'x'"}, timeout=10
-    ).json()
-    assert rows == {"rows": [[2, "x"]]}
-    bad = http.post(f"{sources.erp_url}/_admin/execute", json={"sql": "SELEC"}, timeout=10)
-    assert bad.status_code == 400
+    assert r.status_code == 200 and r.json()["report_id"] == "SR-RESTATED"
+    records = api.portal_get("sales-reports", limit=500).json()["data"]
+    assert records[-1]["id"] == "SR-RESTATED"
+    assert records[-1]["revision"] == first["revision"] + 1
+    bad = http.post(
+        f"{sources.erp_url}/_admin/world/restate-report",
+        json={"report_id": "SR-NOSUCH"},
+        headers=sources.admin_headers(),
+        timeout=10,
+    )
+    assert bad.status_code == 404
 
 
 def test_pos_files_are_dropped_without_overwriting(world_dir: Path, tmp_path: Path) -> None:
@@ -228,10 +232,11 @@ def test_stop_releases_the_ports(world_dir: Path, http: requests.Session) -> Non
         "PARTNERPULSE_PORTAL_URL",
         "PARTNERPULSE_PORTAL_API_KEY",
     }
-    assert http.get(f"{running.portal_url}/_admin/stats", timeout=5).status_code == 200
+    admin = {"headers": running.admin_headers(), "timeout": 5}
+    assert http.get(f"{running.portal_url}/_admin/stats", **admin).status_code == 200
     running.stop()
     with requests.Session() as fresh, pytest.raises(requests.ConnectionError):
-        fresh.get(f"{running.portal_url}/_admin/stats", timeout=5)
+        fresh.get(f"{running.portal_url}/_admin/stats", **admin)
 
 
 def test_cli_serve_runs_until_sigterm(api, world_dir: Path, tmp_path: Path) -> None:
