@@ -268,7 +268,10 @@ OPS_DDL = [
         sync_id VARCHAR PRIMARY KEY, source VARCHAR, object VARCHAR, status VARCHAR,
         started_at TIMESTAMP, finished_at TIMESTAMP, duration_s DOUBLE,
         rows_read BIGINT, rows_merged BIGINT, rows_quarantined BIGINT,
-        watermark_before TIMESTAMP, watermark_after TIMESTAMP, error VARCHAR)""",
+        watermark_before TIMESTAMP, watermark_after TIMESTAMP, error VARCHAR,
+        watermark_clamped_from TIMESTAMP)""",
+    # Warehouses created before the column existed get it last too (a no-op once it does).
+    "ALTER TABLE ops.sync_runs ADD COLUMN IF NOT EXISTS watermark_clamped_from TIMESTAMP",
     """CREATE TABLE IF NOT EXISTS ops.watermarks (
         source VARCHAR, object VARCHAR, watermark TIMESTAMP, sync_id VARCHAR,
         updated_at TIMESTAMP, PRIMARY KEY (source, object))""",

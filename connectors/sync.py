@@ -134,7 +134,11 @@ def get_object(source: str, object_name: str) -> SyncObject:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one sync did (committed)."""
+    """What one sync did (committed).
+
+    `watermark_clamped_from` is the source's largest landed modification time when it was
+    past the sync's start, so that the mark stayed below it (None otherwise).
+    """
 
     sync_id: str
     source: str
@@ -147,6 +151,7 @@ class SyncResult:
     duration_s: float
     pages: int
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    watermark_clamped_from: datetime | None = None
 
     def as_metadata(self) -> dict[str, Any]:
         """A JSON-safe dict (datetimes as ISO text) for run metadata."""
@@ -159,6 +164,7 @@ class SyncResult:
             "rows_quarantined": self.rows_quarantined,
             "watermark_before": _iso(self.watermark_before),
             "watermark_after": _iso(self.watermark_after),
+            "watermark_clamped_from": _iso(self.watermark_clamped_from),
             "duration_s": round(self.duration_s, 3),
             "pages": self.pages,
         }
@@ -260,7 +266,19 @@ def sync_object(
         duration_s=time.monotonic() - started,
         pages=pages,
         details={**details, **landed.details},
+        watermark_clamped_from=landed.watermark_clamped_from,
     )
+    if result.watermark_clamped_from is not None:
+        log.warning(
+            "sync %s/%s: %d record(s) stamped after the sync's start %s (latest %s; a bogus "
+            "date or a source clock ahead of ours) landed, but the watermark stays at %s",
+            source,
+            object_name,
+            landed.details.get("rows_past_sync_start", 0),
+            _iso(run.started_at),
+            _iso(result.watermark_clamped_from),
+            _iso(result.watermark_after),
+        )
     log.info(
         "sync %s/%s: %d read, %d merged, %d quarantined in %.1fs",
         source,
@@ -339,6 +357,17 @@ def _sync_http(
 ) -> tuple[Committed, int, dict[str, Any]]:
     lookback = timedelta(seconds=settings.incremental_lookback_s)
     since = run.watermark_before
+    if since is not None and since > run.started_at:
+        # Set before marks were bounded by the sync's start, or our clock went back; it only
+        # moves forward, so it is reset by hand (docs/connectors.md, "Watermarks").
+        log.warning(
+            "sync %s/%s: the stored watermark %s is past the sync's start %s: rows stamped "
+            "before it are not read until it is reset",
+            run.source,
+            run.object,
+            _iso(since),
+            _iso(run.started_at),
+        )
     details: dict[str, Any] = {}
     fetch_started = time.monotonic()
     with PageSpool(settings.spool_dir) as spool:

@@ -189,13 +189,18 @@ class SyncRun:
 
 @dataclass(frozen=True)
 class Landed:
-    """What a landing wrote inside the sync's transaction."""
+    """What a landing wrote inside the sync's transaction.
+
+    `watermark` is the mark this landing proposes (never past the sync's start);
+    `watermark_clamped_from` is the largest landed stamp when that one was past it.
+    """
 
     rows_read: int
     rows_merged: int
     rows_quarantined: int = 0
     watermark: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict, hash=False)
+    watermark_clamped_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -229,8 +234,10 @@ def commit_sync(
 ) -> Committed:
     """Run `work` and record the sync (rows, watermark, `ops.sync_runs`) in ONE transaction.
 
-    On any error the transaction is rolled back and the exception propagates; the caller
-    records the failure with `record_failure`. `memory_limit`: see `connect`.
+    The mark moves to the one `work` proposes (never past the sync's start, see
+    `_bounded_watermark`), never backwards. On any error the transaction is rolled back
+    and the exception propagates; the caller records the failure with `record_failure`.
+    `memory_limit`: see `connect`.
     """
     with connect(path, lock_timeout_s=lock_timeout_s, memory_limit=memory_limit) as con:
         con.execute("BEGIN TRANSACTION")
@@ -287,8 +294,8 @@ def _insert_run(
     con.execute(
         """INSERT INTO ops.sync_runs (sync_id, source, object, status, started_at, finished_at,
             duration_s, rows_read, rows_merged, rows_quarantined, watermark_before,
-            watermark_after, error)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            watermark_after, watermark_clamped_from, error)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             run.sync_id,
             run.source,
@@ -302,6 +309,7 @@ def _insert_run(
             landed.rows_quarantined if landed else None,
             run.watermark_before,
             watermark_after,
+            landed.watermark_clamped_from if landed else None,
             error,
         ],
     )
@@ -447,15 +455,44 @@ def land_json_pages(
             QUALIFY row_number() OVER ({window}) = 1"""
         )
     merged = _merge(con, table, "_pp_typed", run)
-    watermark = None
-    if table.watermark:
-        watermark = con.execute(f"SELECT max({quote(table.watermark)}) FROM _pp_typed").fetchall()[
-            0
-        ][0]
     details: dict[str, Any] = {}
+    watermark, clamped_from = None, None
+    if table.watermark:
+        watermark, clamped_from, past = _bounded_watermark(con, table.watermark, run.started_at)
+        if clamped_from is not None:
+            details["rows_past_sync_start"] = past
     for child in landing.children:
         details[f"{child.table.name}_merged"] = _land_children(con, run, obj, landing, child, typed)
-    return Landed(rows_read=staged, rows_merged=merged, watermark=watermark, details=details)
+    return Landed(
+        rows_read=staged,
+        rows_merged=merged,
+        watermark=watermark,
+        details=details,
+        watermark_clamped_from=clamped_from,
+    )
+
+
+def _bounded_watermark(
+    con: duckdb.DuckDBPyConnection, column: str, sync_start: datetime
+) -> tuple[datetime | None, datetime | None, int]:
+    """(the mark: the largest staged stamp at or before `sync_start`; the largest stamp when
+    it is past `sync_start`, else None; how many staged rows are past it).
+
+    A mark past the sync's start would freeze: one record stamped 9999-12-31 (or a source
+    clock running ahead) and every later sync asks only for rows changed after it. Those
+    rows still land; only the mark ignores them, and they are re-read by the next sync
+    (`>=`). The mark is a stamp the source itself wrote, not our clock's start time: with
+    a source clock behind ours, or stamps truncated to the minute (NetSuite), a row changed
+    during the fetch can be stamped before our start but never before that stamp.
+    """
+    col = quote(column)
+    mark, top, past = con.execute(
+        f"""SELECT max({col}) FILTER (WHERE {col} <= $1), max({col}),
+            count(*) FILTER (WHERE {col} > $1)
+        FROM _pp_typed""",
+        [sync_start],
+    ).fetchall()[0]
+    return mark, (top if past else None), past
 
 
 def _create_typed(

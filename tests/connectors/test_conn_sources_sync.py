@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+import duckdb
+import pytest
 from conn_world import (
     API_OBJECTS,
     WORLD_TABLE,
@@ -217,3 +220,88 @@ def test_lookback_rereads_are_harmless(sources, settings, world_dir):
     again = sync_all(wide, settings.warehouse, "portal")
     assert all(r.rows_read == r.rows_merged for r in again.values())
     assert counts(settings.warehouse) == before
+
+
+BOGUS = datetime(9999, 12, 31)
+LATER = datetime(2024, 7, 1, 9, 30)  # after every stamp of the world, before today
+
+# (source, object, world table, key columns, modification stamp, an amount to change)
+CLAMP_CASES = [
+    ("crm", "opportunities", "crm.opportunity", ("Id",), "SystemModstamp", "Amount"),
+    (
+        "erp",
+        "transaction_lines",
+        "erp.transactionline",
+        ("transaction", "id"),
+        "lastmodifieddate",
+        "netamount",
+    ),
+    ("portal", "business_plans", "portal.business_plans", ("id",), "updated_at", "revenue_target"),
+]
+
+
+def _where(keys, values) -> str:
+    return " AND ".join(
+        f"{k} = '{v}'" if isinstance(v, str) else f"{k} = {v}"
+        for k, v in zip(keys, values, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "object_name", "table", "keys", "stamp", "amount"),
+    CLAMP_CASES,
+    ids=[case[0] for case in CLAMP_CASES],
+)
+def test_a_record_stamped_9999_does_not_freeze_the_watermark(
+    sources, settings, caplog, source, object_name, table, keys, stamp, amount
+):
+    """Hostile input: a record modified "at 9999-12-31" lands, the mark stays at or before the
+    sync's start, the clamp is reported, and later changes are still picked up."""
+    wh = settings.warehouse
+    raw = REGISTRY[(source, object_name)].raw_tables[0]
+    raw_keys = [k.lower() for k in keys]
+    cols = ", ".join(keys)
+    bogus, changed = sources.execute(f"SELECT {cols} FROM {table} ORDER BY {cols} LIMIT 2")
+    sources.execute(f"UPDATE {table} SET {stamp} = TIMESTAMP '{BOGUS}' WHERE {_where(keys, bogus)}")
+    legit = sources.execute(f"SELECT max({stamp}) FROM {table} WHERE {stamp} < TIMESTAMP '{BOGUS}'")
+    top = datetime.fromisoformat(legit[0][0])  # the world's rows come back as JSON values
+
+    with caplog.at_level(logging.WARNING, logger="partnerpulse.connectors.sync"):
+        first = sync_object(settings, wh, source, object_name)
+    run = f"FROM ops.sync_runs WHERE sync_id = '{first.sync_id}'"
+    ((started,),) = query(wh, f"SELECT started_at {run}")
+    assert watermarks(wh)[(source, object_name)] == first.watermark_after == top <= started
+    assert first.watermark_clamped_from == BOGUS
+    assert query(wh, f"SELECT watermark_clamped_from {run}") == [(BOGUS,)]
+    assert first.as_metadata()["watermark_clamped_from"] == "9999-12-31T00:00:00"
+    assert first.details["rows_past_sync_start"] == 1
+    # the record itself is data: it lands as sent
+    assert query(wh, f"SELECT {stamp.lower()} FROM {raw} WHERE {_where(raw_keys, bogus)}") == [
+        (BOGUS,)
+    ]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and f"{source}/{object_name}" in warned[0], warned
+    assert "9999-12-31" in warned[0]
+
+    sources.execute(
+        f"UPDATE {table} SET {amount} = 4242.5, {stamp} = TIMESTAMP '{LATER}' "
+        f"WHERE {_where(keys, changed)}"
+    )
+    second = sync_object(settings, wh, source, object_name)
+    assert query(wh, f"SELECT {amount.lower()} FROM {raw} WHERE {_where(raw_keys, changed)}") == [
+        (4242.5,)
+    ]
+    assert second.watermark_after == LATER and second.watermark_clamped_from == BOGUS
+
+
+def test_a_mark_stored_past_the_sync_start_is_warned_about(sources, settings, caplog):
+    """A mark frozen before marks were bounded only moves forward: the sync says so."""
+    wh = settings.warehouse
+    sync_object(settings, wh, "crm", "campaigns")
+    with duckdb.connect(str(wh)) as con:
+        con.execute(f"UPDATE ops.watermarks SET watermark = TIMESTAMP '{BOGUS}'")
+    with caplog.at_level(logging.WARNING, logger="partnerpulse.connectors.sync"):
+        result = sync_object(settings, wh, "crm", "campaigns")
+    assert result.watermark_after == BOGUS and result.rows_read == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "crm/campaigns" in warned[0] and "stored watermark" in warned[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest
@@ -18,6 +18,7 @@ from connectors.warehouse import (
     read_watermark,
     record_failure,
     start_run,
+    utcnow,
 )
 
 ACCOUNT = salesforce.OBJECTS["account"]
@@ -154,6 +155,67 @@ def test_watermark_only_moves_forward(wh):
     )
     assert done.watermark_after == datetime(2024, 5, 9)
     assert read_watermark(wh, "crm", "accounts") == datetime(2024, 5, 9)
+
+
+def sf_stamp(at: datetime) -> str:
+    return f"{at:%Y-%m-%dT%H:%M:%S}.000+0000"
+
+
+@pytest.mark.parametrize("ahead", ["bogus date", "source clock 2 minutes ahead"])
+def test_watermark_never_passes_the_sync_start(wh, ahead):
+    future = (
+        datetime(9999, 12, 31)
+        if ahead == "bogus date"
+        else (utcnow() + timedelta(minutes=2)).replace(microsecond=0)
+    )
+    pages = sf_pages([account(1, sf_stamp(datetime(2024, 5, 1))), account(2, sf_stamp(future))])
+    run, done = land(wh, "crm", "accounts", ACCOUNT.landing(), pages)
+    # The record lands as sent; only the mark stays at the largest stamp before the start.
+    assert rows(wh, "SELECT id, systemmodstamp FROM raw_crm.account ORDER BY id") == [
+        ("001000000000000001", datetime(2024, 5, 1)),
+        ("001000000000000002", future),
+    ]
+    assert done.watermark_after == datetime(2024, 5, 1) < run.started_at
+    assert done.landed.watermark_clamped_from == future
+    assert done.landed.details == {"rows_past_sync_start": 1}
+    assert read_watermark(wh, "crm", "accounts") == datetime(2024, 5, 1)
+    assert rows(wh, "SELECT watermark_after, watermark_clamped_from FROM ops.sync_runs") == [
+        (datetime(2024, 5, 1), future)
+    ]
+    # Re-read by the next sync (`>=`), alone: the mark neither moves nor passes the start.
+    _, again = land(
+        wh, "crm", "accounts", ACCOUNT.landing(), sf_pages([account(2, sf_stamp(future))])
+    )
+    assert again.watermark_after == datetime(2024, 5, 1)
+    assert again.landed.watermark_clamped_from == future
+
+
+def test_a_mark_below_the_sync_start_is_not_reported_as_clamped(wh):
+    _, done = land(
+        wh,
+        "crm",
+        "accounts",
+        ACCOUNT.landing(),
+        sf_pages([account(1, sf_stamp(datetime(2024, 5, 1)))]),
+    )
+    assert done.landed.watermark_clamped_from is None and done.landed.details == {}
+    assert rows(wh, "SELECT watermark_clamped_from FROM ops.sync_runs") == [(None,)]
+
+
+def test_an_older_warehouse_gains_the_clamp_column(wh):
+    with duckdb.connect(str(wh)) as con:
+        con.execute("CREATE SCHEMA ops")
+        con.execute(
+            """CREATE TABLE ops.sync_runs (sync_id VARCHAR PRIMARY KEY, source VARCHAR,
+            object VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
+            duration_s DOUBLE, rows_read BIGINT, rows_merged BIGINT, rows_quarantined BIGINT,
+            watermark_before TIMESTAMP, watermark_after TIMESTAMP, error VARCHAR)"""
+        )
+    pages = sf_pages([account(1, sf_stamp(datetime(9999, 12, 31)))])
+    land(wh, "crm", "accounts", ACCOUNT.landing(), pages)
+    assert rows(wh, "SELECT watermark_after, watermark_clamped_from FROM ops.sync_runs") == [
+        (None, datetime(9999, 12, 31))
+    ]
 
 
 def test_unparseable_value_fails_naming_object_column_and_record(wh):
