@@ -16,8 +16,11 @@ open, work, close, so that dbt can take the file lock afterwards.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
+import stat
 import threading
 import time
 import uuid
@@ -72,6 +75,40 @@ def sql_string(value: str) -> str:
 # schema statements on a new file: both happen under this lock (transactions do not).
 _OPEN_CLOSE_LOCK = threading.RLock()
 
+# DuckDB creates a file, locks it, then writes its three 4 KiB headers. A process killed
+# before the last one leaves a file DuckDB refuses for ever ("not a valid DuckDB database
+# file", "could not read enough bytes") although it holds no data.
+_DUCKDB_HEADERS_BYTES = 3 * 4096
+_DUCKDB_MAGIC = b"DUCK"  # at offset 8 of the first header
+
+
+def _remove_unfinished_file(path: Path) -> None:
+    """Removes `path` if it is a DuckDB file whose creation never finished and that no
+    process is creating (a creator holds DuckDB's lock on it). Opens only a file shorter
+    than the headers: closing a file drops every lock this process holds on it, and no
+    connection of this process can be open on such a file."""
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size >= _DUCKDB_HEADERS_BYTES:
+            return
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:  # missing: a new warehouse
+        return
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # being created right now
+        size = os.fstat(fd).st_size  # again, under the lock: no process writes it now
+        if size >= _DUCKDB_HEADERS_BYTES:
+            return
+        if size and os.pread(fd, len(_DUCKDB_MAGIC), 8) != _DUCKDB_MAGIC:
+            return  # not a DuckDB file: DuckDB's own error will say so
+        log.warning("removing %s: a DuckDB file whose creator was killed (%d bytes)", path, size)
+        path.unlink()
+    finally:
+        os.close(fd)
+
 
 @contextlib.contextmanager
 def connect(
@@ -93,6 +130,7 @@ def connect(
     while True:
         try:
             with _OPEN_CLOSE_LOCK:
+                _remove_unfinished_file(path)
                 con = duckdb.connect(str(path))
                 try:
                     with contextlib.suppress(duckdb.Error):
@@ -793,8 +831,6 @@ def publish_marts(
 
     Nothing is changed when any step before the switch fails.
     """
-    import os
-
     warehouse = Path(warehouse_path)
     serving = Path(serving_path)
     root = Path(parquet_root)
@@ -804,9 +840,17 @@ def publish_marts(
     publications = root / "publications"
     serving.parent.mkdir(parents=True, exist_ok=True)
     publications.mkdir(parents=True, exist_ok=True)
-    # Publishing runs one at a time (pool "warehouse"): leftovers of a crashed publish go.
-    for stale in [*serving.parent.glob(f".{serving.name}.*.tmp*"), *publications.glob(".*.tmp")]:
-        _remove_publication(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+    # Publishing runs one at a time (pool "warehouse"): leftovers of a crashed publish go,
+    # the `current` link it made but had not switched yet too (unlinked, never followed).
+    for stale in [
+        *serving.parent.glob(f".{serving.name}.*.tmp*"),
+        *publications.glob(".*.tmp"),
+        *root.glob(".current.*.tmp"),
+    ]:
+        if stale.is_dir() and not stale.is_symlink():
+            _remove_publication(stale)
+        else:
+            stale.unlink(missing_ok=True)
     tmp_file = serving.with_name(f".{serving.name}.{publication_id}.tmp")
     tmp_dir = publications / f".{publication_id}.tmp"
     tmp_dir.mkdir()
@@ -902,7 +946,6 @@ def publish_marts(
 
 def _remove_publication(folder: Path) -> None:
     """Removes a (read-only) publication folder."""
-    import os
     import shutil
 
     if folder.exists():
