@@ -8,6 +8,7 @@ whose lock no process holds any more: stale folders last until the next sync, no
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -33,9 +34,14 @@ class SpoolDir:
         base = Path(base_dir) if base_dir is not None else Path(tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)
         remove_stale(base)
-        self.path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
-        self._lock: int | None = os.open(self.path / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        # Made under a name `remove_stale` does not look at, locked, then renamed: a folder
+        # it can see is always locked by its maker (another thread or process would
+        # otherwise take the lock in between and remove the folder as stale).
+        making = Path(tempfile.mkdtemp(prefix=f".{PREFIX}", dir=base))
+        self._lock: int | None = os.open(making / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.path = base / making.name.removeprefix(".")
+        os.rename(making, self.path)
 
     def cleanup(self) -> None:
         if self._lock is None:
@@ -53,10 +59,11 @@ def remove_stale(base: Path) -> int:
             continue
         try:
             fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            if time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_S:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
+        except FileNotFoundError:  # removed by its owner meanwhile, or made by an old version
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - folder.stat().st_mtime > UNLOCKED_GRACE_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
             continue
         except OSError:
             continue
