@@ -665,13 +665,16 @@ def _dbt_executable() -> str:
     return found
 
 
-def _run_dbt(args: list[str], warehouse: Path, work_dir: Path) -> subprocess.CompletedProcess:
+def _run_dbt(
+    args: list[str], warehouse: Path | str, work_dir: Path, **extra_env: str
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PARTNERPULSE_WAREHOUSE": str(warehouse),
         "PARTNERPULSE_AS_OF": AS_OF,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
+        **extra_env,
     }
     command = [
         _dbt_executable(),
@@ -749,10 +752,20 @@ approx = pytest.approx
 # --------------------------------------------------------------------------------------
 
 
-def test_dbt_parse_writes_manifest(tmp_path: Path) -> None:
-    result = _run_dbt(["parse"], tmp_path / "unused.duckdb", tmp_path)
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """One `dbt parse` (about 12 s of CPU) for the two tests below, with
+    `PARTNERPULSE_WAREHOUSE` set but empty and a blank memory limit, as a careless `.env`
+    leaves them: its result and target folder."""
+    work = tmp_path_factory.mktemp("dbt_parse")
+    result = _run_dbt(["parse"], "", work, PARTNERPULSE_DBT_MEMORY_LIMIT=" ")
+    return result, work / "target"
+
+
+def test_dbt_parse_writes_manifest(parsed: tuple[subprocess.CompletedProcess, Path]) -> None:
+    result, target = parsed
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
-    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert {
         "fct_partner_months",
@@ -773,17 +786,14 @@ def test_dbt_parse_writes_manifest(tmp_path: Path) -> None:
             assert node["schema"] in {"staging", "intermediate", "marts"}, node["name"]
 
 
-def test_dbt_parse_takes_an_empty_variable_as_unset(tmp_path: Path) -> None:
+def test_dbt_parse_takes_an_empty_variable_as_unset(
+    parsed: tuple[subprocess.CompletedProcess, Path],
+) -> None:
     # `PARTNERPULSE_WAREHOUSE=` (set, empty) made `make install` fail in `dbt parse`, while
     # the pipeline's settings take an empty variable as unset.
-    env = {**os.environ, "PARTNERPULSE_WAREHOUSE": "", "PARTNERPULSE_DBT_MEMORY_LIMIT": " "}
-    command = [_dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR)]
-    command += ["--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path)]
-    result = subprocess.run(
-        [*command, "--log-path", str(tmp_path)], env=env, capture_output=True, text=True
-    )
+    result, target = parsed
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
-    assert (tmp_path / "manifest.json").is_file()
+    assert (target / "manifest.json").is_file()
 
 
 def test_spine_holds_every_partner_month(marts) -> None:

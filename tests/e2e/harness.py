@@ -30,10 +30,18 @@ def pipeline_env(tmp: Path) -> dict[str, str]:
 
 
 def run_in_process(env: dict[str, str]) -> dg.ExecuteInProcessResult:
+    """The whole pipeline over every month, in this process, on an ephemeral (in-memory)
+    Dagster instance.
+
+    The tests that use it judge a run by its result and by the warehouse it leaves; the
+    repository's SQLite instance (dagster.yaml) is what the CLI, operations and webserver
+    tests run on. In memory a run costs about a quarter less CPU (46-48 against 65 CPU-s
+    for the e2e world): each of its ~3,600 events is otherwise an SQLite write.
+    """
     from orchestration.definitions import defs
     from orchestration.partitions import whole_history_tags
 
-    with patched_environ(env), dg.DagsterInstance.get() as instance:
+    with patched_environ(env), dg.DagsterInstance.ephemeral() as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         return job.execute_in_process(
             instance=instance, raise_on_error=False, tags=whole_history_tags()
