@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,3 +121,17 @@ class SourceClient:
             headers={"X-API-Key": key},
             timeout=10,
         )
+
+
+def serve(world_dir: Path, *extra: str, stdout=subprocess.PIPE) -> subprocess.Popen:
+    """`partnerpulse sources serve` of `world_dir` on ephemeral ports, as a process of its
+    own (unbuffered, text, stderr piped)."""
+    argv = [sys.executable, "-m", "source_servers.cli", "serve", "--world", str(world_dir)]
+    argv += [*extra, "--crm-port", "0", "--erp-port", "0", "--portal-port", "0"]
+    return subprocess.Popen(
+        argv,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )

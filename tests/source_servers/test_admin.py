@@ -3,12 +3,9 @@ page, and run no SQL: real HTTP on loopback, the data checked through the public
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import pytest
 import requests
 
 from source_servers.runtime import RunningSources, start_sources
+from tests.source_servers.conftest import serve
 
 SYSTEMS = ("crm", "erp", "portal")
 CRM_Q = "SELECT Id, Amount, SystemModstamp FROM Opportunity ORDER BY Id"
@@ -191,26 +189,7 @@ def test_serve_gives_the_token_to_its_own_stdout_alone(world_dir: Path, tmp_path
     exports.touch()
     exports.chmod(0o644)  # as a shell's `>` leaves it under the usual umask
     with exports.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "source_servers.cli",
-                "serve",
-                "--world",
-                str(world_dir),
-                "--crm-port",
-                "0",
-                "--erp-port",
-                "0",
-                "--portal-port",
-                "0",
-            ],
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        proc = serve(world_dir, stdout=out)
     try:
         log = []
         while not any(line.startswith("# serving") for line in log):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from email.utils import format_datetime
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 import requests
 
 from source_servers.runtime import RunningSources, start_sources
+from tests.source_servers.conftest import serve
 
 ORDER = "ORDER BY SystemModstamp ASC, Id ASC"
 
@@ -240,28 +238,7 @@ def test_stop_releases_the_ports(world_dir: Path, http: requests.Session) -> Non
 
 
 def test_cli_serve_runs_until_sigterm(api, world_dir: Path, tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "source_servers.cli",
-            "serve",
-            "--world",
-            str(world_dir),
-            "--landing-dir",
-            str(tmp_path / "landing"),
-            "--crm-port",
-            "0",
-            "--erp-port",
-            "0",
-            "--portal-port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = serve(world_dir, "--landing-dir", str(tmp_path / "landing"))
     try:
         env = {}
         while "PARTNERPULSE_PORTAL_API_KEY" not in env:
