@@ -35,6 +35,10 @@ REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 60.0
 POLL_S = 0.0005  # between looks at an event; it also lets the stand-in servers' threads run
 
+# Each test runs syncs and publishes in processes of its own and kills them: `make test`,
+# not the inner loop of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 # -- child processes ---------------------------------------------------------------------
 

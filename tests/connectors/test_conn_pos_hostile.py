@@ -188,6 +188,7 @@ def _rewrite_until(stop, path: Path, versions: list[bytes]) -> None:
             fh.write(versions[i % 2])
 
 
+@pytest.mark.slow  # a second process rewrites the file flat out for the whole test
 def test_a_file_rewritten_while_syncs_run_is_stored_with_the_hash_of_its_rows(landing):
     versions = [csv_text(*(good_row(n) for n in range(1, k + 1))) for k in (2, 40)]
     rows_by_hash = {

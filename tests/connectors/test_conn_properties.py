@@ -100,7 +100,7 @@ def accounts(draw) -> list[dict]:
     return records
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=accounts(), second=accounts())
 def test_pages_of_any_records_land_whole_or_fail_clearly_committing_nothing(first, second):
     with tempfile.TemporaryDirectory() as tmp:
