@@ -223,6 +223,7 @@ class _Reading:
 
     A decoding error propagates (the caller reads the file again as latin-1); a CSV error
     or an over-long line ends the reading with one last row that stands for the unread rest.
+    `file_fault` is what rejects every row (given, the name's or the header's), or None.
     """
 
     def __init__(
@@ -233,18 +234,18 @@ class _Reading:
         binary.seek(0)
         self._text = io.TextIOWrapper(binary, encoding=encoding, newline="")
         self._reader = csv.reader(_bounded_lines(self._text))
-        self._file_fault = file_fault
+        self.file_fault = file_fault
         try:
             header = next(self._reader, None)
         except (csv.Error, _Unreadable) as exc:
-            header, self._file_fault = [], file_fault or f"unreadable header: {exc}"
+            header, self.file_fault = [], file_fault or f"unreadable header: {exc}"
         except UnicodeDecodeError:
             self._text.detach()  # else closing the wrapper would close the caller's file
             raise
         self.header = header
         self.columns = [h.strip().lower() for h in header or []]
-        if self._file_fault is None:
-            self._file_fault = BAD_NAME if self.name is None else check_header(header or [])
+        if self.file_fault is None:
+            self.file_fault = BAD_NAME if self.name is None else check_header(header or [])
 
     def __iter__(self) -> Iterator[_Row]:
         number = 0
@@ -257,7 +258,7 @@ class _Reading:
         except (csv.Error, _Unreadable) as exc:
             rest = {"_unread_from_line": self._reader.line_num + 1}
             fault = f"{exc}: the rest of the file was not read"
-            yield _Row(number + 1, rest, None, self._file_fault or fault)
+            yield _Row(number + 1, rest, None, self.file_fault or fault)
         finally:
             self._text.detach()  # the caller owns the binary file
 
@@ -271,8 +272,8 @@ class _Reading:
                 raw[col] = value
         if extra:
             raw["_extra"] = extra
-        if self._file_fault:
-            return _Row(number, raw, None, self._file_fault)
+        if self.file_fault:
+            return _Row(number, raw, None, self.file_fault)
         assert self.name is not None
         line, fault = check_row({c: raw.get(c) for c in HEADER}, self.name, len(fields))
         if line is not None:
@@ -325,9 +326,9 @@ def _check(
     if reading.header is None:
         reason: str | None = file_fault or "empty file: no header row"
     elif first is not None:
-        reason = reading._file_fault or f"row {first.number} {first.fault}"
+        reason = reading.file_fault or f"row {first.number} {first.fault}"
     elif rows == 0:
-        reason = reading._file_fault or NO_ROWS
+        reason = reading.file_fault or NO_ROWS
     else:
         reason = None
     return PosFileOutcome(
