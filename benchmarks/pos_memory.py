@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.proc import PYTHON, run
+from connectors.pos_files import HEADER
 
 PARTNER = "0015g00000AbCdEAAZ"
-HEADER = "partner_id,period,sku,quantity,amount,currency,end_customer,invoice_ref,sold_on\n"
 SYNC = (
     "import sys; from pathlib import Path; from connectors.config import Settings; "
     "from connectors.sync import sync_object; "
@@ -31,7 +31,7 @@ def write_file(path: Path, megabytes: int, bad_last_row: bool) -> int:
     """A POS file of about `megabytes` MB; returns its number of data rows."""
     rows = 0
     with path.open("w") as out:
-        out.write(HEADER)
+        out.write(",".join(HEADER) + "\n")
         while out.tell() < megabytes * 1_000_000:
             rows += 1
             out.write(

@@ -375,29 +375,39 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a regular file's content (never through a link), read in chunks."""
+def _hash(fh: BinaryIO, into: BinaryIO | None = None) -> str:
+    """The SHA-256 of the rest of `fh`, read in chunks (each written to `into` as well)."""
     digest = hashlib.sha256()
-    with open_regular(path) as fh:
-        for chunk in iter(lambda: fh.read(COPY_CHUNK), b""):
-            digest.update(chunk)
+    for chunk in iter(lambda: fh.read(COPY_CHUNK), b""):
+        digest.update(chunk)
+        if into is not None:
+            into.write(chunk)
     return digest.hexdigest()
 
 
-def _snapshot(path: Path, into: BinaryIO) -> tuple[str, float]:
-    """Copies the file into `into` and returns the SHA-256 of exactly what was copied and
-    the file's mtime: what is hashed is what is parsed, whatever the partner does to the
-    file meanwhile."""
-    digest = hashlib.sha256()
-    into.seek(0)
-    into.truncate()
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a regular file's content (never through a link)."""
+    with open_regular(path) as fh:
+        return _hash(fh)
+
+
+def _snapshot(path: Path, into: BinaryIO, stored: str | None) -> tuple[str, float]:
+    """The file's SHA-256 and mtime; unless it still hashes to `stored` (unchanged since
+    the last sync: the common case, read once and copied nowhere), it is copied into
+    `into` and the SHA-256 is that of exactly what was copied: what is hashed is what is
+    parsed, whatever the partner does to the file meanwhile."""
     with open_regular(path) as fh:
         mtime = os.fstat(fh.fileno()).st_mtime
-        for chunk in iter(lambda: fh.read(COPY_CHUNK), b""):
-            digest.update(chunk)
-            into.write(chunk)
+        if stored is not None:
+            digest = _hash(fh)
+            if digest == stored:
+                return digest, mtime
+            fh.seek(0)
+        into.seek(0)
+        into.truncate()
+        digest = _hash(fh, into)
     into.flush()
-    return digest.hexdigest(), mtime
+    return digest, mtime
 
 
 def land_pos_files(
@@ -410,8 +420,8 @@ def land_pos_files(
     """Read every new or changed file of `landing_dir` and land it (inside the sync's
     transaction). `known` maps a file name to its stored (sha256, status).
 
-    Each file is first copied into a private, already-unlinked temporary file (under
-    `spool_dir`) and hashed in that one read; it is validated and staged from the copy,
+    Each new or changed file is copied into a private, already-unlinked temporary file
+    (under `spool_dir`) and hashed in that one read; it is validated and staged from the copy,
     so the stored hash is that of the rows stored, and a file the partner rewrites, replaces
     or deletes meanwhile changes nothing but what the next sync sees.
     """
@@ -421,9 +431,9 @@ def land_pos_files(
     if spool_dir is not None:
         spool_dir.mkdir(parents=True, exist_ok=True)
     with (
-        RowStager(con, files_table, spool_dir=spool_dir) as files_stage,
-        RowStager(con, lines_table, spool_dir=spool_dir) as lines_stage,
-        RowStager(con, quarantine_table, spool_dir=spool_dir) as quarantine_stage,
+        RowStager(files_table, spool_dir=spool_dir) as files_stage,
+        RowStager(lines_table, spool_dir=spool_dir) as lines_stage,
+        RowStager(quarantine_table, spool_dir=spool_dir) as quarantine_stage,
     ):
         stages = {"line": lines_stage, "quarantine": quarantine_stage}
         return _land_files(con, run, landing_dir, known, spool_dir, files_stage, stages)
@@ -443,14 +453,14 @@ def _land_files(
     counts = dict.fromkeys(
         ("files_seen", "files_unchanged", "files_loaded", "files_rejected", "files_vanished"), 0
     )
-    staged = {"line": 0, "quarantine": 0}
     rows_read = 0
     with tempfile.TemporaryFile(prefix="partnerpulse-pos-", dir=spool_dir) as snapshot:
         for path in scan_landing_dir(landing_dir):
             counts["files_seen"] += 1
+            previous = known.get(path.name)
             digest: str | None = None
-            try:
-                digest, mtime = _snapshot(path, snapshot)  # ELOOP: a symbolic link
+            try:  # ELOOP: a symbolic link
+                digest, mtime = _snapshot(path, snapshot, previous[0] if previous else None)
             except FileNotFoundError:
                 counts["files_vanished"] += 1
                 log.info("pos file %r was removed before it was read", path.name)
@@ -464,7 +474,6 @@ def _land_files(
                 mtime = path.lstat().st_mtime
             else:
                 outcome = None
-            previous = known.get(path.name)
             if previous and previous[0] == digest:
                 counts["files_unchanged"] += 1
                 if previous[1] == "rejected":
@@ -494,22 +503,21 @@ def _land_files(
                 }
             )
             rows_read += outcome.rows_read
-            for kind in staged:
-                staged[kind] += file_rows[kind]
             if outcome.status == "rejected":
                 counts["files_rejected"] += 1
                 rejected_paths.append(str(path))
                 log.warning("pos file %r rejected: %s", path.name, outcome.reason)
             else:
                 counts["files_loaded"] += 1
-    if rows_read != staged["line"] + staged["quarantine"]:  # by construction; never silent
+    loaded, quarantined = stages["line"].count, stages["quarantine"].count
+    if rows_read != loaded + quarantined:  # by construction; never silent
         raise AssertionError("POS row counts do not add up")
     for stage in (files_stage, stages["line"], stages["quarantine"]):
         replace_rows(con, run, stage.table, stage, replace_by="file_name", replaced=replaced)
     return Landed(
         rows_read=rows_read,
-        rows_merged=staged["line"],
-        rows_quarantined=staged["quarantine"],
+        rows_merged=loaded,
+        rows_quarantined=quarantined,
         watermark=None,
-        details={**counts, "rows_loaded": staged["line"], "rejected_files": rejected_paths},
+        details={**counts, "rows_loaded": loaded, "rejected_files": rejected_paths},
     )

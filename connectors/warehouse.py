@@ -713,18 +713,12 @@ class RowStager:
     """
 
     def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        table: RawTable,
-        *,
-        spool_dir: Path | None = None,
-        batch_rows: int = 20_000,
+        self, table: RawTable, *, spool_dir: Path | None = None, batch_rows: int = 20_000
     ) -> None:
-        self.con = con
         self.table = table
         self.batch_rows = batch_rows
         self.schema = arrow_schema(table)
-        self.count = 0
+        self.count = 0  # rows added
         self._buffer: list[dict[str, Any]] = []
         self._spool = SpoolDir(spool_dir)
         self._path = self._spool.path / f"{table.name}.parquet"
