@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
+# Compiled at install, once: otherwise the first commands (and every parallel test worker at
+# once) compile Dagster's, dbt's and Great Expectations' modules as they import them.
+export UV_COMPILE_BYTECODE := 1
 export DO_NOT_TRACK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

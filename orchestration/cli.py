@@ -99,15 +99,16 @@ def demo() -> None:
 @main.command("gx-docs")
 @click.option("--port", default=8200, show_default=True)
 def gx_docs(port: int) -> None:
-    """Serve the Great Expectations Data Docs built by the last run on 127.0.0.1."""
+    """Build the Great Expectations Data Docs index and serve the site on 127.0.0.1."""
     import functools
     import http.server
 
-    from orchestration.checks.gx import data_docs_dir
+    from orchestration.checks.gx import build_data_docs_index, data_docs_dir
 
     docs = data_docs_dir()
-    if not (docs / "index.html").exists():
+    if not (docs / "validations").is_dir():
         raise click.ClickException(f"no Data Docs at {docs}: run the pipeline first")
+    build_data_docs_index()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(docs))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         click.echo(f"Data Docs on http://127.0.0.1:{port}/ (Ctrl-C to stop)")

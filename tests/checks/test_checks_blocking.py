@@ -17,6 +17,9 @@ from connectors.warehouse import ensure_warehouse
 from orchestration.checks import gx
 from orchestration.resources import PipelineSettings
 
+# One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
+pytestmark = pytest.mark.xdist_group("gx_in_process")
+
 DOWNSTREAM = dg.AssetKey(["publish", "downstream"])
 RECON_COLUMNS = """
     partner_id VARCHAR, month_start DATE, erp_sales_usd DOUBLE, reported_sales_usd DOUBLE,

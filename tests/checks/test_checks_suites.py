@@ -12,6 +12,9 @@ import pytest
 
 from orchestration.checks import all_checks, gx
 
+# One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
+pytestmark = pytest.mark.xdist_group("gx_in_process")
+
 CHECKS_BY_ASSET = {
     "portal/sales_reports": {
         "sales_reports_structure",

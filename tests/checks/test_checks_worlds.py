@@ -269,7 +269,7 @@ def test_results_are_stored_per_run_expectation_partner_and_month(world: WorldRu
 
 
 def test_data_docs_are_built_and_reference_the_run(world: WorldRun) -> None:
-    index = gx.data_docs_dir() / "index.html"
+    index = gx.build_data_docs_index()
     html = index.read_text()
     assert world.result.run_id in html
     for v in gx.VALIDATIONS:
