@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from connectors.org import OrgConfig, org_config
+
 DEFAULT_WAREHOUSE = Path(".partnerpulse/warehouse.duckdb")
 
 
@@ -142,6 +144,14 @@ class Settings:
     # The Great Expectations project the checks run (suites, checkpoints, queries) and
     # write their validation results and Data Docs into (default: `expectations/`).
     gx_project_dir: Path | None = None
+    # Your org's mapping file (connectors.org; docs/configuration.md). None: the default org.
+    config_path: Path | None = None
+
+    @property
+    def org(self) -> OrgConfig:
+        """The org's mapping: the default org, with `config_path`'s file laid over it
+        (raises `OrgConfigError` naming every problem and its line)."""
+        return org_config(self.config_path)
 
     @property
     def uses_embedded_sources(self) -> bool:
@@ -283,6 +293,7 @@ class Settings:
             source_step_retries=number("SOURCE_STEP_RETRIES", 2, int),
             source_retry_wait_s=number("SOURCE_RETRY_WAIT_S", 60.0),
             gx_project_dir=path("GX_PROJECT_DIR"),
+            config_path=path("CONFIG"),
         )
 
 

@@ -44,7 +44,7 @@ PARSERS: dict[str, str] = {
     "TIMESTAMP": "try_strptime({x}, '%m/%d/%Y %I:%M %p')",
 }
 
-# The SuiteQL record type of each raw table (the same names).
+# The default org's raw tables (connectors.schema.source_tables gives another org's).
 TABLES: dict[str, RawTable] = dict(ERP_TABLES)
 
 Key = tuple[int, ...]
@@ -109,7 +109,7 @@ def build_query(
 ) -> str:
     """The SuiteQL of one window: incremental filter, key bounds, ORDER BY the unique key."""
     key = table.primary_key
-    conds = []
+    conds = [table.source_filter] if table.source_filter else []
     if since is not None and table.watermark:
         conds.append(f"{table.watermark} >= {suiteql_timestamp(since)}")
     if window.after is not None:
@@ -118,7 +118,7 @@ def build_query(
         conds.append(keyset_upto(key, window.upto))
     where = " WHERE " + " AND ".join(f"({c})" for c in conds) if conds else ""
     cols = ", ".join(columns or tuple(table.columns))
-    return f"SELECT {cols} FROM {table.name}{where} ORDER BY {', '.join(key)}"
+    return f"SELECT {cols} FROM {table.read_from}{where} ORDER BY {', '.join(key)}"
 
 
 def client_assertion(settings: Settings, token_url: str, now: float | None = None) -> str:

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
-from connectors.schema import CRM_TABLES, RawTable
+from connectors.org import LOGICAL, OrgConfig, default_org
+from connectors.schema import RawTable, object_table
 from connectors.spool import PageSpool
 from connectors.warehouse import DEFAULT_PARSERS, JsonLanding
 
@@ -28,39 +29,6 @@ SYSTEM = "crm"
 # Salesforce values: dates YYYY-MM-DD, datetimes 2024-05-01T13:45:00.000+0000 (converted
 # to UTC), booleans and numbers as JSON.
 PARSERS: dict[str, str] = dict(DEFAULT_PARSERS)
-
-# API field names, exactly as Salesforce spells them (JSON keys are case-sensitive).
-_FIELDS: dict[str, tuple[str, str]] = {
-    "account": (
-        "Account",
-        "Id, Name, Type, IsPartner, BillingCountry, Region__c, Industry, Partner_Tier__c, "
-        "Partner_Type__c, Specialization__c, Partner_Since__c, Partner_Status__c, "
-        "Terminated_On__c, Recruitment_Cost__c, ERP_Partner_Id__c, CreatedDate, "
-        "SystemModstamp, IsDeleted",
-    ),
-    "opportunity": (
-        "Opportunity",
-        "Id, Name, AccountId, PartnerAccountId, Partner_Role__c, Deal_Registration__c, "
-        "CampaignId, StageName, IsClosed, IsWon, Amount, CurrencyIsoCode, Probability, "
-        "Product_Line__c, CreatedDate, CloseDate, SystemModstamp, IsDeleted",
-    ),
-    "lead": (
-        "Lead",
-        "Id, PartnerAccountId, Status, LeadSource, CampaignId, MQL_Date__c, SQL_Date__c, "
-        "ConvertedDate, ConvertedOpportunityId, CreatedDate, SystemModstamp, IsDeleted",
-    ),
-    "deal_registration": (
-        "Deal_Registration__c",
-        "Id, Partner_Account__c, End_Customer__c, Product_Line__c, Estimated_Amount__c, "
-        "CurrencyIsoCode, Status__c, Submitted_Date__c, Decision_Date__c, "
-        "Expiration_Date__c, Opportunity__c, SystemModstamp, IsDeleted",
-    ),
-    "campaign": (
-        "Campaign",
-        "Id, Name, Partner_Account__c, Type, StartDate, EndDate, ActualCost, CurrencyIsoCode, "
-        "SystemModstamp, IsDeleted",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -82,18 +50,22 @@ class SalesforceObject:
         )
 
 
-def _objects() -> dict[str, SalesforceObject]:
-    out = {}
-    for table_name, (api_name, fields) in _FIELDS.items():
-        table = CRM_TABLES[table_name]
-        names = tuple(f.strip() for f in fields.split(","))
-        if {n.lower() for n in names} != set(table.columns):
-            raise AssertionError(f"Salesforce fields of {api_name} disagree with {table.name}")
-        out[table_name] = SalesforceObject(api_name, names, table)
-    return out
+def object_for(logical: str, config: OrgConfig) -> SalesforceObject:
+    """The Salesforce object holding `logical` in the org of `config`, with the API names
+    of its fields in the raw table's column order."""
+    mapping = config.mapping(logical)
+    table = object_table(logical, config)
+    names = {"id": "Id", "systemmodstamp": "SystemModstamp", "isdeleted": "IsDeleted"}
+    names.update({mapping.column(f): mapping.fields[f] for f in LOGICAL[logical].fields})
+    return SalesforceObject(table.read_from, tuple(names[c] for c in table.columns), table)
 
 
-OBJECTS: dict[str, SalesforceObject] = _objects()
+# The default org's objects, by raw table name.
+OBJECTS: dict[str, SalesforceObject] = {
+    LOGICAL[name].table: object_for(name, default_org())
+    for name, spec in LOGICAL.items()
+    if spec.source == "crm"
+}
 
 
 def soql_datetime(mark: datetime) -> str:
@@ -102,8 +74,12 @@ def soql_datetime(mark: datetime) -> str:
 
 
 def build_soql(obj: SalesforceObject, since: datetime | None) -> str:
-    """`SELECT … FROM <Object> [WHERE SystemModstamp >= mark] ORDER BY SystemModstamp, Id`."""
-    where = f" WHERE SystemModstamp >= {soql_datetime(since)}" if since else ""
+    """`SELECT … FROM <Object> [WHERE (org filter) AND SystemModstamp >= mark] ORDER BY
+    SystemModstamp, Id`."""
+    conds = [f"({obj.table.source_filter})"] if obj.table.source_filter else []
+    if since:
+        conds.append(f"SystemModstamp >= {soql_datetime(since)}")
+    where = f" WHERE {' AND '.join(conds)}" if conds else ""
     return (
         f"SELECT {', '.join(obj.fields)} FROM {obj.api_name}{where} "
         "ORDER BY SystemModstamp ASC, Id ASC"

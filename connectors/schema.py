@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connectors.config import Settings
+from connectors.org import LOGICAL, SYSTEM_FIELDS, OrgConfig, default_org
+
 LINEAGE_COLUMNS: dict[str, str] = {"_sync_id": "VARCHAR", "_loaded_at": "TIMESTAMP"}
 
 
@@ -21,6 +24,14 @@ class RawTable:
     columns: dict[str, str]
     primary_key: tuple[str, ...]
     watermark: str | None = None
+    # Where a CRM or ERP table's rows come from: the source's object or record (default:
+    # the table's name) and the org's filter on it (connectors.org).
+    source_object: str | None = None
+    source_filter: str | None = None
+
+    @property
+    def read_from(self) -> str:
+        return self.source_object or self.name
 
     @property
     def qualified_name(self) -> str:
@@ -30,6 +41,16 @@ class RawTable:
         cols = {**self.columns, **LINEAGE_COLUMNS}
         body = ",\n    ".join(f'"{c}" {t}' for c, t in cols.items())
         return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n    {body}\n)"
+
+    def add_columns_ddl(self, existing: set[str]) -> list[str]:
+        """Adds the columns a table made under an earlier mapping lacks (`existing`: the
+        columns it has), e.g. a field mapped since; columns no longer mapped stay, with
+        their history."""
+        return [
+            f'ALTER TABLE {self.qualified_name} ADD COLUMN "{c}" {t}'
+            for c, t in self.columns.items()
+            if c not in existing
+        ]
 
 
 def _t(
@@ -42,136 +63,42 @@ def _t(
     return RawTable(schema, name, parsed, pk, watermark)
 
 
-CRM_TABLES: dict[str, RawTable] = {
-    t.name: t
-    for t in [
-        _t(
-            "raw_crm",
-            "account",
-            ("id",),
-            "systemmodstamp",
-            """
-            id, name, type, ispartner BOOLEAN, billingcountry, region__c, industry,
-            partner_tier__c, partner_type__c, specialization__c, partner_since__c DATE,
-            partner_status__c, terminated_on__c DATE, recruitment_cost__c DOUBLE,
-            erp_partner_id__c, createddate TIMESTAMP, systemmodstamp TIMESTAMP,
-            isdeleted BOOLEAN""",
-        ),
-        _t(
-            "raw_crm",
-            "opportunity",
-            ("id",),
-            "systemmodstamp",
-            """
-            id, name, accountid, partneraccountid, partner_role__c, deal_registration__c,
-            campaignid, stagename, isclosed BOOLEAN, iswon BOOLEAN, amount DOUBLE,
-            currencyisocode, probability DOUBLE, product_line__c, createddate TIMESTAMP,
-            closedate DATE, systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
-        ),
-        _t(
-            "raw_crm",
-            "lead",
-            ("id",),
-            "systemmodstamp",
-            """
-            id, partneraccountid, status, leadsource, campaignid, mql_date__c DATE,
-            sql_date__c DATE, converteddate DATE, convertedopportunityid,
-            createddate TIMESTAMP, systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
-        ),
-        _t(
-            "raw_crm",
-            "deal_registration",
-            ("id",),
-            "systemmodstamp",
-            """
-            id, partner_account__c, end_customer__c, product_line__c,
-            estimated_amount__c DOUBLE, currencyisocode, status__c, submitted_date__c DATE,
-            decision_date__c DATE, expiration_date__c DATE, opportunity__c,
-            systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
-        ),
-        _t(
-            "raw_crm",
-            "campaign",
-            ("id",),
-            "systemmodstamp",
-            """
-            id, name, partner_account__c, type, startdate DATE, enddate DATE,
-            actualcost DOUBLE, currencyisocode, systemmodstamp TIMESTAMP, isdeleted BOOLEAN""",
-        ),
-    ]
-}
+def object_table(logical: str, config: OrgConfig) -> RawTable:
+    """The raw table of a logical CRM or ERP object under `config`: its columns are the
+    source's field names (lower-cased), typed as the logical fields they hold."""
+    spec = LOGICAL[logical]
+    mapping = config.mapping(logical)
+    system = {k.lower(): t for k, t in SYSTEM_FIELDS[spec.source].items()}
+    for name in spec.no_system:
+        system.pop(name)
+    columns = {**spec.key_prefix, "id": system.pop("id")}
+    for field, duck_type in spec.fields.items():
+        columns[mapping.column(field)] = duck_type
+    columns.update(system)
+    schema = f"raw_{spec.source}"
+    return RawTable(
+        schema,
+        spec.table,
+        columns,
+        spec.primary_key,
+        spec.watermark,
+        source_object=mapping.object,
+        source_filter=mapping.filter,
+    )
 
-ERP_TABLES: dict[str, RawTable] = {
-    t.name: t
-    for t in [
-        _t(
-            "raw_erp",
-            "partner",
-            ("id",),
-            "lastmodifieddate",
-            """
-            id BIGINT, entityid, companyname, externalid, isinactive BOOLEAN,
-            lastmodifieddate TIMESTAMP""",
-        ),
-        _t(
-            "raw_erp",
-            "customer",
-            ("id",),
-            "lastmodifieddate",
-            """
-            id BIGINT, entityid, companyname, lastmodifieddate TIMESTAMP""",
-        ),
-        _t("raw_erp", "classification", ("id",), None, "id BIGINT, name"),
-        _t(
-            "raw_erp",
-            "item",
-            ("id",),
-            "lastmodifieddate",
-            """
-            id BIGINT, itemid, displayname, class BIGINT, cost DOUBLE,
-            lastmodifieddate TIMESTAMP""",
-        ),
-        _t("raw_erp", "currency", ("id",), None, "id BIGINT, symbol"),
-        _t(
-            "raw_erp",
-            "currencyrate",
-            ("id",),
-            None,
-            """
-            id BIGINT, basecurrency BIGINT, transactioncurrency BIGINT, exchangerate DOUBLE,
-            effectivedate DATE""",
-        ),
-        _t(
-            "raw_erp",
-            "transaction",
-            ("id",),
-            "lastmodifieddate",
-            """
-            id BIGINT, tranid, type, trandate DATE, entity BIGINT, partner BIGINT,
-            currency BIGINT, exchangerate DOUBLE, status, memo, lastmodifieddate TIMESTAMP""",
-        ),
-        _t(
-            "raw_erp",
-            "transactionline",
-            ("transaction", "id"),
-            "lastmodifieddate",
-            """
-            transaction BIGINT, id BIGINT, linesequencenumber INTEGER, item BIGINT,
-            quantity DOUBLE, rate DOUBLE, netamount DOUBLE, mainline BOOLEAN, taxline BOOLEAN,
-            lastmodifieddate TIMESTAMP""",
-        ),
-        _t(
-            "raw_erp",
-            "customrecord_mdf_payment",
-            ("id",),
-            "lastmodifieddate",
-            """
-            id BIGINT, custrecord_mdf_partner BIGINT, custrecord_mdf_claim,
-            custrecord_mdf_amount DOUBLE, custrecord_mdf_currency BIGINT,
-            custrecord_mdf_paid_date DATE, lastmodifieddate TIMESTAMP""",
-        ),
-    ]
-}
+
+def source_tables(source: str, config: OrgConfig) -> dict[str, RawTable]:
+    """The raw tables of one source (`crm` or `erp`) under `config`, by table name."""
+    return {
+        spec.table: object_table(name, config)
+        for name, spec in LOGICAL.items()
+        if spec.source == source
+    }
+
+
+# The default org's tables (the stand-in sources' contract).
+CRM_TABLES: dict[str, RawTable] = source_tables("crm", default_org())
+ERP_TABLES: dict[str, RawTable] = source_tables("erp", default_org())
 
 PORTAL_TABLES: dict[str, RawTable] = {
     t.name: t
@@ -291,11 +218,19 @@ ALL_TABLES: dict[str, RawTable] = {
 }
 
 
-def create_all_ddl() -> list[str]:
-    """Every statement that creates the raw and ops schemas and tables, idempotently."""
-    schemas = sorted({t.schema for t in ALL_TABLES.values()})
+def org_tables(config: OrgConfig) -> dict[str, RawTable]:
+    """Every raw table under `config`, by `schema.name`."""
+    groups = (source_tables("crm", config), source_tables("erp", config), PORTAL_TABLES)
+    return {t.qualified_name: t for group in groups for t in group.values()}
+
+
+def create_all_ddl(config: OrgConfig | None = None) -> list[str]:
+    """Every statement that creates the raw and ops schemas and tables, idempotently, for
+    `config` (default: the org `PARTNERPULSE_CONFIG` describes)."""
+    tables = org_tables(config or Settings.from_env().org)
+    schemas = sorted({t.schema for t in tables.values()})
     return (
         [f"CREATE SCHEMA IF NOT EXISTS {s}" for s in schemas]
-        + [t.ddl() for t in ALL_TABLES.values()]
+        + [t.ddl() for t in tables.values()]
         + OPS_DDL
     )

@@ -20,6 +20,7 @@ from typing import Any
 from connectors import netsuite, partner_portal, pos_files, salesforce
 from connectors.config import Settings
 from connectors.http import ClientStats
+from connectors.schema import object_table
 from connectors.spool import PageSpool
 from connectors.warehouse import (
     Committed,
@@ -374,14 +375,14 @@ def _sync_http(
         if spec.source == "crm":
             client = clients.crm
             client.http.stats = ClientStats()
-            obj = salesforce.OBJECTS[_table_name(spec)]
+            obj = salesforce.object_for(spec.object, settings.org)
             salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
             landing = obj.landing()
             http_stats = client.http.stats
         elif spec.source == "erp":
             client_erp = clients.erp
             client_erp.http.stats = ClientStats()
-            table = netsuite.TABLES[spec.source_object]
+            table = object_table(spec.object, settings.org)
             fetched_erp = netsuite.fetch_table(client_erp, table, since, spool, lookback=lookback)
             details.update(windows=fetched_erp.windows, queries=fetched_erp.queries)
             landing = netsuite.landing(table)
@@ -409,10 +410,6 @@ def _sync_http(
         )
         details["land_s"] = round(time.monotonic() - land_started, 3)
     return committed, pages, details
-
-
-def _table_name(spec: SyncObject) -> str:
-    return spec.raw_tables[0].split(".", 1)[1]
 
 
 def _sync_pos(

@@ -440,6 +440,15 @@ def land_json_pages(
     table = landing.table
     obj = f"{run.source}/{run.object} ({table.qualified_name})"
     columns = list(table.columns)
+    existing = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+            [table.schema, table.name],
+        ).fetchall()
+    }
+    for stmt in [table.ddl()] if not existing else table.add_columns_ddl(existing):
+        con.execute(stmt)
     wire_fields = list(dict.fromkeys(landing.wire(c) for c in columns))
     nested = {
         child.list_key: list(

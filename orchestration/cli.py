@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -30,6 +31,15 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
     that month's partition.
     """
     import dagster as dg
+
+    from connectors.config import Settings
+    from connectors.org import OrgConfigError
+
+    try:
+        Settings.from_env().org  # noqa: B018 (an invalid mapping fetches nothing)
+    except OrgConfigError as exc:
+        click.echo(f"invalid configuration, nothing was run: {exc}", err=True)
+        return False
 
     from orchestration.definitions import defs
     from orchestration.partitions import whole_history_tags
@@ -94,6 +104,47 @@ def demo() -> None:
     ok = _run_pipeline(None)
     print_summary()
     sys.exit(0 if ok else 1)
+
+
+@main.group()
+def config() -> None:
+    """Your org's mapping (PARTNERPULSE_CONFIG; docs/configuration.md)."""
+
+
+@config.command("check")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The mapping file (default: PARTNERPULSE_CONFIG; none: the default org).",
+)
+@click.option("--offline", is_flag=True, help="Check the file alone, without asking the sources.")
+def config_check(path: Path | None, offline: bool) -> None:
+    """Check the mapping: the file against its schema, then every mapped object, field and
+    picklist value against the sources' own metadata. Lists every problem; exits 1 if any."""
+    from connectors.config import Settings
+    from connectors.org import OrgConfigError
+
+    settings = Settings.from_env()
+    if path is not None:
+        settings = settings.replace(config_path=path)
+    where = settings.config_path or "the default org"
+    try:
+        org = settings.org
+    except OrgConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    problems: list[str] = []
+    if not offline:
+        from connectors.describe import check_against_sources
+
+        problems = check_against_sources(settings, org)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{where}: {len(problems)} problem(s)")
+    checked = "the file alone (--offline)" if offline else "against the sources' metadata"
+    click.echo(f"{where}: {len(org.crm) + len(org.erp)} objects mapped, no problems ({checked})")
 
 
 @main.command("gx-docs")

@@ -18,6 +18,7 @@ from packaging.version import Version
 from pydantic import PrivateAttr
 
 from connectors.config import Settings
+from connectors.org import dbt_vars_override
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -43,13 +44,15 @@ class PipelineSettings(dg.ConfigurableResource):
             con.close()
 
     def dbt_vars_json(self, min_month: str | None = None, max_month: str | None = None) -> str:
-        """The dbt vars that carry pipeline settings (today's date, the report due day) and,
-        for a partitioned run, its first and last month (`YYYY-MM-01`)."""
+        """The dbt vars that carry pipeline settings (today's date, the report due day, the
+        org's mapping where it is not the default) and, for a partitioned run, its first and
+        last month (`YYYY-MM-01`)."""
         settings = self.settings
         values: dict[str, object] = {
             "as_of": settings.today.isoformat(),
             "report_due_day": settings.report_due_day,
         }
+        values.update(dbt_vars_override(settings.org))
         if min_month:
             values["min_month"] = min_month
         if max_month:

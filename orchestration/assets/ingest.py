@@ -215,6 +215,9 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: IngestConfig, sources: SourceSystems
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         settings = sources.settings
+        # An invalid org mapping stops the step before anything is fetched or recorded,
+        # naming every mistake and its line (OrgConfigError).
+        settings.org  # noqa: B018
         warehouse = str(settings.warehouse)
         failures: list[str] = []
         transient: list[BaseException] = []

@@ -12,22 +12,22 @@ renamed as (
 
         ----------  ids
         id as campaign_id,
-        partner_account__c as partner_id,
+        {{ org_column('campaigns', 'partner_id') }} as partner_id,
 
         ----------  strings
-        name as campaign_name,
-        type as campaign_type,
-        upper(trim(currencyisocode)) as currency_code,
+        {{ org_column('campaigns', 'campaign_name') }} as campaign_name,
+        {{ org_column('campaigns', 'campaign_type') }} as campaign_type,
+        upper(trim({{ org_column('campaigns', 'currency_code') }})) as currency_code,
 
         ----------  numerics
-        actualcost as actual_cost,
+        {{ org_column('campaigns', 'actual_cost') }} as actual_cost,
 
         ----------  booleans
         coalesce(isdeleted, false) as is_deleted,
 
         ----------  dates & timestamps
-        startdate as start_date,
-        enddate as end_date,
+        {{ org_column('campaigns', 'start_date') }} as start_date,
+        {{ org_column('campaigns', 'end_date') }} as end_date,
         systemmodstamp as modified_at,
         _loaded_at as loaded_at
 

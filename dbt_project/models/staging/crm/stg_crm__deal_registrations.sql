@@ -12,25 +12,25 @@ renamed as (
 
         ----------  ids
         id as deal_registration_id,
-        partner_account__c as partner_id,
-        end_customer__c as end_customer_account_id,
-        opportunity__c as opportunity_id,
+        {{ org_column('deal_registrations', 'partner_id') }} as partner_id,
+        {{ org_column('deal_registrations', 'end_customer_account_id') }} as end_customer_account_id,
+        {{ org_column('deal_registrations', 'opportunity_id') }} as opportunity_id,
 
         ----------  strings
-        product_line__c as product_line,
-        upper(trim(currencyisocode)) as currency_code,
-        status__c as deal_registration_status,
+        {{ org_column('deal_registrations', 'product_line') }} as product_line,
+        upper(trim({{ org_column('deal_registrations', 'currency_code') }})) as currency_code,
+        {{ org_value('deal_registrations', 'deal_registration_status') }} as deal_registration_status,
 
         ----------  numerics
-        estimated_amount__c as estimated_amount,
+        {{ org_column('deal_registrations', 'estimated_amount') }} as estimated_amount,
 
         ----------  booleans
         coalesce(isdeleted, false) as is_deleted,
 
         ----------  dates & timestamps
-        submitted_date__c as submitted_date,
-        decision_date__c as decision_date,
-        expiration_date__c as expiration_date,
+        {{ org_column('deal_registrations', 'submitted_date') }} as submitted_date,
+        {{ org_column('deal_registrations', 'decision_date') }} as decision_date,
+        {{ org_column('deal_registrations', 'expiration_date') }} as expiration_date,
         systemmodstamp as modified_at,
         _loaded_at as loaded_at
 

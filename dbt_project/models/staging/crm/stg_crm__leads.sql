@@ -12,22 +12,22 @@ renamed as (
 
         ----------  ids
         id as lead_id,
-        partneraccountid as partner_id,
-        campaignid as campaign_id,
-        convertedopportunityid as converted_opportunity_id,
+        {{ org_column('leads', 'partner_id') }} as partner_id,
+        {{ org_column('leads', 'campaign_id') }} as campaign_id,
+        {{ org_column('leads', 'converted_opportunity_id') }} as converted_opportunity_id,
 
         ----------  strings
-        status as lead_status,
-        leadsource as lead_source,
+        {{ org_column('leads', 'lead_status') }} as lead_status,
+        {{ org_column('leads', 'lead_source') }} as lead_source,
 
         ----------  booleans
         coalesce(isdeleted, false) as is_deleted,
 
         ----------  dates & timestamps
-        mql_date__c as mql_date,
-        sql_date__c as sql_date,
-        converteddate as converted_date,
-        createddate as created_at,
+        {{ org_column('leads', 'mql_date') }} as mql_date,
+        {{ org_column('leads', 'sql_date') }} as sql_date,
+        {{ org_column('leads', 'converted_date') }} as converted_date,
+        {{ org_column('leads', 'created_at') }} as created_at,
         systemmodstamp as modified_at,
         _loaded_at as loaded_at
 

@@ -14,7 +14,7 @@ renamed as (
         id as product_line_id,
 
         ----------  strings
-        name as product_line_name,
+        {{ org_column('classifications', 'product_line_name') }} as product_line_name,
 
         ----------  dates & timestamps
         _loaded_at as loaded_at

@@ -14,7 +14,7 @@ renamed as (
         id as currency_id,
 
         ----------  strings
-        upper(trim(symbol)) as currency_code,
+        upper(trim({{ org_column('currencies', 'currency_code') }})) as currency_code,
 
         ----------  dates & timestamps
         _loaded_at as loaded_at

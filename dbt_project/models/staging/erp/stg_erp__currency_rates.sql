@@ -12,14 +12,14 @@ renamed as (
 
         ----------  ids
         id as currency_rate_id,
-        basecurrency as base_currency_id,
-        transactioncurrency as currency_id,
+        {{ org_column('currency_rates', 'base_currency_id') }} as base_currency_id,
+        {{ org_column('currency_rates', 'currency_id') }} as currency_id,
 
         ----------  numerics
-        exchangerate as usd_per_unit,
+        {{ org_column('currency_rates', 'usd_per_unit') }} as usd_per_unit,
 
         ----------  dates & timestamps
-        effectivedate as effective_date,
+        {{ org_column('currency_rates', 'effective_date') }} as effective_date,
         _loaded_at as loaded_at
 
     from source

@@ -14,8 +14,8 @@ renamed as (
         id as erp_customer_id,
 
         ----------  strings
-        entityid as customer_entity_code,
-        companyname as company_name,
+        {{ org_column('customers', 'customer_entity_code') }} as customer_entity_code,
+        {{ org_column('customers', 'company_name') }} as company_name,
 
         ----------  dates & timestamps
         lastmodifieddate as modified_at,

@@ -12,14 +12,14 @@ renamed as (
 
         ----------  ids
         id as item_id,
-        {{ adapter.quote('class') }} as product_line_id,
+        {{ org_column('items', 'product_line_id') }} as product_line_id,
 
         ----------  strings
-        itemid as sku,
-        displayname as item_name,
+        {{ org_column('items', 'sku') }} as sku,
+        {{ org_column('items', 'item_name') }} as item_name,
 
         ----------  numerics
-        cost as standard_cost_usd,
+        {{ org_column('items', 'standard_cost_usd') }} as standard_cost_usd,
 
         ----------  dates & timestamps
         lastmodifieddate as modified_at,

@@ -12,15 +12,15 @@ renamed as (
 
         ----------  ids
         id as mdf_payment_id,
-        custrecord_mdf_partner as erp_partner_id,
-        custrecord_mdf_claim as mdf_claim_id,
-        custrecord_mdf_currency as currency_id,
+        {{ org_column('mdf_payments', 'erp_partner_id') }} as erp_partner_id,
+        {{ org_column('mdf_payments', 'mdf_claim_id') }} as mdf_claim_id,
+        {{ org_column('mdf_payments', 'currency_id') }} as currency_id,
 
         ----------  numerics
-        custrecord_mdf_amount as amount,
+        {{ org_column('mdf_payments', 'amount') }} as amount,
 
         ----------  dates & timestamps
-        custrecord_mdf_paid_date as paid_date,
+        {{ org_column('mdf_payments', 'paid_date') }} as paid_date,
         lastmodifieddate as modified_at,
         _loaded_at as loaded_at
 

@@ -12,14 +12,14 @@ renamed as (
 
         ----------  ids
         id as erp_partner_id,
-        nullif(trim(externalid), '') as external_account_id,
+        nullif(trim({{ org_column('partners', 'external_account_id') }}), '') as external_account_id,
 
         ----------  strings
-        entityid as partner_entity_code,
-        companyname as company_name,
+        {{ org_column('partners', 'partner_entity_code') }} as partner_entity_code,
+        {{ org_column('partners', 'company_name') }} as company_name,
 
         ----------  booleans
-        coalesce(isinactive, false) as is_inactive,
+        coalesce({{ org_column('partners', 'is_inactive') }}, false) as is_inactive,
 
         ----------  dates & timestamps
         lastmodifieddate as modified_at,

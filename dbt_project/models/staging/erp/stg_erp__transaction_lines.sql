@@ -13,17 +13,17 @@ renamed as (
         ----------  ids
         {{ adapter.quote('transaction') }} as transaction_id,
         id as transaction_line_id,
-        item as item_id,
+        {{ org_column('transaction_lines', 'item_id') }} as item_id,
 
         ----------  numerics
-        linesequencenumber as line_sequence_number,
-        quantity as quantity,
-        rate as unit_rate,
-        netamount as net_amount,
+        {{ org_column('transaction_lines', 'line_sequence_number') }} as line_sequence_number,
+        {{ org_column('transaction_lines', 'quantity') }} as quantity,
+        {{ org_column('transaction_lines', 'unit_rate') }} as unit_rate,
+        {{ org_column('transaction_lines', 'net_amount') }} as net_amount,
 
         ----------  booleans
-        mainline as is_mainline,
-        taxline as is_taxline,
+        {{ org_column('transaction_lines', 'is_mainline') }} as is_mainline,
+        {{ org_column('transaction_lines', 'is_taxline') }} as is_taxline,
 
         ----------  dates & timestamps
         lastmodifieddate as modified_at,

@@ -12,24 +12,24 @@ renamed as (
 
         ----------  ids
         id as transaction_id,
-        entity as erp_customer_id,
-        partner as erp_partner_id,
-        currency as currency_id,
+        {{ org_column('transactions', 'erp_customer_id') }} as erp_customer_id,
+        {{ org_column('transactions', 'erp_partner_id') }} as erp_partner_id,
+        {{ org_column('transactions', 'currency_id') }} as currency_id,
 
         ----------  strings
-        tranid as transaction_number,
-        type as transaction_type,
-        status as transaction_status,
-        memo as memo,
+        {{ org_column('transactions', 'transaction_number') }} as transaction_number,
+        {{ org_column('transactions', 'transaction_type') }} as transaction_type,
+        {{ org_column('transactions', 'transaction_status') }} as transaction_status,
+        {{ org_column('transactions', 'memo') }} as memo,
 
         ----------  numerics
-        exchangerate as usd_per_unit,
+        {{ org_column('transactions', 'usd_per_unit') }} as usd_per_unit,
 
         ----------  booleans
-        coalesce(lower(trim(status)) = 'voided', false) as is_voided,
+        coalesce(lower(trim({{ org_column('transactions', 'transaction_status') }})) = 'voided', false) as is_voided,
 
         ----------  dates & timestamps
-        trandate as transaction_date,
+        {{ org_column('transactions', 'transaction_date') }} as transaction_date,
         lastmodifieddate as modified_at,
         _loaded_at as loaded_at
 

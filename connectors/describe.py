@@ -1,0 +1,165 @@
+"""The org's mapping against the sources' own metadata (`partnerpulse config check`).
+
+Salesforce describes each object (`sobjects/<Object>/describe`: fields, types, picklist
+values); NetSuite describes each record (`metadata-catalog/<record>`, a JSON Schema). Every
+mapped object, field and picklist value is looked up there, and every problem is listed
+with the line of the configuration file that names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from connectors.config import Settings
+from connectors.http import SourceError, is_object
+from connectors.netsuite import NetSuiteClient
+from connectors.org import LOGICAL, SYSTEM_FIELDS, OrgConfig, locator
+from connectors.salesforce import API_VERSION, SalesforceClient
+
+# The Salesforce and NetSuite types each logical type may be read from.
+SALESFORCE_TYPES: dict[str, set[str]] = {
+    "VARCHAR": {
+        "id",
+        "string",
+        "textarea",
+        "picklist",
+        "multipicklist",
+        "reference",
+        "email",
+        "phone",
+        "url",
+        "combobox",
+    },
+    "DOUBLE": {"double", "currency", "percent", "int", "long"},
+    "BIGINT": {"int", "long", "double"},
+    "INTEGER": {"int"},
+    "BOOLEAN": {"boolean"},
+    "DATE": {"date"},
+    "TIMESTAMP": {"datetime"},
+}
+NETSUITE_TYPES: dict[str, set[str]] = {
+    "VARCHAR": {"string", "integer", "number"},
+    "DOUBLE": {"number", "integer"},
+    "BIGINT": {"integer", "number", "string"},  # list/record references are ids
+    "INTEGER": {"integer", "number"},
+    "BOOLEAN": {"boolean"},
+    "DATE": {"string:date"},
+    "TIMESTAMP": {"string:date-time"},
+}
+METADATA_PATH = "/services/rest/record/v1/metadata-catalog"
+
+Problem = Callable[[tuple[str, ...], str], None]
+
+
+def check_against_sources(settings: Settings, org: OrgConfig) -> list[str]:
+    """Every mapped object, field and picklist value the sources do not have, each naming
+    its line in the configuration file; a source that cannot be reached is one problem."""
+    at = locator(settings.config_path)
+    problems: list[str] = []
+
+    def problem(loc: tuple[str, ...], message: str) -> None:
+        problems.append(f"{at(loc)}{message}")
+
+    for source, check in (("crm", _check_crm), ("erp", _check_erp)):
+        try:
+            check(settings, org, problem)
+        except (SourceError, ValueError) as exc:
+            problem((source,), f"{source}: cannot read its metadata: {exc}")
+    return problems
+
+
+def _check_crm(settings: Settings, org: OrgConfig, problem: Problem) -> None:
+    client = SalesforceClient(settings)
+    try:
+        base = f"{client.instance_url}/services/data/{API_VERSION}/sobjects"
+        for name, mapping in org.crm.items():
+            loc = ("crm", name)
+            try:
+                resp = client.http.request("GET", f"{base}/{mapping.object}/describe")
+            except SourceError as exc:
+                if exc.status != 404:
+                    raise
+                problem((*loc, "object"), f"{name}: Salesforce has no object {mapping.object!r}")
+                continue
+            body = client.http.parse_json(resp, "GET", base)
+            described = {
+                f["name"].lower(): f
+                for f in (body.get("fields") or [] if is_object(body) else [])
+                if is_object(f) and isinstance(f.get("name"), str)
+            }
+            wanted = {k: ("", t) for k, t in SYSTEM_FIELDS["crm"].items()}
+            wanted.update({v: (k, LOGICAL[name].fields[k]) for k, v in mapping.fields.items()})
+            for field_name, (logical, duck_type) in wanted.items():
+                floc = (*loc, "fields", logical) if logical else loc
+                found = described.get(field_name.lower())
+                if found is None:
+                    problem(floc, f"{name}: {mapping.object} has no field {field_name!r}")
+                    continue
+                kind = str(found.get("type"))
+                if kind not in SALESFORCE_TYPES[duck_type]:
+                    problem(
+                        floc,
+                        f"{name}: {mapping.object}.{field_name} is a {kind} field; "
+                        f"{logical or field_name} needs {duck_type}",
+                    )
+                if logical in LOGICAL[name].picklists:
+                    values = mapping.values.get(logical, {})
+                    _check_values(f"{name}.{logical}", values, found, (*loc, "values"), problem)
+    finally:
+        client.close()
+
+
+def _check_values(
+    what: str, values: dict[str, str], field: dict[str, Any], loc: tuple[str, ...], problem: Problem
+) -> None:
+    """The org's active picklist values the map does not cover."""
+    for entry in field.get("picklistValues") or []:
+        if is_object(entry) and entry.get("active", True) and entry.get("value") not in values:
+            problem(
+                loc,
+                f"{what}: the org's value {entry.get('value')!r} of {field['name']} is not "
+                "mapped to a value the metrics use",
+            )
+
+
+def _check_erp(settings: Settings, org: OrgConfig, problem: Problem) -> None:
+    client = NetSuiteClient(settings)
+    try:
+        base = client.base_url + METADATA_PATH
+        headers = {"Accept": "application/schema+json"}
+        for name, mapping in org.erp.items():
+            loc = ("erp", name)
+            try:
+                resp = client.http.request("GET", f"{base}/{mapping.object}", headers=headers)
+            except SourceError as exc:
+                if exc.status != 404:
+                    raise
+                problem((*loc, "object"), f"{name}: NetSuite has no record {mapping.object!r}")
+                continue
+            body = client.http.parse_json(resp, "GET", base)
+            properties = body.get("properties") if is_object(body) else None
+            described = {k.lower(): v for k, v in (properties or {}).items() if is_object(v)}
+            spec = LOGICAL[name]
+            wanted = {k: ("", t) for k, t in {**spec.key_prefix}.items()}
+            wanted["id"] = ("", "BIGINT")
+            if spec.watermark:
+                wanted[spec.watermark] = ("", "TIMESTAMP")
+            wanted.update({v: (k, spec.fields[k]) for k, v in mapping.fields.items()})
+            for field_name, (logical, duck_type) in wanted.items():
+                floc = (*loc, "fields", logical) if logical else loc
+                found = described.get(field_name.lower())
+                if found is None:
+                    problem(floc, f"{name}: record {mapping.object} has no field {field_name!r}")
+                    continue
+                kind = str(found.get("type"))
+                if found.get("format") in ("date", "date-time"):
+                    kind = f"{kind}:{found['format']}"
+                if kind not in NETSUITE_TYPES[duck_type]:
+                    problem(
+                        floc,
+                        f"{name}: {mapping.object}.{field_name} is {kind}; "
+                        f"{logical or field_name} needs {duck_type}",
+                    )
+    finally:
+        client.close()
