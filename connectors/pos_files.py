@@ -11,6 +11,11 @@ links are rejected unread. Files are tracked by name and SHA-256: an unchanged f
 read again; a changed one replaces everything its previous read stored. Rows read = rows
 loaded + rows quarantined, always; docs/sources.md says what partners are told.
 
+Partners whose files are written otherwise (delimiter, decimal comma, date and period
+formats, encoding, column names and order) have a layout (`connectors.pos_layouts`,
+docs/pos-layouts.md): each file is read with the layout that lists its partner, else the
+one its header matches, else it is rejected. The lines landed do not depend on the layout.
+
 Whether the partner id exists in the CRM is checked downstream (dbt tests), not here.
 """
 
@@ -23,36 +28,33 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import duckdb
 
+from connectors.pos_layouts import (
+    DEFAULT_LAYOUT,
+    FIELDS,
+    PosLayout,
+    candidate_layouts,
+    column_key,
+    layout_for_partner,
+)
 from connectors.schema import PORTAL_TABLES
 from connectors.warehouse import Landed, RowStager, SyncRun, replace_rows
 
 log = logging.getLogger("partnerpulse.connectors.pos_files")
 
-HEADER = (
-    "partner_id",
-    "period",
-    "sku",
-    "quantity",
-    "amount",
-    "currency",
-    "end_customer",
-    "invoice_ref",
-    "sold_on",
-)
+HEADER = FIELDS  # the default layout's header: the logical fields, in order
 # Matched whole (`fullmatch`): `$` would also accept a name ending in a newline.
 FILE_NAME = re.compile(
     r"pos_(?P<partner_id>[A-Za-z0-9]+)_(?P<period>\d{4}-(?:0[1-9]|1[0-2]))"
@@ -66,6 +68,22 @@ NO_ROWS = (
 SYMLINK = "a symbolic link: links are never followed out of the landing folder"
 MAX_LINE_CHARS = 1 << 20  # csv's own limit on one field is 131,072 characters
 COPY_CHUNK = 1 << 20
+SHOWN_HEADER_CHARS = 200  # of a header no layout matches, in its reason
+
+
+@dataclass(frozen=True)
+class LayoutChoice:
+    """How a file is read: `layout` is the one it is in (None when its header matches no
+    layout), `read_with` the one its rows are split and typed with (the closest when none
+    matched, so that rejected rows are still read), `tried` the names of those tried."""
+
+    layout: PosLayout | None
+    read_with: PosLayout
+    tried: tuple[str, ...]
+
+
+DEFAULT_CHOICE = LayoutChoice(DEFAULT_LAYOUT, DEFAULT_LAYOUT, (DEFAULT_LAYOUT.name,))
+UNREAD = LayoutChoice(None, DEFAULT_LAYOUT, ())  # a file rejected before it is opened
 
 
 @dataclass(frozen=True)
@@ -100,11 +118,18 @@ class PosFileOutcome:
     encoding: str = "utf-8-sig"
     file_fault: str | None = None  # a fault of the whole file found before its rows
     first_fault: str | None = None  # `row N <fault>` of the first bad row
+    choice: LayoutChoice = field(default=DEFAULT_CHOICE, repr=False)
+
+    @property
+    def layout(self) -> str | None:
+        """The name of the layout the file was read in; None when none matched (or unread)."""
+        return self.choice.layout.name if self.choice.layout else None
 
     def rows(self, binary: BinaryIO) -> Iterator[tuple[str, dict[str, Any]]]:
         """("line", typed line) for each row of a loaded file; ("quarantine", row) for each
         row of a rejected one, with its own fault or the one that rejected the file."""
-        for row in _Reading(self.file_name, binary, self.encoding, self.file_fault):
+        reading = _Reading(self.file_name, binary, self.encoding, self.file_fault, self.choice)
+        for row in reading:
             if self.status == "loaded":
                 assert row.line is not None
                 yield "line", row.line
@@ -120,21 +145,6 @@ class PosFileOutcome:
                 )
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _date(text: str) -> date | None:
-    try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d").date()
-    except ValueError:
-        return None
-
-
 def _blank_to_none(text: str | None) -> str | None:
     if text is None:
         return None
@@ -142,11 +152,15 @@ def _blank_to_none(text: str | None) -> str | None:
     return text or None
 
 
-def check_header(header: list[str]) -> str | None:
-    """Why a header row is wrong (missing / unexpected / repeated columns), or None."""
-    names = [h.strip().lower() for h in header]
-    missing = [h for h in HEADER if h not in names]
-    unexpected = [h for h in names if h not in HEADER]
+def check_header(header: list[str], choice: LayoutChoice = DEFAULT_CHOICE) -> str | None:
+    """Why a header row is not that of the layout read with (missing / unexpected / repeated
+    columns), or None. When several layouts were tried, the reason names the header found
+    and every layout tried, then compares it with the closest."""
+    layout = choice.read_with
+    names = [column_key(h) for h in header]
+    expected = [column_key(c) for c in layout.columns]
+    missing = [c for c in layout.columns if column_key(c) not in names]
+    unexpected = [h for h in names if h not in expected]
     repeated = sorted({h for h in names if names.count(h) > 1})
     faults = []
     if missing:
@@ -155,30 +169,46 @@ def check_header(header: list[str]) -> str | None:
         faults.append(f"unexpected column(s) {', '.join(repr(u) for u in unexpected)}")
     if repeated:
         faults.append(f"repeated column(s) {', '.join(repeated)}")
-    return f"wrong header: {'; '.join(faults)}" if faults else None
+    if not faults:
+        return None
+    if len(choice.tried) > 1:
+        shown = layout.delimiter.join(h.strip() for h in header)[:SHOWN_HEADER_CHARS]
+        return (
+            f"wrong header: {shown!r} matches no layout (tried {', '.join(choice.tried)}); "
+            f"closest is {layout.name}: {'; '.join(faults)}"
+        )
+    if layout != DEFAULT_LAYOUT:  # the layout listing the partner
+        return f"wrong header for layout {layout.name}: {'; '.join(faults)}"
+    return f"wrong header: {'; '.join(faults)}"
 
 
 def check_row(
-    values: Mapping[str, str | None], name: PosFileName, n_fields: int
+    values: Mapping[str, str | None],
+    name: PosFileName,
+    n_fields: int,
+    layout: PosLayout = DEFAULT_LAYOUT,
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """A typed line and no fault, or None and the row's faults (joined by '; ')."""
+    """A typed line and no fault, or None and the row's faults (joined by '; ').
+    `values` maps logical fields to the row's text, read per `layout`."""
     faults = []
-    if n_fields != len(HEADER):
-        kind = "missing column" if n_fields < len(HEADER) else "extra column"
-        faults.append(f"{kind}: {n_fields} fields, the header has {len(HEADER)}")
+    n_columns = len(layout.columns)
+    if n_fields != n_columns:
+        kind = "missing column" if n_fields < n_columns else "extra column"
+        faults.append(f"{kind}: {n_fields} fields, the header has {n_columns}")
     partner = (values.get("partner_id") or "").strip()
-    period = (values.get("period") or "").strip()
+    period_text = (values.get("period") or "").strip()
+    period = layout.period(period_text)  # `YYYY-MM`, whatever the layout writes
     if partner != name.partner_id:
         faults.append(f"partner_id {partner!r} disagrees with the file name ({name.partner_id})")
     if period != name.period:
-        faults.append(f"period {period!r} disagrees with the file name ({name.period})")
-    quantity = _number(values.get("quantity") or "")
+        faults.append(f"period {period_text!r} disagrees with the file name ({name.period})")
+    quantity = layout.number(values.get("quantity") or "")
     if quantity is None:
         faults.append(f"non-numeric quantity {values.get('quantity')!r}")
-    amount = _number(values.get("amount") or "")
+    amount = layout.number(values.get("amount") or "")
     if amount is None:
         faults.append(f"non-numeric amount {values.get('amount')!r}")
-    sold_on = _date(values.get("sold_on") or "")
+    sold_on = layout.date(values.get("sold_on") or "")
     if sold_on is None:
         faults.append(f"unparseable sold_on date {values.get('sold_on')!r}")
     if faults:
@@ -227,13 +257,19 @@ class _Reading:
     """
 
     def __init__(
-        self, file_name: str, binary: BinaryIO, encoding: str, file_fault: str | None
+        self,
+        file_name: str,
+        binary: BinaryIO,
+        encoding: str,
+        file_fault: str | None,
+        choice: LayoutChoice = DEFAULT_CHOICE,
     ) -> None:
         self.file_name = file_name
         self.name = parse_file_name(file_name)
+        self.layout = choice.read_with
         binary.seek(0)
         self._text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-        self._reader = csv.reader(_bounded_lines(self._text))
+        self._reader = csv.reader(_bounded_lines(self._text), delimiter=self.layout.delimiter)
         self.file_fault = file_fault
         try:
             header = next(self._reader, None)
@@ -244,8 +280,10 @@ class _Reading:
             raise
         self.header = header
         self.columns = [h.strip().lower() for h in header or []]
+        # The logical field of each column, by position (None: a column the metrics skip).
+        self.fields = [self.layout.field_of(h) for h in header or []]
         if self.file_fault is None:
-            self.file_fault = BAD_NAME if self.name is None else check_header(header or [])
+            self.file_fault = BAD_NAME if self.name is None else check_header(header or [], choice)
 
     def __iter__(self) -> Iterator[_Row]:
         number = 0
@@ -275,22 +313,33 @@ class _Reading:
         if self.file_fault:
             return _Row(number, raw, None, self.file_fault)
         assert self.name is not None
-        line, fault = check_row({c: raw.get(c) for c in HEADER}, self.name, len(fields))
+        # A row shorter or longer than the header is the field count's fault, checked there.
+        paired = zip(self.fields, fields, strict=False)
+        values = {f: v for f, v in paired if f is not None}
+        line, fault = check_row(values, self.name, len(fields), self.layout)
         if line is not None:
             line = {"file_name": self.file_name, "row_number": number, **line}
         return _Row(number, raw, line, fault)
 
 
-def _encoding(binary: BinaryIO) -> str:
-    """UTF-16 when the file starts with its byte-order mark, else UTF-8 (BOM or not)."""
+def _encoding(binary: BinaryIO, layout: PosLayout = DEFAULT_LAYOUT) -> str:
+    """UTF-16 or UTF-8 when the file starts with that byte-order mark (a mark says what the
+    file is, whatever the layout), else the layout's encoding (UTF-8 read as `utf-8-sig`)."""
     binary.seek(0)
     start = binary.read(4)
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    return "utf-8-sig"
+    if start.startswith(codecs.BOM_UTF8) or codecs.lookup(layout.encoding).name == "utf-8":
+        return "utf-8-sig"
+    return layout.encoding
 
 
 def _not_text(encoding: str, exc: UnicodeDecodeError) -> str:
+    if encoding not in ("utf-16", "utf-8-sig"):  # a layout's own encoding
+        return (
+            f"not {encoding} text ({exc.reason}) as its layout says; "
+            "the rows shown are the bytes read as latin-1"
+        )
     label = "UTF-16" if encoding == "utf-16" else "UTF-8"
     return (
         f"not {label} text ({exc.reason}): ask the partner to export UTF-8 or UTF-16; "
@@ -298,25 +347,71 @@ def _not_text(encoding: str, exc: UnicodeDecodeError) -> str:
     )
 
 
-def read_pos_file(file_name: str, binary: BinaryIO) -> PosFileOutcome:
+def _sniff_header(binary: BinaryIO, layout: PosLayout) -> list[str] | None:
+    """The file's header row as `layout` would read it, or None if it has none. Bytes that
+    do not decode become U+FFFD here: whether the file decodes is the reading's business."""
+    encoding = _encoding(binary, layout)
+    binary.seek(0)
+    text = io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
+    try:
+        return next(csv.reader(_bounded_lines(text), delimiter=layout.delimiter), None)
+    except (csv.Error, _Unreadable):
+        return None
+    finally:
+        text.detach()  # the caller owns the binary file
+
+
+def _shared_columns(layout: PosLayout, header: list[str] | None) -> int:
+    keys = {column_key(c) for c in layout.columns}
+    return len(keys.intersection(column_key(h) for h in header or []))
+
+
+def choose_file_layout(
+    file_name: str, binary: BinaryIO, layouts: Sequence[PosLayout]
+) -> LayoutChoice:
+    """The layout listing the file's partner, else the first whose columns its header has
+    (each candidate reading the header with its own delimiter and encoding), else none:
+    then the rows are read with the layout sharing the most columns with the header."""
+    name = parse_file_name(file_name)
+    listed = layout_for_partner(layouts, name.partner_id if name else None)
+    if listed is not None:
+        return LayoutChoice(listed, listed, (listed.name,))
+    candidates = candidate_layouts(layouts)
+    headers = [(layout, _sniff_header(binary, layout)) for layout in candidates]
+    for layout, header in headers:
+        if header is not None and layout.matches_header(header):
+            return LayoutChoice(layout, layout, (layout.name,))
+    closest = max(headers, key=lambda pair: _shared_columns(*pair))[0]  # the first of equals
+    return LayoutChoice(None, closest, tuple(layout.name for layout in candidates))
+
+
+def read_pos_file(
+    file_name: str, binary: BinaryIO, layouts: Sequence[PosLayout] = (DEFAULT_LAYOUT,)
+) -> PosFileOutcome:
     """Validate a POS file: loaded or rejected whole, with the rows read and the first fault.
 
-    The typed lines or quarantined rows are not kept: `outcome.rows(binary)` reads the file
-    again and yields them, so memory does not grow with the file. A file that does not
-    decode is read as latin-1 (every byte is a character) so that its rows are counted and
-    quarantined with that reason.
+    The file is read in the layout `choose_file_layout` picks among `layouts` (the default
+    is always a candidate). The typed lines or quarantined rows are not kept:
+    `outcome.rows(binary)` reads the file again and yields them, so memory does not grow
+    with the file. A file that does not decode is read as latin-1 (every byte is a
+    character) so that its rows are counted and quarantined with that reason.
     """
-    encoding = _encoding(binary)
+    choice = choose_file_layout(file_name, binary, layouts)
+    encoding = _encoding(binary, choice.read_with)
     try:
-        return _check(file_name, binary, encoding, None)
+        return _check(file_name, binary, encoding, None, choice)
     except UnicodeDecodeError as exc:
-        return _check(file_name, binary, "latin-1", _not_text(encoding, exc))
+        return _check(file_name, binary, "latin-1", _not_text(encoding, exc), choice)
 
 
 def _check(
-    file_name: str, binary: BinaryIO, encoding: str, file_fault: str | None
+    file_name: str,
+    binary: BinaryIO,
+    encoding: str,
+    file_fault: str | None,
+    choice: LayoutChoice,
 ) -> PosFileOutcome:
-    reading = _Reading(file_name, binary, encoding, file_fault)
+    reading = _Reading(file_name, binary, encoding, file_fault, choice)
     rows = 0
     first: _Row | None = None
     for row in reading:
@@ -340,6 +435,7 @@ def _check(
         encoding=encoding,
         file_fault=file_fault,
         first_fault=None if first is None else f"row {first.number} {first.fault}",
+        choice=choice,
     )
 
 
@@ -416,9 +512,11 @@ def land_pos_files(
     landing_dir: Path,
     known: Mapping[str, tuple[str | None, str]],
     spool_dir: Path | None = None,
+    layouts: Sequence[PosLayout] = (DEFAULT_LAYOUT,),
 ) -> Landed:
     """Read every new or changed file of `landing_dir` and land it (inside the sync's
-    transaction). `known` maps a file name to its stored (sha256, status).
+    transaction). `known` maps a file name to its stored (sha256, status); `layouts` are
+    the layouts files may be in besides the default (docs/pos-layouts.md).
 
     Each new or changed file is copied into a private, already-unlinked temporary file
     (under `spool_dir`) and hashed in that one read; it is validated and staged from the copy,
@@ -436,7 +534,7 @@ def land_pos_files(
         RowStager(quarantine_table, spool_dir=spool_dir) as quarantine_stage,
     ):
         stages = {"line": lines_stage, "quarantine": quarantine_stage}
-        return _land_files(con, run, landing_dir, known, spool_dir, files_stage, stages)
+        return _land_files(con, run, landing_dir, known, spool_dir, files_stage, stages, layouts)
 
 
 def _land_files(
@@ -447,6 +545,7 @@ def _land_files(
     spool_dir: Path | None,
     files_stage: RowStager,
     stages: dict[str, RowStager],
+    layouts: Sequence[PosLayout],
 ) -> Landed:
     replaced: list[str] = []
     rejected_paths: list[str] = []
@@ -470,7 +569,9 @@ def _land_files(
                     counts["files_vanished"] += 1
                     log.info("pos file %r is no longer a regular file", path.name)
                     continue
-                outcome = PosFileOutcome(path.name, parse_file_name(path.name), "rejected", SYMLINK)
+                outcome = PosFileOutcome(
+                    path.name, parse_file_name(path.name), "rejected", SYMLINK, choice=UNREAD
+                )
                 mtime = path.lstat().st_mtime
             else:
                 outcome = None
@@ -480,7 +581,7 @@ def _land_files(
                     rejected_paths.append(str(path))
                 continue
             if outcome is None:
-                outcome = read_pos_file(path.name, snapshot)
+                outcome = read_pos_file(path.name, snapshot, layouts)
             file_rows = {"line": 0, "quarantine": 0}
             if outcome.rows_read:
                 for kind, row in outcome.rows(snapshot):
@@ -506,9 +607,20 @@ def _land_files(
             if outcome.status == "rejected":
                 counts["files_rejected"] += 1
                 rejected_paths.append(str(path))
-                log.warning("pos file %r rejected: %s", path.name, outcome.reason)
+                log.warning(
+                    "pos file %r rejected (layout %s): %s",
+                    path.name,
+                    outcome.layout or "none",
+                    outcome.reason,
+                )
             else:
                 counts["files_loaded"] += 1
+                log.info(
+                    "pos file %r loaded (layout %s): %d rows",
+                    path.name,
+                    outcome.layout,
+                    outcome.rows_read,
+                )
     loaded, quarantined = stages["line"].count, stages["quarantine"].count
     if rows_read != loaded + quarantined:  # by construction; never silent
         raise AssertionError("POS row counts do not add up")
