@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -50,6 +51,15 @@ DISTRIBUTOR_EU = PosLayout(
         "Filiale": None,
     },
 )
+
+
+DOCS = Path(__file__).parents[2] / "docs" / "pos-layouts.md"
+
+
+def test_the_documented_example_layout_is_the_one_tested():
+    text = DOCS.read_text(encoding="utf-8")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert [PosLayout.model_validate(item) for item in yaml.safe_load(block)] == [DISTRIBUTOR_EU]
 
 
 def layout(name: str, **changes) -> PosLayout:
