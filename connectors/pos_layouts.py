@@ -9,6 +9,7 @@ the layout: a layout changes how a file is read, never what is stored.
 from __future__ import annotations
 
 import codecs
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -153,24 +154,35 @@ class PosLayout(BaseModel):
 
     def date(self, text: str) -> date | None:
         """A date in the first of the layout's formats that reads it, or None."""
-        for fmt in self.date_formats:
-            try:
-                return datetime.strptime(text.strip(), fmt).date()
-            except ValueError:
-                continue
-        return None
+        return _parse_date(text.strip(), tuple(self.date_formats))
 
     def period(self, text: str) -> str | None:
         """The period as `YYYY-MM`, or None. Written exactly in the format: "2024-5" is
         not "%Y-%m" even though strptime would accept it."""
-        text = text.strip()
+        return _parse_period(text.strip(), self.period_format)
+
+
+# strptime is the slow part of reading a row, and a file repeats the same few dates and one
+# period: each text is parsed once.
+@functools.lru_cache(maxsize=4096)
+def _parse_date(text: str, formats: tuple[str, ...]) -> date | None:
+    for fmt in formats:
         try:
-            month = datetime.strptime(text, self.period_format)
+            return datetime.strptime(text, fmt).date()
         except ValueError:
-            return None
-        if month.strftime(self.period_format) != text:
-            return None
-        return f"{month.year:04d}-{month.month:02d}"
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_period(text: str, fmt: str) -> str | None:
+    try:
+        month = datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+    if month.strftime(fmt) != text:
+        return None
+    return f"{month.year:04d}-{month.month:02d}"
 
 
 def _read_back(fmt: str) -> date | None:
