@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.pos_layouts import DEFAULT_LAYOUT, PosLayout
+
 DBT_PROJECT_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "dbt_project.yml"
 
 # Fields every object of a source has, whatever the org: keys, watermark, deletion flag.
@@ -227,20 +229,35 @@ class ObjectMapping(BaseModel):
         return self.fields[logical].lower()
 
 
+class PosConfig(BaseModel):
+    """The layouts partners' POS files come in besides the default one (docs/pos-layouts.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layouts: list[PosLayout] = Field(default_factory=list)
+
+
 class OrgConfig(BaseModel):
-    """The whole mapping: `crm` and `erp`, each logical object name -> its mapping."""
+    """The whole mapping: `crm` and `erp`, each logical object name -> its mapping, and the
+    POS file layouts."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     crm: dict[str, ObjectMapping]
     erp: dict[str, ObjectMapping]
+    pos: PosConfig = Field(default_factory=PosConfig)
 
     def mapping(self, logical: str) -> ObjectMapping:
         return getattr(self, LOGICAL[logical].source)[logical]
 
+    @property
+    def pos_layouts(self) -> tuple[PosLayout, ...]:
+        """The configured layouts, then the default one (tried last)."""
+        return (*self.pos.layouts, DEFAULT_LAYOUT)
+
     def dbt_vars(self) -> dict[str, Any]:
-        """The mapping as dbt reads it (`var('org')`)."""
-        return {"org": self.model_dump(mode="json", exclude_none=True)}
+        """The mapping as dbt reads it (`var('org')`): staging needs no POS layouts."""
+        return {"org": self.model_dump(mode="json", exclude_none=True, exclude={"pos"})}
 
 
 class OrgConfigError(ValueError):
@@ -409,7 +426,7 @@ def default_org() -> OrgConfig:
 def dbt_vars_override(config: OrgConfig) -> dict[str, Any]:
     """The `org` dbt var to pass, or nothing for the default org: dbt's own default is the
     default org, and unchanged vars keep dbt's partial parse state valid."""
-    if config == default_org():
+    if config.dbt_vars() == default_org().dbt_vars():
         return {}
     return config.dbt_vars()
 

@@ -424,7 +424,12 @@ def _sync_pos(
         path,
         run,
         lambda con: pos_files.land_pos_files(
-            con, run, settings.landing_dir, known, spool_dir=settings.spool_dir
+            con,
+            run,
+            settings.landing_dir,
+            known,
+            spool_dir=settings.spool_dir,
+            layouts=settings.org.pos_layouts,
         ),
         lock_timeout_s=settings.warehouse_lock_timeout_s,
         memory_limit=settings.warehouse_memory_limit,

@@ -82,7 +82,9 @@ def test_a_file_names_only_what_differs_and_raw_tables_keep_the_orgs_names() -> 
     assert query.startswith("SELECT id, custrecord_cp_partner, custrecord_cp_claim_ref, ")
     assert " FROM customrecord_coop_payment ORDER BY id" in query
     assert payments.qualified_name == "raw_erp.customrecord_mdf_payment"
+    assert [x.name for x in org.pos_layouts] == ["distributor_eu", "default"]
     override = dbt_vars_override(org)["org"]
+    assert "pos" not in override  # staging needs no file layouts
     assert override["crm"]["deal_registrations"]["object"] == "Lead"
     json.dumps(override)  # dbt receives it as JSON
 

@@ -5,7 +5,6 @@ clearly (docs/pos-layouts.md)."""
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import logging
@@ -132,11 +131,15 @@ SALES = [
 # -- landing through sync_object, with layouts -----------------------------------------------
 
 
-def sync(landing: Path, layouts, monkeypatch):
-    """A POS sync that reads with `layouts` (the sync does not take layouts yet)."""
-    land = functools.partial(pos_files.land_pos_files, layouts=layouts)
-    monkeypatch.setattr(pos_files, "land_pos_files", land)
-    settings_ = Settings(landing_dir=landing, spool_dir=landing.parent / "spool")
+def sync(landing: Path, layouts):
+    """A POS sync with `layouts` described in the org's configuration file (`pos.layouts`;
+    the default layout is always tried last)."""
+    config = landing.parent / "partnerpulse.yml"
+    given = [x.model_dump(mode="json") for x in layouts if x != DEFAULT_LAYOUT]
+    config.write_text(yaml.safe_dump({"pos": {"layouts": given}}, allow_unicode=True))
+    settings_ = Settings(
+        landing_dir=landing, spool_dir=landing.parent / "spool", config_path=config
+    )
     return sync_object(settings_, landing.parent / "w.duckdb", "pos", "pos_reports")
 
 
@@ -163,11 +166,11 @@ def landing(tmp_path: Path) -> Path:
     return folder
 
 
-def land_one(folder: Path, content: bytes, layouts, monkeypatch) -> list[tuple]:
+def land_one(folder: Path, content: bytes, layouts) -> list[tuple]:
     """The lines landed from one file (NAME) in a warehouse of its own."""
     folder.mkdir()
     (folder / NAME).write_bytes(content)
-    result = sync(folder, layouts, monkeypatch)
+    result = sync(folder, layouts)
     assert (result.rows_read, result.rows_quarantined) == (len(SALES), 0)
     return landed_lines(folder, NAME)
 
@@ -189,11 +192,11 @@ FEATURES = [
 
 
 @pytest.mark.parametrize("lay", FEATURES, ids=lambda lay: lay.name)
-def test_a_file_in_any_layout_lands_the_lines_of_the_default_layout(tmp_path, monkeypatch, lay):
+def test_a_file_in_any_layout_lands_the_lines_of_the_default_layout(tmp_path, lay):
     # Two warehouses: several of these layouts have the default's column names, so in one
     # landing folder the first matching layout would read both files (see the docs).
-    expected = land_one(tmp_path / "default", pos_file(SALES, DEFAULT_LAYOUT), (), monkeypatch)
-    got = land_one(tmp_path / lay.name, pos_file(SALES, lay), (lay,), monkeypatch)
+    expected = land_one(tmp_path / "default", pos_file(SALES, DEFAULT_LAYOUT), ())
+    got = land_one(tmp_path / lay.name, pos_file(SALES, lay), (lay,))
     assert got == expected
     assert {line[7] for line in got} == {"Müller GmbH", "Café Ørsted & Söhne"}  # end_customer
     assert q(tmp_path / lay.name, "SELECT status, reason FROM raw_portal.pos_files") == [
@@ -201,7 +204,7 @@ def test_a_file_in_any_layout_lands_the_lines_of_the_default_layout(tmp_path, mo
     ]
 
 
-def test_the_distributor_example_file_as_written_by_hand(landing, monkeypatch, caplog):
+def test_the_distributor_example_file_as_written_by_hand(landing, caplog):
     header = (
         "Reseller;Periode;Artikelnummer;Menge;Umsatz;Waehrung;Endkunde;Rechnung;"
         "Verkaufsdatum;Filiale"
@@ -214,7 +217,7 @@ def test_the_distributor_example_file_as_written_by_hand(landing, monkeypatch, c
     (landing / NAME).write_bytes(pos_file(SALES[:2], DEFAULT_LAYOUT))
 
     with caplog.at_level(logging.INFO, logger="partnerpulse.connectors.pos_files"):
-        sync(landing, (DISTRIBUTOR_EU,), monkeypatch)
+        sync(landing, (DISTRIBUTOR_EU,))
     assert landed_lines(landing, REVISED) == landed_lines(landing, NAME)
     assert q(landing, f"SELECT amount, end_customer, sold_on FROM raw_portal.pos_report_lines "
              f"WHERE file_name = '{REVISED}' ORDER BY row_number") == [
@@ -255,14 +258,14 @@ def test_the_layout_listing_the_partner_wins_over_one_matching_the_header_first(
     assert "non-numeric amount '1234,56'" in out.reason
 
 
-def test_a_header_matching_no_layout_is_rejected_whole_naming_it(landing, monkeypatch):
+def test_a_header_matching_no_layout_is_rejected_whole_naming_it(landing):
     typo = DISTRIBUTOR_EU.model_copy(
         update={"columns": {("Artikel" if c == "Artikelnummer" else c): f
                             for c, f in DISTRIBUTOR_EU.columns.items()}}
     )  # fmt: skip
     (landing / NAME).write_bytes(pos_file(SALES, typo))
 
-    result = sync(landing, (DISTRIBUTOR_EU,), monkeypatch)
+    result = sync(landing, (DISTRIBUTOR_EU,))
     assert (result.rows_read, result.rows_quarantined) == (4, 4)
     ((status, reason),) = q(landing, "SELECT status, reason FROM raw_portal.pos_files")
     assert status == "rejected"
