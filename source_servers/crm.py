@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from source_servers import metadata, shaping
 from source_servers.admin import AdminGuard, admin_routes
 from source_servers.faults import FaultMiddleware, SourceState, bearer_token
 from source_servers.runtime import JsonRows, World, json_rows
@@ -40,14 +41,6 @@ DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE, MAX_BATCH_SIZE = 200, 2000
 LOCATOR_IDLE_SECONDS = 15 * 60
 MAX_LOCATORS = 64
-
-OBJECTS = {
-    "account": ("Account", "account"),
-    "opportunity": ("Opportunity", "opportunity"),
-    "lead": ("Lead", "lead"),
-    "deal_registration__c": ("Deal_Registration__c", "deal_registration__c"),
-    "campaign": ("Campaign", "campaign"),
-}
 
 
 class SoqlError(Exception):
@@ -84,7 +77,8 @@ _REST = re.compile(
     r"\s*(?:LIMIT\s+(?P<limit>\d+))?\s*$",
     re.I | re.S,
 )
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A field, or a parent relationship's field (`RecordType.DeveloperName`).
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _CONDITION = re.compile(
     r"^\s*(?P<field>\S+?)\s*(?P<op>>=|<=|!=|<>|=|>|<)\s*(?P<value>.+?)\s*$", re.S
 )
@@ -184,14 +178,43 @@ class SoqlPlan:
     params: list[Any] = field(default_factory=list)
 
 
-def parse_soql(soql: str, world: World, *, include_deleted: bool) -> SoqlPlan:
-    """Translate the supported SOQL subset into a DuckDB query producing JSON rows."""
+def _selected_json(name: str, kind: str, by_lower: dict[str, tuple[str, str]]) -> str:
+    """`'key', value` of one selected field for json_object; a parent relationship's field
+    is nested as Salesforce sends it: `"RecordType": {"attributes": ..., "DeveloperName": ..}`.
+    """
+    if "." not in name:
+        return f"{_sql_str(name)}, {_json_value(name, kind)}"
+    parent, child = name.split(".", 1)
+    parent_id = by_lower.get(f"{parent.lower()}id")
+    url = "NULL"
+    if parent_id:
+        url = f"{_sql_str(f'{DATA_PREFIX}/sobjects/{parent}/')} || {_quote_ident(parent_id[0])}"
+    attributes = f"json_object('type', {_sql_str(parent)}, 'url', {url})"
+    nested = (
+        f"json_object('attributes', {attributes}, {_sql_str(child)}, {_json_value(name, kind)})"
+    )
+    return f"{_sql_str(parent)}, {nested}"
+
+
+def parse_soql(
+    soql: str,
+    world: World,
+    *,
+    include_deleted: bool,
+    objects: dict[str, metadata.SfObject] | None = None,
+) -> SoqlPlan:
+    """Translate the supported SOQL subset into a DuckDB query producing JSON rows.
+
+    `objects` is the served catalog (`shaping.crm_catalog(world)` when not given).
+    """
     m = _SELECT.match(soql)
     if not m:
         raise SoqlError("MALFORMED_QUERY", f"unexpected token: {soql.strip()[:40]!r}")
     obj_name = m.group("obj")
-    entry = OBJECTS.get(obj_name.lower())
-    columns = world.columns("crm", entry[1]) if entry else []
+    if objects is None:
+        objects = shaping.crm_catalog(world)
+    entry = objects.get(obj_name.lower())
+    columns = world.columns(entry.schema, entry.relation) if entry else []
     if not entry or not columns:
         raise SoqlError(
             "INVALID_TYPE",
@@ -199,7 +222,7 @@ def parse_soql(soql: str, world: World, *, include_deleted: bool) -> SoqlPlan:
             "object, be sure to append the '__c' after the entity name. Please reference your "
             "WSDL or the describe call for the appropriate names.",
         )
-    sobject, table = entry
+    sobject = entry.name
     by_lower = {name.lower(): (name, _kind(dtype)) for name, dtype in columns}
 
     def resolve(name: str) -> tuple[str, str]:
@@ -264,8 +287,9 @@ def parse_soql(soql: str, world: World, *, include_deleted: bool) -> SoqlPlan:
         f"'attributes', json_object('type', {_sql_str(sobject)}, "
         f"'url', {_sql_str(url_prefix)} || {id_col})"
     ]
-    pairs += [f"{_sql_str(name)}, {_json_value(name, kind)}" for name, kind in selected]
-    sql = f"SELECT json_object({', '.join(pairs)})::VARCHAR || ',' FROM crm.{_quote_ident(table)}"
+    pairs += [_selected_json(name, kind, by_lower) for name, kind in selected]
+    relation = f"{entry.schema}.{_quote_ident(entry.relation)}"
+    sql = f"SELECT json_object({', '.join(pairs)})::VARCHAR || ',' FROM {relation}"
     if where_sql:
         sql += " WHERE " + " AND ".join(where_sql)
     if order_sql:
@@ -379,6 +403,7 @@ class CrmServer:
         self.client_id = client_id
         self.client_secret = client_secret
         self.locators = LocatorStore()
+        self._catalog: tuple[int, dict[str, metadata.SfObject]] | None = None
         self.state = SourceState(
             "crm",
             is_data_path=lambda path: path.startswith("/services/data"),
@@ -457,6 +482,48 @@ class CrmServer:
             self.state.api_usage += 1
         return None
 
+    def catalog(self) -> dict[str, metadata.SfObject]:
+        """The served sObjects (lower-case name -> object), rebuilt when the world changes."""
+        version = self.world.version
+        cached = self._catalog
+        if cached is None or cached[0] != version:
+            cached = (version, shaping.crm_catalog(self.world))
+            self._catalog = cached
+        return cached[1]
+
+    # -- metadata ---------------------------------------------------------------------
+    def sobjects(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        return JSONResponse(metadata.sobjects_list(self.catalog().values()))
+
+    def describe(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        obj = self.catalog().get(request.path_params["name"].lower())
+        if obj is None:
+            # Salesforce's body for an unknown sObject (no `fields` member, unlike a query error).
+            return JSONResponse(
+                [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+                status_code=404,
+            )
+        return JSONResponse(metadata.describe(obj, lambda name: self._distinct(obj, name)))
+
+    def _distinct(self, obj: metadata.SfObject, name: str) -> list[str]:
+        """The distinct non-null values of one field of a served object."""
+        col = _quote_ident(name)
+        cur = self.world.cursor()
+        try:
+            rows = cur.execute(
+                f"SELECT DISTINCT {col} FROM {obj.schema}.{_quote_ident(obj.relation)} "
+                f"WHERE {col} IS NOT NULL ORDER BY 1"
+            ).fetchall()
+        finally:
+            cur.close()
+        return [str(r[0]) for r in rows]
+
     # -- data -------------------------------------------------------------------------
     def query(self, request: Request) -> Response:
         return self._query(request, include_deleted=False)
@@ -472,7 +539,9 @@ class CrmServer:
         if not soql:
             return sf_errors(400, "MALFORMED_QUERY", "The q parameter is required")
         try:
-            plan = parse_soql(soql, self.world, include_deleted=include_deleted)
+            plan = parse_soql(
+                soql, self.world, include_deleted=include_deleted, objects=self.catalog()
+            )
         except SoqlError as exc:
             return sf_errors(400, exc.error_code, exc.message)
         cur = self.world.cursor()
@@ -534,6 +603,10 @@ def create_app(world: World, client_id: str, client_secret: str, *, admin_token:
         Route(f"{DATA_PREFIX}/query/{{locator}}", crm.more, methods=["GET"]),
         Route(f"{DATA_PREFIX}/queryAll/{{locator}}", crm.more, methods=["GET"]),
         Route(f"{DATA_PREFIX}/limits", crm.limits, methods=["GET"]),
+        Route(f"{DATA_PREFIX}/sobjects", crm.sobjects, methods=["GET"]),
+        Route(f"{DATA_PREFIX}/sobjects/", crm.sobjects, methods=["GET"]),
+        Route(f"{DATA_PREFIX}/sobjects/{{name}}/describe", crm.describe, methods=["GET"]),
+        Route(f"{DATA_PREFIX}/sobjects/{{name}}/describe/", crm.describe, methods=["GET"]),
         Route("/services/data/{rest:path}", crm.not_found),
         *admin_routes(crm.state, world),
     ]

@@ -28,12 +28,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from source_servers import metadata, shaping
 from source_servers.admin import AdminGuard, admin_routes
 from source_servers.faults import FaultMiddleware, SourceState, bearer_token
 from source_servers.runtime import JsonRows, World, json_rows
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 QUERY_PATH = "/services/rest/query/v1/suiteql"
+CATALOG_PATH = "/services/rest/record/v1/metadata-catalog"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME_SECONDS = 3600
 MAX_LIMIT = 1000
@@ -215,6 +217,14 @@ class SuiteQLRunner:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        # The schema serving the records: `erp`, or a shape's views over it. A shaped
+        # account must not reach the unshaped tables by qualifying a name with `erp.`.
+        self.schema = shaping.served_schema(world.shape, "erp")
+        self._hidden_schemas = (
+            None
+            if self.schema == "erp"
+            else re.compile(rf"\b(erp|{re.escape(self.schema)})\s*\.\s*\w*", re.I)
+        )
         cur = world.cursor()
         try:
             for statement in _MACROS:
@@ -268,13 +278,15 @@ class SuiteQLRunner:
             raise SuiteQLError(_SEARCH + "Only a single SELECT statement is supported.")
         text = rewrite_conversions(query.strip().rstrip(";").strip())
         bare = _STRING.sub("''", text)
-        qualified = _OTHER_SCHEMAS.search(bare)
+        qualified = _OTHER_SCHEMAS.search(bare) or (
+            self._hidden_schemas.search(bare) if self._hidden_schemas else None
+        )
         if qualified:
             name = "".join(qualified.group(0).split())
             raise SuiteQLError(_SEARCH + f"Record '{name}' was not found.")
         if _TABLE_FUNCTION.search(bare):
             raise SuiteQLError(_SEARCH + "Table functions are not supported.")
-        allowed = {t.lower() for t in self.world.tables("erp")}
+        allowed = {t.lower() for t in self.world.tables(self.schema)}
         allowed |= {m.lower() for m in _CTE_NAME.findall(bare)}
         try:
             referenced = cur.get_table_names(text)
@@ -288,7 +300,7 @@ class SuiteQLRunner:
     def _run(self, query: str, offset: int = 0, limit: int = MAX_ROWS) -> _Result:
         cur = self.world.cursor()
         try:
-            cur.execute("SET search_path = 'memory.erp,memory.suiteql'")
+            cur.execute(f"SET search_path = 'memory.{self.schema},memory.suiteql'")
             text = self._validate(cur, query)
             try:
                 rel = cur.sql(text)
@@ -473,6 +485,29 @@ class ErpServer:
         tail = f'],"offset":{offset},"totalResults":{result.total}}}'.encode()
         return Response(head + result.page(offset, stop) + tail, media_type="application/json")
 
+    # -- record metadata ------------------------------------------------------------------
+    def metadata_catalog(self, request: Request) -> Response:
+        if not self.state.tokens.check(bearer_token(request), self.state.faults):
+            return ns_error(401, _INVALID_LOGIN, "INVALID_LOGIN")
+        base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        records = sorted(self.world.tables(self.runner.schema))
+        return JSONResponse(metadata.record_catalog(records, base + CATALOG_PATH))
+
+    def record_metadata(self, request: Request) -> Response:
+        if not self.state.tokens.check(bearer_token(request), self.state.faults):
+            return ns_error(401, _INVALID_LOGIN, "INVALID_LOGIN")
+        wanted = request.path_params["record"].lower()
+        records = {t.lower(): t for t in self.world.tables(self.runner.schema)}
+        if wanted not in records:
+            return ns_error(
+                404,
+                f"Record type '{request.path_params['record']}' was not found.",
+                "NONEXISTENT_ID",
+            )
+        name = records[wanted]
+        body = metadata.record_schema(name, self.world.columns(self.runner.schema, name))
+        return JSONResponse(body, media_type="application/schema+json")
+
     def not_found(self, request: Request) -> Response:
         return ns_error(404, "The requested resource does not exist.", "NONEXISTENT_ID")
 
@@ -488,6 +523,9 @@ def create_app(world: World, client_id: str, client_secret: str, *, admin_token:
     routes = [
         Route(TOKEN_PATH, erp.token, methods=["POST"]),
         Route(QUERY_PATH, suiteql, methods=["POST"]),
+        Route(CATALOG_PATH, erp.metadata_catalog, methods=["GET"]),
+        Route(CATALOG_PATH + "/", erp.metadata_catalog, methods=["GET"]),
+        Route(CATALOG_PATH + "/{record}", erp.record_metadata, methods=["GET"]),
         Route("/services/rest/{rest:path}", erp.not_found),
         *admin_routes(erp.state, world),
     ]

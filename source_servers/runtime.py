@@ -29,8 +29,9 @@ import numpy as np
 import pyarrow as pa
 import uvicorn
 
-from source_servers import world_ops
+from source_servers import shaping, world_ops
 from source_servers.admin import ADMIN_TOKEN_HEADER
+from source_servers.shapes import DEFAULT, OrgShape
 
 SYSTEMS = ("crm", "erp", "portal")
 WORLD_SCHEMAS = ("crm", "erp", "portal")
@@ -57,11 +58,13 @@ class World:
     """The source data, copied from `world.duckdb` into an in-memory DuckDB database.
 
     Every reader takes its own cursor. `version` grows with every mutation so that
-    servers can drop cached query results.
+    servers can drop cached query results. `shape` is the org shape it is served in (its
+    views are created here, see `source_servers.shaping`).
     """
 
-    def __init__(self, world_file: Path) -> None:
+    def __init__(self, world_file: Path, shape: OrgShape = DEFAULT) -> None:
         self.path = Path(world_file)
+        self.shape = shape
         if not self.path.is_file():
             raise FileNotFoundError(f"no world database at {self.path}")
         self.con = duckdb.connect(":memory:")
@@ -70,6 +73,7 @@ class World:
         self.version = 0
         self._columns: dict[tuple[int, str, str], list[tuple[str, str]]] = {}
         self._load()
+        shaping.install(self.con, shape)
 
     def _load(self) -> None:
         con = self.con
@@ -149,15 +153,17 @@ class World:
         return cached
 
     def tables(self, schema: str) -> list[str]:
-        """The table names of one world schema."""
+        """The table (and view: a shaped schema holds views) names of one schema."""
         cur = self.cursor()
         try:
             return [
                 r[0]
                 for r in cur.execute(
                     "SELECT table_name FROM duckdb_tables() "
-                    "WHERE database_name = 'memory' AND schema_name = ?",
-                    [schema],
+                    "WHERE database_name = 'memory' AND schema_name = ? "
+                    "UNION ALL SELECT view_name FROM duckdb_views() "
+                    "WHERE database_name = 'memory' AND schema_name = ? AND NOT internal",
+                    [schema, schema],
                 ).fetchall()
             ]
         finally:
