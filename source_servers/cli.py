@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from source_servers.shapes import DEFAULT_SHAPE, ORG_SHAPE_VARIABLE, SHAPES
+
 DEFAULT_CACHE = Path(".partnerpulse") / "worlds"
 ADMIN_TOKEN_VARIABLE = "PARTNERPULSE_SOURCES_ADMIN_TOKEN"
 
@@ -126,6 +128,15 @@ def generate(
 @click.option("--crm-port", type=int, default=8101, show_default=True)
 @click.option("--erp-port", type=int, default=8102, show_default=True)
 @click.option("--portal-port", type=int, default=8103, show_default=True)
+@click.option(
+    "--org-shape",
+    type=click.Choice(sorted(SHAPES)),
+    envvar=ORG_SHAPE_VARIABLE,
+    default=DEFAULT_SHAPE,
+    show_default=True,
+    help=f"Serve the world shaped like another org (source_servers/shapes.py); "
+    f"also read from {ORG_SHAPE_VARIABLE}.",
+)
 def serve(
     world_dir: Path | None,
     seed: int,
@@ -139,6 +150,7 @@ def serve(
     crm_port: int,
     erp_port: int,
     portal_port: int,
+    org_shape: str,
 ) -> None:
     """Serve a world until SIGINT/SIGTERM; prints the variables to export.
 
@@ -171,6 +183,7 @@ def serve(
             landing_dir=landing_dir,
             host=host,
             ports=(crm_port, erp_port, portal_port),
+            org_shape=org_shape,
         ) as running:
             for name, value in running.env().items():
                 click.echo(f"export {name}={shlex.quote(value)}")

@@ -288,10 +288,15 @@ class SuiteQLRunner:
             raise SuiteQLError(_SEARCH + "Table functions are not supported.")
         allowed = {t.lower() for t in self.world.tables(self.schema)}
         allowed |= {m.lower() for m in _CTE_NAME.findall(bare)}
+        # Names as written: a cursor that cannot see the records, since DuckDB would
+        # report the tables under a shape's views instead of the views themselves.
+        names_cur = self.world.cursor()
         try:
-            referenced = cur.get_table_names(text)
+            referenced = names_cur.get_table_names(text)
         except duckdb.Error as exc:
             raise SuiteQLError(_SEARCH + _first_line(exc)) from None
+        finally:
+            names_cur.close()
         for name in sorted(referenced):
             if name.lower() not in allowed:
                 raise SuiteQLError(_SEARCH + f"Record '{name}' was not found.")

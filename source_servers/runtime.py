@@ -11,6 +11,7 @@ The servers' `/_admin/*` routes take the random `admin_token` of this handle (se
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
@@ -31,7 +32,7 @@ import uvicorn
 
 from source_servers import shaping, world_ops
 from source_servers.admin import ADMIN_TOKEN_HEADER
-from source_servers.shapes import DEFAULT, OrgShape
+from source_servers.shapes import DEFAULT, ORG_SHAPE_VARIABLE, OrgShape, PosLayout, get_shape
 
 SYSTEMS = ("crm", "erp", "portal")
 WORLD_SCHEMAS = ("crm", "erp", "portal")
@@ -372,13 +373,15 @@ class RunningSources:
         }
         if self.landing_dir is not None:
             env["PARTNERPULSE_LANDING_DIR"] = str(self.landing_dir)
+        if not self.world.shape.is_default:
+            env[ORG_SHAPE_VARIABLE] = self.world.shape.name
         return env
 
     def drop_pos_files(self) -> list[Path]:
         """Copy the world's POS files missing from the landing folder into it."""
         if self.landing_dir is None:
             return []
-        return copy_pos_files(self.world.path.parent, self.landing_dir)
+        return copy_pos_files(self.world.path.parent, self.landing_dir, self.world.shape.pos)
 
     def stop(self) -> None:
         """Stop the servers and release the world."""
@@ -397,14 +400,20 @@ def _system(system: str | None) -> str:
     return system
 
 
-def copy_pos_files(world_dir: Path, landing_dir: Path) -> list[Path]:
-    """Copy `world_dir/pos/*.csv` into `landing_dir`, skipping names already there."""
+def copy_pos_files(
+    world_dir: Path, landing_dir: Path, layout: PosLayout | None = None
+) -> list[Path]:
+    """Copy `world_dir/pos/*.csv` into `landing_dir`, skipping names already there;
+    with a `layout` (an org shape's), each file is rewritten in it instead."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     copied = []
     for src in sorted((world_dir / "pos").glob("*.csv")):
         dest = landing_dir / src.name
         if not dest.exists():
-            shutil.copy2(src, dest)
+            if layout is None:
+                shutil.copy2(src, dest)
+            else:
+                shaping.convert_pos_file(src, dest, layout)
             copied.append(dest)
     return copied
 
@@ -426,14 +435,20 @@ def start_sources(
     host: str = "127.0.0.1",
     ports: tuple[int, int, int] = (0, 0, 0),
     credentials: SourceCredentials | None = None,
+    org_shape: str | None = None,
 ) -> RunningSources:
-    """Load the world and start the CRM, ERP and portal servers; returns their handle."""
+    """Load the world and start the CRM, ERP and portal servers; returns their handle.
+
+    `org_shape` names a `source_servers.shapes` shape; None reads
+    PARTNERPULSE_STANDIN_ORG_SHAPE (unset: the default shape). ValueError when unknown.
+    """
     from source_servers import crm, erp, portal
 
     credentials = credentials or SourceCredentials()
+    shape = get_shape(org_shape if org_shape is not None else os.environ.get(ORG_SHAPE_VARIABLE))
     admin_token = secrets.token_urlsafe(32)
     world_file = _world_file(world_dir)
-    world = World(world_file)
+    world = World(world_file, shape)
     as_of = None
     meta = world_file.parent / "world.json"
     if meta.is_file():

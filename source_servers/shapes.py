@@ -15,15 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from source_servers.world.ids import salesforce_ids
-
 DEFAULT_SHAPE = "default"
 ORG_SHAPE_VARIABLE = "PARTNERPULSE_STANDIN_ORG_SHAPE"
-
-
-def _record_type_id(n: int) -> str:
-    """A stable 18-character RecordType id (key prefix 012)."""
-    return str(salesforce_ids("012", [n])[0])
 
 
 @dataclass(frozen=True)
@@ -80,9 +73,10 @@ DEFAULT = OrgShape(DEFAULT_SHAPE)
 
 DEAL_REGISTRATION = ("Deal_Registration", "Deal Registration")
 STANDARD_LEAD = ("Standard_Lead", "Standard Lead")
+# 18-character RecordType ids (key prefix 012, the world's pod, case-safe suffix).
 RECORD_TYPE_IDS = {
-    DEAL_REGISTRATION[0]: _record_type_id(1),
-    STANDARD_LEAD[0]: _record_type_id(2),
+    DEAL_REGISTRATION[0]: "0128d0000000001AAA",
+    STANDARD_LEAD[0]: "0128d0000000002AAA",
 }
 
 NORTHWIND = OrgShape(

@@ -5,14 +5,21 @@ other shape gets DuckDB views over them in schemas `<shape>_crm` and `<shape>_er
 view per served object, renaming columns and mapping picklist values, and, for an
 object made of several world tables, a `UNION ALL BY NAME` of them with the record type
 of each row. Views follow the world tables, so world mutations show through.
+
+A shape with a POS layout also gets the world's POS files rewritten in that layout when
+they are dropped into the landing folder (`convert_pos_file`).
 """
 
 from __future__ import annotations
 
+import csv
+import os
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from source_servers import metadata
-from source_servers.shapes import RECORD_TYPE_IDS, OrgShape, Part, Served
+from source_servers.shapes import RECORD_TYPE_IDS, OrgShape, Part, PosLayout, Served
 
 if TYPE_CHECKING:
     import duckdb
@@ -149,3 +156,81 @@ def crm_catalog(world: World) -> dict[str, metadata.SfObject]:
 def _default_order(table: str) -> int:
     order = list(DEFAULT_CRM_NAMES)
     return order.index(table) if table in order else len(order)
+
+
+# ---------------------------------------------------------------------------------------
+# POS files in another layout
+# ---------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^(-?)(\d+)(?:\.(\d+))?$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+BRANCHES = ("Zentrale", "Filiale Nord", "Filiale Süd")
+
+
+def _number(text: str, layout: PosLayout) -> str:
+    """`1234.56` as `1.234,56`; a value that is no number (a malformed row) as it is."""
+    m = _NUMBER.match(text)
+    if not m:
+        return text
+    sign, whole, frac = m.groups()
+    groups = []
+    while len(whole) > 3:
+        whole, tail = whole[:-3], whole[-3:]
+        groups.insert(0, tail)
+    whole = layout.thousands.join([whole, *groups])
+    return sign + whole + (layout.decimal + frac if frac is not None else "")
+
+
+def _date(text: str, fmt: str) -> str:
+    """Rearranges the parts textually (no date parsing), so an impossible date such as
+    2024-03-32 stays as impossible in the new layout."""
+    m = _DATE.match(text)
+    if not m:
+        return text
+    year, month, day = m.groups()
+    return fmt.replace("%Y", year).replace("%m", month).replace("%d", day)
+
+
+def _period(text: str, fmt: str) -> str:
+    m = _PERIOD.match(text)
+    if not m:
+        return text
+    year, month = m.groups()
+    return fmt.replace("%Y", year).replace("%m", month)
+
+
+def _value(column: str, text: str, layout: PosLayout) -> str:
+    if column in ("quantity", "amount"):
+        return _number(text, layout)
+    if column == "sold_on":
+        return _date(text, layout.date_format)
+    if column == "period":
+        return _period(text, layout.period_format)
+    return text
+
+
+def convert_pos_file(src: Path, dest: Path, layout: PosLayout) -> None:
+    """Write the world's POS file `src` (comma CSV, UTF-8) to `dest` in `layout`.
+
+    Columns are renamed by the layout; a column the layout does not know (the world's
+    deliberately renamed `qty`) keeps its name and values, and a missing one stays
+    missing, so a malformed world file stays malformed. The modification time is kept.
+    """
+    with open(src, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    out_header = [layout.columns.get(c, c) for c in header] + list(layout.extra_columns)
+    out_rows = []
+    for n, row in enumerate(body):
+        values = [_value(c, v, layout) for c, v in zip(header, row, strict=False)]
+        values += row[len(header) :]
+        # The extra columns hold a branch name, meaningless to the pipeline.
+        values += [BRANCHES[n % len(BRANCHES)] for _ in layout.extra_columns]
+        out_rows.append(values)
+    with open(dest, "w", newline="", encoding=layout.encoding) as fh:
+        writer = csv.writer(fh, delimiter=layout.delimiter, lineterminator="\r\n")
+        writer.writerow(out_header)
+        writer.writerows(out_rows)
+    stat = src.stat()
+    os.utime(dest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
