@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import requests
 
 from source_servers.runtime import RunningSources, start_sources
 from source_servers.shapes import NORTHWIND, ORG_SHAPE_VARIABLE, Part
-from tests.source_servers.conftest import SourceClient
+from tests.source_servers.conftest import SourceClient, serve
 from tests.source_servers.test_crm_contract import fetch_all, soql
 from tests.source_servers.test_metadata import CATALOG, SOBJECTS, crm_get, erp_get
 
@@ -309,3 +310,26 @@ def test_env_variable_selects_the_shape(
     monkeypatch.setenv(ORG_SHAPE_VARIABLE, "nowhere")
     with pytest.raises(ValueError, match="unknown org shape"):
         start_sources(world_dir)
+
+
+def test_serve_takes_the_org_shape_option(world_dir: Path, tmp_path: Path) -> None:
+    proc = serve(world_dir, "--org-shape", "northwind", "--landing-dir", str(tmp_path / "nw"))
+    try:
+        exports = {}
+        while "PARTNERPULSE_CRM_URL" not in exports or ORG_SHAPE_VARIABLE not in exports:
+            line = proc.stdout.readline()
+            assert line, f"serve exited early: {proc.stderr.read()}"
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                exports[name] = value
+        assert exports[ORG_SHAPE_VARIABLE] == "northwind"
+        assert (tmp_path / "nw").is_dir()
+        header = next((tmp_path / "nw").glob("*.csv")).read_bytes().split(b"\r\n")[0]
+        assert header.decode("cp1252") == NW_HEADER
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
