@@ -196,6 +196,18 @@ def _selected_json(name: str, kind: str, by_lower: dict[str, tuple[str, str]]) -
     return f"{_sql_str(parent)}, {nested}"
 
 
+def _ungrouped(where: str) -> str:
+    """`where` without the parentheses outside string literals. The subset has AND alone
+    (OR and NOT are refused), where grouping changes nothing: `(a = 1) AND b = 2`."""
+    out, quoted = [], False
+    for i, ch in enumerate(where):
+        if ch == "'" and (i == 0 or where[i - 1] != "\\"):
+            quoted = not quoted
+        if quoted or ch not in "()":
+            out.append(ch)
+    return "".join(out)
+
+
 def parse_soql(
     soql: str,
     world: World,
@@ -251,7 +263,7 @@ def parse_soql(
     where_sql: list[str] = []
     params: list[Any] = []
     if rest.group("where"):
-        for cond in _AND.split(rest.group("where")):
+        for cond in _AND.split(_ungrouped(rest.group("where"))):
             c = _CONDITION.match(cond)
             if not c or re.search(r"\s(OR|NOT|IN|LIKE)\s", f" {cond} ", re.I):
                 raise SoqlError("MALFORMED_QUERY", f"unexpected token: {cond.strip()[:40]!r}")
