@@ -43,7 +43,7 @@ NETSUITE_TYPES: dict[str, set[str]] = {
     "DOUBLE": {"number", "integer"},
     "BIGINT": {"integer", "number", "string"},  # list/record references are ids
     "INTEGER": {"integer", "number"},
-    "BOOLEAN": {"boolean"},
+    "BOOLEAN": {"boolean", "string"},  # SuiteQL answers checkboxes as 'T' / 'F'
     "DATE": {"string:date"},
     "TIMESTAMP": {"string:date-time"},
 }
@@ -69,6 +69,11 @@ def check_against_sources(settings: Settings, org: OrgConfig) -> list[str]:
     return problems
 
 
+def _plain(value: Any) -> Any:
+    """A metadata body as plain Python (small, and read whole)."""
+    return value.as_dict() if is_object(value) else value
+
+
 def _check_crm(settings: Settings, org: OrgConfig, problem: Problem) -> None:
     client = SalesforceClient(settings)
     try:
@@ -82,11 +87,11 @@ def _check_crm(settings: Settings, org: OrgConfig, problem: Problem) -> None:
                     raise
                 problem((*loc, "object"), f"{name}: Salesforce has no object {mapping.object!r}")
                 continue
-            body = client.http.parse_json(resp, "GET", base)
+            body = _plain(client.http.parse_json(resp, "GET", base))
             described = {
                 f["name"].lower(): f
-                for f in (body.get("fields") or [] if is_object(body) else [])
-                if is_object(f) and isinstance(f.get("name"), str)
+                for f in (body.get("fields") or [] if isinstance(body, dict) else [])
+                if isinstance(f, dict) and isinstance(f.get("name"), str)
             }
             wanted = {k: ("", t) for k, t in SYSTEM_FIELDS["crm"].items()}
             wanted.update({v: (k, LOGICAL[name].fields[k]) for k, v in mapping.fields.items()})
@@ -105,7 +110,9 @@ def _check_crm(settings: Settings, org: OrgConfig, problem: Problem) -> None:
                     )
                 if logical in LOGICAL[name].picklists:
                     values = mapping.values.get(logical, {})
-                    _check_values(f"{name}.{logical}", values, found, (*loc, "values"), problem)
+                    _check_values(
+                        f"{name}.{logical}", values, found, (*loc, "values", logical), problem
+                    )
     finally:
         client.close()
 
@@ -115,7 +122,11 @@ def _check_values(
 ) -> None:
     """The org's active picklist values the map does not cover."""
     for entry in field.get("picklistValues") or []:
-        if is_object(entry) and entry.get("active", True) and entry.get("value") not in values:
+        if (
+            isinstance(entry, dict)
+            and entry.get("active", True)
+            and entry.get("value") not in values
+        ):
             problem(
                 loc,
                 f"{what}: the org's value {entry.get('value')!r} of {field['name']} is not "
@@ -137,9 +148,9 @@ def _check_erp(settings: Settings, org: OrgConfig, problem: Problem) -> None:
                     raise
                 problem((*loc, "object"), f"{name}: NetSuite has no record {mapping.object!r}")
                 continue
-            body = client.http.parse_json(resp, "GET", base)
-            properties = body.get("properties") if is_object(body) else None
-            described = {k.lower(): v for k, v in (properties or {}).items() if is_object(v)}
+            body = _plain(client.http.parse_json(resp, "GET", base))
+            properties = body.get("properties") if isinstance(body, dict) else None
+            described = {k.lower(): v for k, v in (properties or {}).items() if isinstance(v, dict)}
             spec = LOGICAL[name]
             wanted = {k: ("", t) for k, t in {**spec.key_prefix}.items()}
             wanted["id"] = ("", "BIGINT")

@@ -308,6 +308,9 @@ def _lines(text: str) -> dict[tuple[str, ...], int]:
                 child = (*path, str(key.value))
                 lines[child] = key.start_mark.line + 1
                 walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):  # pos.layouts.0.columns: an item's index
+            for index, item in enumerate(node.value):
+                walk(item, (*path, str(index)))
 
     root = yaml.compose(text)
     if root is not None:

@@ -180,3 +180,18 @@ def test_config_check_and_a_run_with_a_bad_file_fetch_and_commit_nothing(tmp_pat
     good = _partnerpulse("config", "check", "--offline", "--file", str(NORTHWIND), env=env)
     assert good.returncode == 0, good.stderr
     assert "14 objects mapped, no problems" in good.stdout
+
+
+def test_a_bad_pos_layout_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+pos:
+  layouts:
+    - name: distributor
+      delimiter: ";;"
+      columns: {Reseller: partner_id, Periode: period}
+""",
+    )
+    text = "\n".join(problems(path))
+    assert "line 4: pos.layouts.0.delimiter:" in text
