@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,10 +20,12 @@ from typing import Any
 from connectors import netsuite, partner_portal, pos_files, salesforce
 from connectors.config import Settings
 from connectors.http import ClientStats
+from connectors.org import LOGICAL, default_org
 from connectors.schema import object_table
 from connectors.spool import PageSpool
 from connectors.warehouse import (
     Committed,
+    JsonLanding,
     SyncRun,
     commit_sync,
     land_json_pages,
@@ -55,36 +57,15 @@ class SyncObject:
 
 def _registry() -> dict[tuple[str, str], SyncObject]:
     entries: list[SyncObject] = []
-    crm = {
-        "accounts": "account",
-        "opportunities": "opportunity",
-        "leads": "lead",
-        "deal_registrations": "deal_registration",
-        "campaigns": "campaign",
-    }
-    for name, table in crm.items():
-        obj = salesforce.OBJECTS[table]
-        entries.append(
-            SyncObject("crm", name, obj.api_name, (obj.table.qualified_name,), name, True)
-        )
-    erp = {
-        "partners": "partner",
-        "customers": "customer",
-        "classifications": "classification",
-        "items": "item",
-        "currencies": "currency",
-        "currency_rates": "currencyrate",
-        "transactions": "transaction",
-        "transaction_lines": "transactionline",
-        "mdf_payments": "customrecord_mdf_payment",
-    }
-    for name, table_name in erp.items():
-        table = netsuite.TABLES[table_name]
+    # CRM and ERP objects are the logical objects (connectors.org); the default org names
+    # their source objects here, the org's mapping at sync time.
+    for name, spec in LOGICAL.items():
+        table = object_table(name, default_org())
         entries.append(
             SyncObject(
-                "erp",
+                spec.source,
                 name,
-                table.name,
+                table.read_from,
                 (table.qualified_name,),
                 name,
                 table.watermark is not None,
@@ -217,6 +198,67 @@ class Clients:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- fetching: one entry per HTTP source ------------------------------------------------------
+
+
+Fetched = tuple[JsonLanding, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class HttpSource:
+    """How one HTTP source is read: its client, and `fetch`, which spools an object's pages
+    modified at or after `since - lookback` and returns how they land (and details)."""
+
+    client: Callable[[Clients], Any]
+    fetch: Callable[[Any, Settings, str, datetime | None, PageSpool, timedelta], Fetched]
+
+
+def _fetch_crm(
+    client: salesforce.SalesforceClient,
+    settings: Settings,
+    name: str,
+    since: datetime | None,
+    spool: PageSpool,
+    lookback: timedelta,
+) -> Fetched:
+    obj = salesforce.object_for(name, settings.org)
+    salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
+    return obj.landing(), {}
+
+
+def _fetch_erp(
+    client: netsuite.NetSuiteClient,
+    settings: Settings,
+    name: str,
+    since: datetime | None,
+    spool: PageSpool,
+    lookback: timedelta,
+) -> Fetched:
+    table = object_table(name, settings.org)
+    fetched = netsuite.fetch_table(client, table, since, spool, lookback=lookback)
+    return netsuite.landing(table), {"windows": fetched.windows, "queries": fetched.queries}
+
+
+def _fetch_portal(
+    client: partner_portal.PortalClient,
+    settings: Settings,
+    name: str,
+    since: datetime | None,
+    spool: PageSpool,
+    lookback: timedelta,
+) -> Fetched:
+    resource = partner_portal.RESOURCES[name]
+    partner_portal.fetch_resource(client, resource, since, spool, lookback=lookback)
+    return resource.landing(), {}
+
+
+HTTP_SOURCES: dict[str, HttpSource] = {
+    "crm": HttpSource(lambda clients: clients.crm, _fetch_crm),
+    "erp": HttpSource(lambda clients: clients.erp, _fetch_erp),
+    "portal": HttpSource(lambda clients: clients.portal, _fetch_portal),
+}
 
 
 # -- syncs -------------------------------------------------------------------------------------
@@ -372,30 +414,12 @@ def _sync_http(
     details: dict[str, Any] = {}
     fetch_started = time.monotonic()
     with PageSpool(settings.spool_dir) as spool:
-        if spec.source == "crm":
-            client = clients.crm
-            client.http.stats = ClientStats()
-            obj = salesforce.object_for(spec.object, settings.org)
-            salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
-            landing = obj.landing()
-            http_stats = client.http.stats
-        elif spec.source == "erp":
-            client_erp = clients.erp
-            client_erp.http.stats = ClientStats()
-            table = object_table(spec.object, settings.org)
-            fetched_erp = netsuite.fetch_table(client_erp, table, since, spool, lookback=lookback)
-            details.update(windows=fetched_erp.windows, queries=fetched_erp.queries)
-            landing = netsuite.landing(table)
-            http_stats = client_erp.http.stats
-        elif spec.source == "portal":
-            client_portal = clients.portal
-            client_portal.http.stats = ClientStats()
-            resource = partner_portal.RESOURCES[spec.object]
-            partner_portal.fetch_resource(client_portal, resource, since, spool, lookback=lookback)
-            landing = resource.landing()
-            http_stats = client_portal.http.stats
-        else:
-            raise ValueError(f"unknown source {spec.source!r}")
+        source = HTTP_SOURCES[spec.source]
+        client = source.client(clients)
+        client.http.stats = ClientStats()
+        landing, fetched = source.fetch(client, settings, spec.object, since, spool, lookback)
+        details.update(fetched)
+        http_stats = client.http.stats
         details.update(http_stats.as_dict())
         details["spooled_bytes"] = spool.bytes
         details["fetch_s"] = round(time.monotonic() - fetch_started, 3)

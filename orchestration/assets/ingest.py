@@ -31,7 +31,9 @@ import duckdb
 from pydantic import Field
 
 from connectors import pos_files
+from connectors.config import Settings
 from connectors.http import SourceError
+from connectors.org import LOGICAL
 from connectors.sync import SyncObject, SyncResult, objects, sync_objects
 from orchestration.partitions import months_touched
 from orchestration.resources import SourceSystems
@@ -102,6 +104,18 @@ def _landed(warehouse: str, obj: SyncObject, result: SyncResult) -> dict[str, ob
         con.close()
     values = {k: v for k, v in result.as_metadata().items() if v is not None}
     return {**values, "dagster/row_count": row_count, "changed_months": months}
+
+
+def _mapped_from(settings: Settings, obj: SyncObject) -> dict[str, object]:
+    """Where the org keeps a CRM or ERP object, and which mapping file said so."""
+    if obj.object not in LOGICAL:
+        return {}
+    mapping = settings.org.mapping(obj.object)
+    where = f" WHERE {mapping.filter}" if mapping.filter else ""
+    return {
+        "read_from": f"{mapping.object}{where}",
+        "org_mapping": str(settings.config_path or "the default org (dbt_project.yml vars.org)"),
+    }
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -237,7 +251,8 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
                 f"{key.to_user_string()}: read {result.rows_read} rows, merged "
                 f"{result.rows_merged}, quarantined {result.rows_quarantined}"
             )
-            yield dg.MaterializeResult(asset_key=key, metadata=_landed(warehouse, obj, result))
+            metadata = {**_landed(warehouse, obj, result), **_mapped_from(settings, obj)}
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
             if source == "pos":
                 rejected = move_rejected_files(
                     warehouse, list(result.details.get("rejected_files") or [])
