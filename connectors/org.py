@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -291,8 +290,6 @@ def _lay_over(default: dict[str, Any], given: Mapping[str, Any]) -> dict[str, An
             for key in ("fields", "values"):
                 if isinstance(entry.get(key), Mapping) and isinstance(base.get(key), Mapping):
                     out[key] = {**base[key], **entry[key]}
-            if "filter" not in entry:
-                out["filter"] = base.get("filter")
             target[name] = out
     return merged
 
@@ -432,8 +429,3 @@ def dbt_vars_override(config: OrgConfig) -> dict[str, Any]:
     if config.dbt_vars() == default_org().dbt_vars():
         return {}
     return config.dbt_vars()
-
-
-def describe(config: OrgConfig) -> str:
-    """The mapping as JSON, for logs and `partnerpulse config show`."""
-    return json.dumps(config.model_dump(mode="json"), indent=2)
