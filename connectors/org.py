@@ -50,8 +50,9 @@ class LogicalObject(BaseModel):
     no_system: tuple[str, ...] = ()
     # Key columns before `id` (a transaction line is keyed by its transaction too).
     key_prefix: dict[str, str] = Field(default_factory=dict)
-    # The logical fields whose values are mapped (`values` in the configuration).
-    picklists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # The logical fields whose values are mapped (`values` in the configuration); the
+    # values the metrics use are `picklist_values()`.
+    picklists: tuple[str, ...] = ()
 
 
 def _fields(spec: str) -> dict[str, str]:
@@ -76,12 +77,7 @@ LOGICAL: dict[str, LogicalObject] = {
             "partner_status, terminated_on_date DATE, recruitment_cost_usd DOUBLE, "
             "erp_partner_id, created_at TIMESTAMP"
         ),
-        picklists={
-            "region": ("NA", "EMEA", "APAC", "LATAM"),
-            "partner_tier": ("Platinum", "Gold", "Silver", "Registered"),
-            "partner_type": ("Reseller", "Distributor", "Referral", "System Integrator"),
-            "partner_status": ("Active", "Terminated"),
-        },
+        picklists=("region", "partner_tier", "partner_type", "partner_status"),
     ),
     "opportunities": LogicalObject(
         source="crm",
@@ -93,7 +89,7 @@ LOGICAL: dict[str, LogicalObject] = {
             "is_won BOOLEAN, amount DOUBLE, currency_code, probability DOUBLE, product_line, "
             "created_at TIMESTAMP, close_date DATE"
         ),
-        picklists={"partner_role": ("Sourced", "Influenced")},
+        picklists=("partner_role",),
     ),
     "leads": LogicalObject(
         source="crm",
@@ -113,7 +109,7 @@ LOGICAL: dict[str, LogicalObject] = {
             "currency_code, deal_registration_status, submitted_date DATE, decision_date DATE, "
             "expiration_date DATE, opportunity_id"
         ),
-        picklists={"deal_registration_status": ("Submitted", "Approved", "Rejected", "Expired")},
+        picklists=("deal_registration_status",),
     ),
     "campaigns": LogicalObject(
         source="crm",
@@ -269,8 +265,18 @@ class OrgConfigError(ValueError):
         super().__init__(f"{where}: {len(problems)} problem(s)\n" + "\n".join(problems))
 
 
+@functools.cache
+def _dbt_vars() -> dict[str, Any]:
+    return yaml.safe_load(DBT_PROJECT_FILE.read_text())["vars"]
+
+
 def _default_document() -> dict[str, Any]:
-    return yaml.safe_load(DBT_PROJECT_FILE.read_text())["vars"]["org"]
+    return copy.deepcopy(_dbt_vars()["org"])
+
+
+def picklist_values() -> dict[str, tuple[str, ...]]:
+    """The values the metrics use, per picklist field (var `picklist_values`)."""
+    return {k: tuple(v) for k, v in _dbt_vars()["picklist_values"].items()}
 
 
 def _lay_over(default: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -354,7 +360,7 @@ def _semantic_problems(config: OrgConfig) -> list[tuple[tuple[str, ...], str]]:
                 if field not in mapping.fields:
                     problems.append(((source, name, "fields"), f"{name}.{field} is not mapped"))
             for field, values in mapping.values.items():
-                allowed = logical.picklists.get(field)
+                allowed = picklist_values().get(field) if field in logical.picklists else None
                 if allowed is None:
                     problems.append(
                         ((source, name, "values", field), f"{name}.{field} has no value map")

@@ -960,3 +960,33 @@ def test_data_quality_findings(marts) -> None:
     assert not any(
         t == "erp_partner_unmapped" and r in {"101", "102", "103", "105"} for t, r in found
     )
+
+
+def test_a_picklist_value_the_map_does_not_cover_is_named_by_a_warning_test(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """An org value added after the last `config check` passes through staging and the
+    `org_values_mapped` test names it, as a warning (one odd record stops nothing)."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("update raw_crm.account set partner_tier__c = 'Diamond' where id = ?", [P1])
+    finally:
+        con.close()
+    result = _run_dbt(["build", "--select", "stg_crm__accounts"], warehouse, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+    by_id = {r["unique_id"]: r for r in run_results["results"]}
+    (tier,) = [r for i, r in by_id.items() if "org_values_mapped" in i and "partner_tier" in i]
+    assert (tier["status"], tier["failures"]) == ("warn", 1)
+    others = [r for i, r in by_id.items() if "org_values_mapped" in i and r is not tier]
+    assert len(others) == 3 and all(r["status"] == "pass" for r in others)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tiers = con.execute(
+            "select partner_tier from staging.stg_crm__accounts where account_id = ?", [P1]
+        ).fetchall()
+    finally:
+        con.close()
+    assert tiers == [("Diamond",)]
