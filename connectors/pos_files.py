@@ -608,9 +608,9 @@ def _land_files(
                 counts["files_rejected"] += 1
                 rejected_paths.append(str(path))
                 log.warning(
-                    "pos file %r rejected (layout %s): %s",
+                    "pos file %r rejected (%s): %s",
                     path.name,
-                    outcome.layout or "none",
+                    f"layout {outcome.layout}" if outcome.layout else "no layout matched",
                     outcome.reason,
                 )
             else:

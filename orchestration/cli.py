@@ -137,8 +137,11 @@ def config_check(path: Path | None, offline: bool) -> None:
     problems: list[str] = []
     if not offline:
         from connectors.describe import check_against_sources
+        from orchestration.resources import resolved_settings
 
-        problems = check_against_sources(settings, org)
+        # No source URL set: the embedded stand-ins are started, as a run would.
+        with resolved_settings(os.environ) as live:
+            problems = check_against_sources(live.replace(config_path=settings.config_path), org)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -195,3 +195,21 @@ pos:
     )
     text = "\n".join(problems(path))
     assert "line 4: pos.layouts.0.delimiter:" in text
+
+
+def test_config_check_starts_the_embedded_stand_ins_and_asks_them(tmp_path: Path) -> None:
+    standins = {
+        "PARTNERPULSE_STANDIN_CACHE_DIR": str(tmp_path / "worlds"),
+        "PARTNERPULSE_STANDIN_PARTNERS": "6",
+        "PARTNERPULSE_STANDIN_MONTHS": "6",
+        "PARTNERPULSE_LANDING_DIR": str(tmp_path / "landing"),
+        "PARTNERPULSE_STANDIN_ORG_SHAPE": "northwind",
+        "PARTNERPULSE_CONFIG": "",
+    }
+    agree = _partnerpulse("config", "check", "--file", str(NORTHWIND), env=standins)
+    assert agree.returncode == 0, agree.stderr
+    assert "no problems (against the sources' metadata)" in agree.stdout
+    default = _partnerpulse("config", "check", env=standins)
+    assert default.returncode == 1
+    assert "deal_registrations: Salesforce has no object 'Deal_Registration__c'" in default.stderr
+    assert "the default org: " in default.stderr
