@@ -197,6 +197,7 @@ pos:
     assert "line 4: pos.layouts.0.delimiter:" in text
 
 
+@pytest.mark.slow  # generates a world and starts the stand-ins in two processes of their own
 def test_config_check_starts_the_embedded_stand_ins_and_asks_them(tmp_path: Path) -> None:
     standins = {
         "PARTNERPULSE_STANDIN_CACHE_DIR": str(tmp_path / "worlds"),
