@@ -1,4 +1,12 @@
-"""Connector settings: one frozen dataclass built from the `PARTNERPULSE_*` variables.
+"""Connector settings: one frozen dataclass built from the `PARTNERPULSE_*` variables and
+the `settings:` section of the configuration file.
+
+`Settings.from_env` reads each setting from its variable (`PARTNERPULSE_WAREHOUSE`), else
+from the `settings:` section of the YAML file `PARTNERPULSE_CONFIG` names (the org's
+mapping file, connectors.org; key = the variable's name without the prefix, lower-case:
+`warehouse`), else it takes the default written on the dataclass field. A blank variable is
+unset, so the file's value stays. The reading is a pydantic-settings model (`_Variables`)
+whose fields are all None when unset, so that each default is written once, below.
 
 Secrets are wrapped in `Secret`, whose `repr` and `str` never show the value; code that
 needs the value calls `.reveal()` at the point of use (a request body or header).
@@ -7,13 +15,19 @@ needs the value calls `.reveal()` at the point of use (a request body or header)
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Annotated, Any
 
-from connectors.org import OrgConfig, org_config
+import yaml
+from pydantic import AfterValidator, BeforeValidator, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from connectors.org import OrgConfig, locator, org_config
 
 DEFAULT_WAREHOUSE = Path(".partnerpulse/warehouse.duckdb")
 
@@ -198,104 +212,275 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from `PARTNERPULSE_*` variables (`environ` defaults to `os.environ`)."""
+        """Settings from `PARTNERPULSE_*` variables (`environ` defaults to `os.environ`; the
+        mapping given is the only environment read), over the `settings:` section of the file
+        `PARTNERPULSE_CONFIG` names, over the defaults. Raises ValueError naming every bad
+        value's variable, or its key and line in the file."""
         env = os.environ if environ is None else environ
+        # Blank means unset: a blank variable leaves the file's value (or the default).
+        given = {k: v for k, v in _EnvironSource(_Variables, env)().items() if not _blank(v)}
+        config = _path(given.get("config"))
+        in_file = _file_settings(config)
+        values = _validate({**in_file, **given}, given, config)
 
-        def text(name: str) -> str | None:
-            value = env.get(f"PARTNERPULSE_{name}")
-            return value.strip() if value and value.strip() else None
+        # Unset values are left out, so that the dataclasses' defaults apply.
+        http = {field: values.pop(name) for name, field in _HTTP_FIELDS.items() if name in values}
+        standin = {
+            name.removeprefix("standin_"): values.pop(name)
+            for name in list(values)
+            if name.startswith("standin_")
+        }
+        if "config" in values:
+            values["config_path"] = values.pop("config")
+        # Default paths are made absolute too: dbt and the servers run in other folders.
+        standins = StandinSettings(**standin)
+        standins = dataclasses.replace(
+            standins,
+            cache_dir=standins.cache_dir.absolute(),
+            landing_dir=standins.landing_dir.absolute(),
+        )
+        values.setdefault("warehouse", DEFAULT_WAREHOUSE.absolute())
+        return cls(**values, http=HttpSettings(**http), standin=standins)
 
-        def secret(name: str) -> Secret | None:
-            value = env.get(f"PARTNERPULSE_{name}")
-            return Secret(value) if value else None
 
-        def path(name: str) -> Path | None:
-            value = text(name)
-            # Absolute from the start: dbt and the servers run in other working folders.
-            return Path(value).expanduser().absolute() if value else None
+# Reading the variables (and the file's `settings:`): one pydantic-settings model whose
+# fields are the variables' names without the prefix, lower-case. Every field is None when
+# unset; the defaults are the dataclasses' above, written once.
 
-        def number(name: str, default: float, kind: type = float):
-            value = text(name)
-            if value is None:
-                return default
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: object) -> str | None:
+    if _blank(value):
+        return None
+    if not isinstance(value, str):
+        # The type only, never the value: this may be a secret. A YAML file writes
+        # `0123` as a number: quoting keeps it as written.
+        raise ValueError(f"must be text, got a {type(value).__name__} (quote it)")
+    return value.strip()
+
+
+def _url(value: object) -> str | None:
+    text = _text(value)
+    return text.rstrip("/") or None if text else None
+
+
+def _secret(value: object) -> Secret | None:
+    # Not stripped: a secret is sent exactly as given.
+    return Secret(value) if _text(value) else None  # type: ignore[arg-type]
+
+
+def _path(value: object) -> Path | None:
+    text = _text(value)
+    # Absolute from the start: dbt and the servers run in other working folders.
+    return Path(text).expanduser().absolute() if text else None
+
+
+def _number(kind: type) -> Callable[[object], int | float | None]:
+    def parse(value: object) -> int | float | None:
+        if _blank(value):
+            return None
+        text = value.strip() if isinstance(value, str) else value
+        # bool is an int to Python, but `true` is no number of retries.
+        if isinstance(text, str | int | float) and not isinstance(text, bool):
             try:
-                return kind(value)
+                return kind(text if isinstance(text, str) else str(text))
             except ValueError:
-                raise ValueError(f"PARTNERPULSE_{name} must be a number, got {value!r}") from None
+                pass
+        raise ValueError(f"must be a number, got {text!r}")
 
-        as_of_text = text("AS_OF")
-        try:
-            as_of = date.fromisoformat(as_of_text) if as_of_text else None
-        except ValueError:
-            raise ValueError(f"PARTNERPULSE_AS_OF must be YYYY-MM-DD, got {as_of_text!r}") from None
+    return parse
 
-        first_month_text = text("FIRST_MONTH")
-        try:
-            first_month = (
-                date.fromisoformat(first_month_text[:7] + "-01") if first_month_text else None
+
+def _at_least_one(value: int | None) -> int | None:
+    return None if value is None else max(1, value)
+
+
+def _due_day(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 28:
+        raise ValueError(f"must be 1..28, got {value}")
+    return value
+
+
+def _day(value: object) -> date | None:
+    if type(value) is date:  # a YAML file's 2025-06-30 (a datetime is not a day)
+        return value
+    text = _text(value)
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ValueError(f"must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _month(value: object) -> date | None:
+    if type(value) is date:
+        return value.replace(day=1)
+    text = _text(value)
+    try:
+        return date.fromisoformat(text[:7] + "-01") if text else None
+    except ValueError:
+        raise ValueError(f"must be YYYY-MM, got {text!r}") from None
+
+
+_Text = Annotated[str | None, BeforeValidator(_text)]
+_Url = Annotated[str | None, BeforeValidator(_url)]
+_Secret = Annotated[Secret | None, BeforeValidator(_secret)]
+_Path = Annotated[Path | None, BeforeValidator(_path)]
+_Int = Annotated[int | None, BeforeValidator(_number(int))]
+_Float = Annotated[float | None, BeforeValidator(_number(float))]
+_Workers = Annotated[int | None, BeforeValidator(_number(int)), AfterValidator(_at_least_one)]
+
+
+class _Variables(BaseSettings):
+    """The `PARTNERPULSE_*` variables, each None when unset."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARTNERPULSE_",
+        extra="forbid",
+        frozen=True,
+        arbitrary_types_allowed=True,  # Secret
+        # Belt and braces: errors are reworded below from their messages alone, but a
+        # ValidationError shown as it is must not carry a secret either.
+        hide_input_in_errors=True,
+    )
+
+    crm_url: _Url = None
+    crm_client_id: _Text = None
+    crm_client_secret: _Secret = None
+    erp_url: _Url = None
+    erp_client_id: _Text = None
+    erp_client_secret: _Secret = None
+    erp_certificate_id: _Text = None
+    erp_private_key_path: _Path = None
+    erp_jwt_algorithm: _Text = None
+    portal_url: _Url = None
+    portal_api_key: _Secret = None
+    landing_dir: _Path = None
+    warehouse: _Path = None
+    as_of: Annotated[date | None, BeforeValidator(_day)] = None
+    http_connect_timeout: _Float = None
+    http_read_timeout: _Float = None
+    http_max_retries: _Int = None
+    http_backoff_factor: _Float = None
+    http_backoff_max: _Float = None
+    http_retry_after_max: _Float = None
+    http_retry_total_max: _Float = None
+    standin_cache_dir: _Path = None
+    standin_seed: _Int = None
+    standin_partners: _Int = None
+    standin_months: _Int = None
+    standin_scale: _Float = None
+    standin_landing_dir: _Path = None
+    erp_window_workers: _Workers = None
+    object_workers: _Workers = None
+    incremental_lookback_s: _Float = None
+    spool_dir: _Path = None
+    warehouse_memory_limit: _Text = None
+    dbt_memory_limit: _Text = None
+    alert_webhook_url: _Secret = None
+    dagster_ui_url: _Url = None
+    serving_warehouse: _Path = None
+    serving_parquet_dir: _Path = None
+    serving_keep_publications: _Workers = None
+    first_month: Annotated[date | None, BeforeValidator(_month)] = None
+    report_due_day: Annotated[
+        int | None, BeforeValidator(_number(int)), AfterValidator(_due_day)
+    ] = None
+    source_step_retries: _Int = None
+    source_retry_wait_s: _Float = None
+    gx_project_dir: _Path = None
+    config: _Path = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+        # Only the values `from_env` passes: it reads the mapping it is given and the file
+        # itself, never os.environ, a .env file or a secrets folder behind its back.
+        return (init_settings,)
+
+
+# The variables whose field has another name in `Settings.http` (`standin_*` and the rest
+# are named alike, `config` is `config_path`).
+_HTTP_FIELDS = {
+    "http_connect_timeout": "connect_timeout_s",
+    "http_read_timeout": "read_timeout_s",
+    "http_max_retries": "max_retries",
+    "http_backoff_factor": "backoff_factor",
+    "http_backoff_max": "backoff_max_s",
+    "http_retry_after_max": "retry_after_max_s",
+    "http_retry_total_max": "retry_total_max_s",
+}
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' reading of the variables, from the mapping given rather than
+    os.environ (tests pass dicts; a Dagster run passes its own environment)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Not case-sensitive (the model's default), as os.environ is on Windows.
+        return {name.lower(): value for name, value in self._environ.items()}
+
+
+def _file_settings(path: Path | None) -> dict[str, Any]:
+    """The `settings:` section of the configuration file at `path` ({} without one)."""
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        # Left to the org's loader, which reports it with its line whenever the org is read
+        # (a run does so before anything else): one place reports a broken file.
+        return {}
+    section = document.get("settings") if isinstance(document, Mapping) else None
+    if section is None:
+        return {}
+    at = locator(path)
+    if not isinstance(section, Mapping):
+        raise ValueError(f"{path}: {at(('settings',))}settings must be a mapping (name: value)")
+    problems = []
+    for key in section:
+        if key == "config":
+            problems.append(
+                f"{at(('settings', 'config'))}settings.config: PARTNERPULSE_CONFIG names this file"
             )
-        except ValueError:
-            raise ValueError(
-                f"PARTNERPULSE_FIRST_MONTH must be YYYY-MM, got {first_month_text!r}"
-            ) from None
-        report_due_day = number("REPORT_DUE_DAY", 10, int)
-        if not 1 <= report_due_day <= 28:
-            raise ValueError(f"PARTNERPULSE_REPORT_DUE_DAY must be 1..28, got {report_due_day}")
-
-        http = HttpSettings(
-            connect_timeout_s=number("HTTP_CONNECT_TIMEOUT", HttpSettings.connect_timeout_s),
-            read_timeout_s=number("HTTP_READ_TIMEOUT", HttpSettings.read_timeout_s),
-            max_retries=number("HTTP_MAX_RETRIES", HttpSettings.max_retries, int),
-            backoff_factor=number("HTTP_BACKOFF_FACTOR", HttpSettings.backoff_factor),
-            backoff_max_s=number("HTTP_BACKOFF_MAX", HttpSettings.backoff_max_s),
-            retry_after_max_s=number("HTTP_RETRY_AFTER_MAX", HttpSettings.retry_after_max_s),
-            retry_total_max_s=number("HTTP_RETRY_TOTAL_MAX", HttpSettings.retry_total_max_s),
-        )
-        defaults = StandinSettings()
-        standin = StandinSettings(
-            cache_dir=path("STANDIN_CACHE_DIR") or defaults.cache_dir.absolute(),
-            seed=number("STANDIN_SEED", defaults.seed, int),
-            partners=number("STANDIN_PARTNERS", defaults.partners, int),
-            months=number("STANDIN_MONTHS", defaults.months, int),
-            scale=number("STANDIN_SCALE", defaults.scale),
-            landing_dir=path("STANDIN_LANDING_DIR") or defaults.landing_dir.absolute(),
-        )
-        return cls(
-            crm_url=_strip_slash(text("CRM_URL")),
-            crm_client_id=text("CRM_CLIENT_ID"),
-            crm_client_secret=secret("CRM_CLIENT_SECRET"),
-            erp_url=_strip_slash(text("ERP_URL")),
-            erp_client_id=text("ERP_CLIENT_ID"),
-            erp_client_secret=secret("ERP_CLIENT_SECRET"),
-            erp_certificate_id=text("ERP_CERTIFICATE_ID"),
-            erp_private_key_path=path("ERP_PRIVATE_KEY_PATH"),
-            erp_jwt_algorithm=text("ERP_JWT_ALGORITHM") or "PS256",
-            portal_url=_strip_slash(text("PORTAL_URL")),
-            portal_api_key=secret("PORTAL_API_KEY"),
-            landing_dir=path("LANDING_DIR"),
-            warehouse=path("WAREHOUSE") or DEFAULT_WAREHOUSE.absolute(),
-            as_of=as_of,
-            http=http,
-            standin=standin,
-            erp_window_workers=max(1, number("ERP_WINDOW_WORKERS", 4, int)),
-            object_workers=max(1, number("OBJECT_WORKERS", 3, int)),
-            incremental_lookback_s=number("INCREMENTAL_LOOKBACK_S", 0.0),
-            spool_dir=path("SPOOL_DIR"),
-            warehouse_memory_limit=text("WAREHOUSE_MEMORY_LIMIT") or "1GB",
-            dbt_memory_limit=text("DBT_MEMORY_LIMIT") or "1536MB",
-            alert_webhook_url=secret("ALERT_WEBHOOK_URL"),
-            dagster_ui_url=_strip_slash(text("DAGSTER_UI_URL")),
-            serving_warehouse=path("SERVING_WAREHOUSE"),
-            serving_parquet_dir=path("SERVING_PARQUET_DIR"),
-            serving_keep_publications=max(1, number("SERVING_KEEP_PUBLICATIONS", 3, int)),
-            first_month=first_month,
-            report_due_day=report_due_day,
-            source_step_retries=number("SOURCE_STEP_RETRIES", 2, int),
-            source_retry_wait_s=number("SOURCE_RETRY_WAIT_S", 60.0),
-            gx_project_dir=path("GX_PROJECT_DIR"),
-            config_path=path("CONFIG"),
-        )
+        elif key not in _Variables.model_fields:
+            near = difflib.get_close_matches(str(key).lower(), _Variables.model_fields, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(
+                f"{at(('settings', str(key)))}settings.{key}: unknown setting {key!r}{hint}"
+            )
+    if problems:
+        raise ValueError("\n".join(f"{path}: {problem}" for problem in problems))
+    return dict(section)
 
 
-def _strip_slash(url: str | None) -> str | None:
-    return url.rstrip("/") if url else None
+def _validate(
+    values: dict[str, Any], given: Mapping[str, Any], config: Path | None
+) -> dict[str, Any]:
+    """The set values, validated; a ValueError names each bad one: by its variable when
+    `given` (the variables) has it, else by its key and line in the file."""
+    try:
+        variables = _Variables(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            key = str(err["loc"][0]) if err["loc"] else ""
+            # Our validators' own words (which never quote a secret), else pydantic's.
+            cause = err.get("ctx", {}).get("error")
+            message = str(cause) if isinstance(cause, ValueError) else err["msg"]
+            if key in given:
+                problems.append(f"PARTNERPULSE_{key.upper()} {message}")
+            else:
+                at = locator(config)  # read only now: the file is known readable
+                problems.append(f"{config}: {at(('settings', key))}settings.{key} {message}")
+        raise ValueError("\n".join(problems)) from None
+    return {
+        name: getattr(variables, name)
+        for name in _Variables.model_fields
+        if getattr(variables, name) is not None
+    }

@@ -398,6 +398,8 @@ def load_org(path: Path | None = None) -> OrgConfig:
             raise OrgConfigError(path, [f"{line}not YAML: {exc}"]) from None
         if not isinstance(given, Mapping):
             raise OrgConfigError(path, ["line 1: the file must be a mapping (crm:, erp:)"])
+        # The same file's `settings:` are connectors.config's (read and checked there).
+        given = {key: value for key, value in given.items() if key != "settings"}
     at = _locator(text)
 
     try:
