@@ -1,4 +1,5 @@
-"""Settings from PARTNERPULSE_* variables; secrets never shown."""
+"""Settings from PARTNERPULSE_* variables and the configuration file's `settings:`; secrets
+never shown."""
 
 from __future__ import annotations
 
@@ -132,3 +133,107 @@ def test_retry_wait_caps_are_read_and_an_empty_value_is_unset():
     assert (unset.retry_after_max_s, unset.retry_total_max_s) == (60.0, 180.0)
     with pytest.raises(ValueError, match="PARTNERPULSE_HTTP_RETRY_TOTAL_MAX"):
         Settings.from_env({"PARTNERPULSE_HTTP_RETRY_TOTAL_MAX": "3 min"})
+
+
+# The configuration file's `settings:` section (docs/configuration.md): variable > file >
+# default.
+
+
+def _with_file(tmp_path: Path, text: str, **variables: str) -> Settings:
+    config = tmp_path / "partnerpulse.yml"
+    config.write_text(text)
+    env = {f"PARTNERPULSE_{name}": value for name, value in variables.items()}
+    return Settings.from_env({"PARTNERPULSE_CONFIG": str(config), **env})
+
+
+SETTINGS_FILE = """\
+crm:
+  accounts:
+    fields: {partner_tier: Program_Level__c}
+settings:
+  warehouse: /data/wh.duckdb
+  report_due_day: 12
+  http_max_retries: 4
+  http_read_timeout: 7.5
+  crm_url: https://login.example.com/
+  crm_client_secret: file-secret-4
+  as_of: 2025-06-30
+  first_month: "2024-03"
+  standin_partners: 16
+  object_workers: 0
+"""
+
+
+def test_the_files_settings_are_used(tmp_path):
+    s = _with_file(tmp_path, SETTINGS_FILE)
+    assert s.warehouse == Path("/data/wh.duckdb") and s.report_due_day == 12
+    assert s.http.max_retries == 4 and s.http.read_timeout_s == 7.5
+    assert s.crm_url == "https://login.example.com" and s.as_of == date(2025, 6, 30)
+    assert s.first_month == date(2024, 3, 1) and s.standin.partners == 16
+    assert s.object_workers == 1  # at least one, from the file too
+    assert s.crm_client_secret.reveal() == "file-secret-4"
+    # What neither sets keeps its default; the mapping in the same file is the org's.
+    assert s.http.connect_timeout_s == 10.0 and s.erp_window_workers == 4
+    assert s.org.mapping("accounts").fields["partner_tier"] == "Program_Level__c"
+
+
+def test_a_variable_overrides_the_file_and_a_blank_one_does_not(tmp_path):
+    s = _with_file(tmp_path, SETTINGS_FILE, WAREHOUSE="/other.duckdb", HTTP_MAX_RETRIES=" ")
+    assert s.warehouse == Path("/other.duckdb")
+    assert s.http.max_retries == 4  # blank is unset: the file's value stays
+    assert s.report_due_day == 12
+
+
+def test_without_a_file_or_a_settings_section_the_defaults_are_unchanged(tmp_path):
+    no_section = _with_file(tmp_path, "crm: {}\n")
+    assert no_section == Settings.from_env({}).replace(config_path=no_section.config_path)
+    s = Settings.from_env({})
+    assert s.warehouse == DEFAULT_WAREHOUSE.absolute()
+    assert s.standin.cache_dir == Path(".partnerpulse/worlds").absolute()
+    assert (s.report_due_day, s.object_workers, s.http.max_retries) == (10, 3, 6)
+    assert s.erp_jwt_algorithm == "PS256" and s.warehouse_memory_limit == "1GB"
+
+
+def test_an_unknown_setting_is_named_with_its_line(tmp_path):
+    with pytest.raises(ValueError, match=r"line 3: settings.wharehouse: unknown setting") as err:
+        _with_file(tmp_path, "settings:\n  report_due_day: 12\n  wharehouse: /x\n")
+    assert "did you mean 'warehouse'" in str(err.value)
+    with pytest.raises(ValueError, match="settings.config"):
+        _with_file(tmp_path, "settings:\n  config: other.yml\n")
+
+
+def test_a_bad_value_in_the_file_names_its_key_and_line(tmp_path):
+    with pytest.raises(ValueError, match=r"line 3: settings.http_max_retries must be a number"):
+        _with_file(tmp_path, "settings:\n  warehouse: /x\n  http_max_retries: many\n")
+    with pytest.raises(ValueError, match=r"line 2: settings.report_due_day must be 1..28"):
+        _with_file(tmp_path, "settings:\n  report_due_day: 30\n")
+    # A bad variable is named as a variable, even when the file sets the same key well.
+    with pytest.raises(ValueError, match="^PARTNERPULSE_HTTP_MAX_RETRIES must be a number"):
+        _with_file(tmp_path, SETTINGS_FILE, HTTP_MAX_RETRIES="many")
+
+
+def test_a_secret_in_the_file_never_shows(tmp_path):
+    s = _with_file(tmp_path, SETTINGS_FILE)
+    for text in (repr(s), str(s), f"{s.crm_client_secret}"):
+        assert "file-secret-4" not in text
+    # Not even when it is the bad value: a secret that is not text is named by its type.
+    for bad in ("[file-secret-4]", "{file-secret-4: 1}", "12345"):
+        with pytest.raises(ValueError) as err:
+            _with_file(tmp_path, f"settings:\n  crm_client_secret: {bad}\n")
+        assert "settings.crm_client_secret must be text" in str(err.value)
+        assert "file-secret-4" not in str(err.value) and "12345" not in str(err.value)
+        # pydantic's own error is not shown (`from None`), and hides its input anyway.
+        assert err.value.__suppress_context__
+        assert "file-secret-4" not in str(err.value.__context__)
+
+
+def test_a_broken_file_is_left_to_the_orgs_loader(tmp_path):
+    # The org's loader reports it with its line when the org is read (a run does so first).
+    s = _with_file(tmp_path, "settings: [\n")
+    assert s.warehouse == DEFAULT_WAREHOUSE.absolute()
+    assert Settings.from_env({"PARTNERPULSE_CONFIG": str(tmp_path / "absent.yml")}).config_path
+
+
+def test_the_org_ignores_the_settings_section(tmp_path):
+    s = _with_file(tmp_path, SETTINGS_FILE)
+    assert s.org.mapping("accounts").object == Settings.from_env({}).org.mapping("accounts").object
