@@ -264,7 +264,7 @@ def _text(value: object) -> str | None:
 
 def _url(value: object) -> str | None:
     text = _text(value)
-    return text.rstrip("/") or None if text else None
+    return (text.rstrip("/") or None) if text else None
 
 
 def _secret(value: object) -> Secret | None:
@@ -286,7 +286,8 @@ def _number(kind: type) -> Callable[[object], int | float | None]:
         # bool is an int to Python, but `true` is no number of retries.
         if isinstance(text, str | int | float) and not isinstance(text, bool):
             try:
-                return kind(text if isinstance(text, str) else str(text))
+                # Through text, as a variable is: YAML's 4.5 is no int either (no rounding).
+                return kind(str(text))
             except ValueError:
                 pass
         raise ValueError(f"must be a number, got {text!r}")
