@@ -36,8 +36,8 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
     from connectors.org import OrgConfigError
 
     try:
-        Settings.from_env().org  # noqa: B018 (an invalid mapping fetches nothing)
-    except OrgConfigError as exc:
+        Settings.from_env().org  # noqa: B018 (invalid settings or mapping fetch nothing)
+    except (OrgConfigError, ValueError) as exc:
         click.echo(f"invalid configuration, nothing was run: {exc}", err=True)
         return False
 
@@ -126,22 +126,24 @@ def config_check(path: Path | None, offline: bool) -> None:
     from connectors.config import Settings
     from connectors.org import OrgConfigError
 
-    settings = Settings.from_env()
+    environ = dict(os.environ)
     if path is not None:
-        settings = settings.replace(config_path=path)
-    where = settings.config_path or "the default org"
+        environ["PARTNERPULSE_CONFIG"] = str(path)
     try:
+        # The file's settings: section and the variables, then the mapping.
+        settings = Settings.from_env(environ)
         org = settings.org
-    except OrgConfigError as exc:
+    except (OrgConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    where = settings.config_path or "the default org"
     problems: list[str] = []
     if not offline:
         from connectors.describe import check_against_sources
         from orchestration.resources import resolved_settings
 
         # No source URL set: the embedded stand-ins are started, as a run would.
-        with resolved_settings(os.environ) as live:
-            problems = check_against_sources(live.replace(config_path=settings.config_path), org)
+        with resolved_settings(environ) as live:
+            problems = check_against_sources(live, org)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -214,3 +214,11 @@ def test_config_check_starts_the_embedded_stand_ins_and_asks_them(tmp_path: Path
     assert default.returncode == 1
     assert "deal_registrations: Salesforce has no object 'Deal_Registration__c'" in default.stderr
     assert "the default org: " in default.stderr
+
+
+def test_config_check_names_a_bad_setting_in_the_file(tmp_path: Path) -> None:
+    bad = write(tmp_path, "settings:\n  http_max_retries: many\n  warehous: /tmp/w.duckdb\n")
+    checked = _partnerpulse("config", "check", "--offline", "--file", str(bad), env={})
+    assert checked.returncode == 1
+    assert "line 3: settings.warehous: unknown setting 'warehous'" in checked.stderr
+    assert "Traceback" not in checked.stderr
