@@ -15,18 +15,32 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from connectors.config import Settings
 from connectors.org import dbt_vars_override
 
 
 class PipelineSettings(dg.ConfigurableResource):
-    """The pipeline's settings: warehouse path and "today" (PARTNERPULSE_AS_OF)."""
+    """The pipeline's settings (`connectors.config.Settings`): the `PARTNERPULSE_*`
+    variables over the configuration file's `settings:`, and the org's mapping file, which
+    the launchpad may name for one run."""
+
+    org_config_file: str = Field(
+        default="",
+        description="The org's mapping file for this run (docs/configuration.md): which "
+        "objects, fields, picklist values and POS layouts the sources use. Empty: the file "
+        "PARTNERPULSE_CONFIG names, else the default org.",
+    )
 
     @property
     def settings(self) -> Settings:
-        return Settings.from_env(os.environ)
+        """The settings of the environment, with this run's mapping file where the launchpad
+        names one (its mapping only: the syncs' settings come from the environment)."""
+        settings = Settings.from_env(os.environ)
+        if self.org_config_file:
+            return settings.replace(config_path=Path(self.org_config_file).absolute())
+        return settings
 
     @property
     def warehouse_path(self) -> Path:

@@ -36,7 +36,7 @@ from connectors.http import SourceError
 from connectors.org import LOGICAL
 from connectors.sync import SyncObject, SyncResult, objects, sync_objects
 from orchestration.partitions import months_touched
-from orchestration.resources import SourceSystems
+from orchestration.resources import PipelineSettings, SourceSystems
 
 REJECTED_FOLDER = "rejected"
 
@@ -226,19 +226,26 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
         pool="warehouse",
     )
     def _ingest(
-        context: dg.AssetExecutionContext, config: IngestConfig, sources: SourceSystems
+        context: dg.AssetExecutionContext,
+        config: IngestConfig,
+        sources: SourceSystems,
+        settings: PipelineSettings,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        settings = sources.settings
+        # The org's mapping of this run: the launchpad's (`settings` resource), else
+        # PARTNERPULSE_CONFIG's; the dbt steps read the same one.
+        run_settings = sources.settings.replace(config_path=settings.settings.config_path)
         # An invalid org mapping stops the step before anything is fetched or recorded,
         # naming every mistake and its line (OrgConfigError).
-        settings.org  # noqa: B018
-        warehouse = str(settings.warehouse)
+        run_settings.org  # noqa: B018
+        warehouse = str(run_settings.warehouse)
         failures: list[str] = []
         transient: list[BaseException] = []
         selected = [k for k in by_key if k in context.selected_asset_keys]
         # Objects sync concurrently within the source's limit (connectors.sync.object_workers)
         # and each lands in its own transaction; results are reported in the asset order.
-        outcomes = sync_objects(settings, warehouse, source, [by_key[k].object for k in selected])
+        outcomes = sync_objects(
+            run_settings, warehouse, source, [by_key[k].object for k in selected]
+        )
         for key, result in zip(selected, outcomes, strict=True):
             obj = by_key[key]
             if isinstance(result, Exception):  # every object was tried: fail the step naming each
@@ -251,7 +258,7 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
                 f"{key.to_user_string()}: read {result.rows_read} rows, merged "
                 f"{result.rows_merged}, quarantined {result.rows_quarantined}"
             )
-            metadata = {**_landed(warehouse, obj, result), **_mapped_from(settings, obj)}
+            metadata = {**_landed(warehouse, obj, result), **_mapped_from(run_settings, obj)}
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
             if source == "pos":
                 rejected = move_rejected_files(
@@ -274,14 +281,14 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
                 if config.fail_on_rejected_files:
                     failures.extend(rejected)
         retry = failures and len(transient) == len(failures)
-        if retry and context.retry_number < settings.source_step_retries:
+        if retry and context.retry_number < run_settings.source_step_retries:
             context.log.warning(
                 f"transient failure of {SOURCE_TITLES[source]}: retrying the step in "
-                f"{settings.source_retry_wait_s:g}s"
+                f"{run_settings.source_retry_wait_s:g}s"
             )
             raise dg.RetryRequested(
-                max_retries=settings.source_step_retries,
-                seconds_to_wait=settings.source_retry_wait_s,
+                max_retries=run_settings.source_step_retries,
+                seconds_to_wait=run_settings.source_retry_wait_s,
             ) from transient[0]
         if failures:
             raise dg.Failure(

@@ -100,3 +100,22 @@ def test_a_mapped_field_the_org_no_longer_has_fails_the_sync_naming_it(
     mapped = settings.replace(config_path=NORTHWIND)
     result = sync_object(mapped, mapped.warehouse, "crm", "accounts")
     assert result.rows_read > 0 and result.rows_quarantined == 0
+
+
+def test_a_field_the_org_adds_later_breaks_neither_the_check_nor_the_sync(
+    sources, settings: Settings
+) -> None:
+    from connectors.salesforce import API_VERSION, SalesforceClient
+    from connectors.sync import sync_object
+
+    sources.execute("ALTER TABLE crm.account ADD COLUMN Loyalty_Points__c DOUBLE")
+    client = SalesforceClient(settings)
+    try:
+        url = f"{client.instance_url}/services/data/{API_VERSION}/sobjects/Account/describe"
+        described = client.http.request("GET", url).json()
+    finally:
+        client.close()
+    assert "Loyalty_Points__c" in {f["name"] for f in described["fields"]}
+    assert check(settings, None) == []
+    result = sync_object(settings, settings.warehouse, "crm", "accounts")
+    assert result.rows_read > 0 and result.rows_quarantined == 0

@@ -85,3 +85,35 @@ def test_dbt_steps_skip_dbt_version_and_the_adapter(monkeypatch) -> None:
     resource.cli(["parse"], raise_on_error=False)
     assert handed_over["adapter"] is None
     assert str(handed_over["cli_version"]) == importlib.metadata.version("dbt-core")
+
+
+def test_the_launchpad_names_the_org_mapping_for_one_run(tmp_path, monkeypatch) -> None:
+    """`settings.config.org_config_file` (resource configuration the launchpad shows)
+    reaches the syncs: a bad file named there stops the ingest step before anything is
+    fetched, naming its line."""
+    from orchestration.definitions import defs
+
+    bad = tmp_path / "partnerpulse.yml"
+    bad.write_text("crm:\n  accounts:\n    fields: {regoin: Sales_Region__c}\n")
+    for name, value in {
+        "PARTNERPULSE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        "PARTNERPULSE_STANDIN_CACHE_DIR": str(tmp_path / "worlds"),
+        "PARTNERPULSE_LANDING_DIR": str(tmp_path / "landing"),
+        "PARTNERPULSE_STANDIN_PARTNERS": "6",
+        "PARTNERPULSE_STANDIN_MONTHS": "6",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PARTNERPULSE_CONFIG", raising=False)
+    job = defs.resolve_implicit_global_asset_job_def()
+    config = {"resources": {"settings": {"config": {"org_config_file": str(bad)}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=config,
+            asset_selection=[dg.AssetKey(["crm", "accounts"])],
+            raise_on_error=False,
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "line 3: unknown field 'regoin' of accounts" in str(failure.step_failure_data.error)
+    assert not (tmp_path / "warehouse.duckdb").exists()
