@@ -14,8 +14,9 @@ from typing import Any
 from connectors.config import Settings
 from connectors.http import SourceError, is_object
 from connectors.netsuite import NetSuiteClient
-from connectors.org import LOGICAL, SYSTEM_FIELDS, OrgConfig, locator
+from connectors.org import LOGICAL, OrgConfig, locator
 from connectors.salesforce import API_VERSION, SalesforceClient
+from connectors.schema import source_columns
 
 # The Salesforce and NetSuite types each logical type may be read from.
 SALESFORCE_TYPES: dict[str, set[str]] = {
@@ -79,42 +80,103 @@ def _check_crm(settings: Settings, org: OrgConfig, problem: Problem) -> None:
     try:
         base = f"{client.instance_url}/services/data/{API_VERSION}/sobjects"
         for name, mapping in org.crm.items():
-            loc = ("crm", name)
             try:
                 resp = client.http.request("GET", f"{base}/{mapping.object}/describe")
             except SourceError as exc:
                 if exc.status != 404:
                     raise
-                problem((*loc, "object"), f"{name}: Salesforce has no object {mapping.object!r}")
+                message = f"{name}: Salesforce has no object {mapping.object!r}"
+                problem(("crm", name, "object"), message)
                 continue
             body = _plain(client.http.parse_json(resp, "GET", base))
+            fields = body.get("fields") if isinstance(body, dict) else None
             described = {
                 f["name"].lower(): f
-                for f in (body.get("fields") or [] if isinstance(body, dict) else [])
+                for f in fields or []
                 if isinstance(f, dict) and isinstance(f.get("name"), str)
             }
-            wanted = {k: ("", t) for k, t in SYSTEM_FIELDS["crm"].items()}
-            wanted.update({v: (k, LOGICAL[name].fields[k]) for k, v in mapping.fields.items()})
-            for field_name, (logical, duck_type) in wanted.items():
-                floc = (*loc, "fields", logical) if logical else loc
-                found = described.get(field_name.lower())
-                if found is None:
-                    problem(floc, f"{name}: {mapping.object} has no field {field_name!r}")
-                    continue
-                kind = str(found.get("type"))
-                if kind not in SALESFORCE_TYPES[duck_type]:
-                    problem(
-                        floc,
-                        f"{name}: {mapping.object}.{field_name} is a {kind} field; "
-                        f"{logical or field_name} needs {duck_type}",
-                    )
-                if logical in LOGICAL[name].picklists:
-                    values = mapping.values.get(logical, {})
-                    _check_values(
-                        f"{name}.{logical}", values, found, (*loc, "values", logical), problem
-                    )
+            _check_fields(
+                ("crm", name),
+                org,
+                described,
+                owner=mapping.object,
+                kind=lambda found: f"a {found.get('type')} field",
+                allowed=lambda found, duck_type: found.get("type") in SALESFORCE_TYPES[duck_type],
+                problem=problem,
+            )
     finally:
         client.close()
+
+
+def _check_erp(settings: Settings, org: OrgConfig, problem: Problem) -> None:
+    client = NetSuiteClient(settings)
+    try:
+        base = client.base_url + METADATA_PATH
+        headers = {"Accept": "application/schema+json"}
+        for name, mapping in org.erp.items():
+            try:
+                resp = client.http.request("GET", f"{base}/{mapping.object}", headers=headers)
+            except SourceError as exc:
+                if exc.status != 404:
+                    raise
+                problem(
+                    ("erp", name, "object"), f"{name}: NetSuite has no record {mapping.object!r}"
+                )
+                continue
+            body = _plain(client.http.parse_json(resp, "GET", base))
+            properties = body.get("properties") if isinstance(body, dict) else None
+            described = {k.lower(): v for k, v in (properties or {}).items() if isinstance(v, dict)}
+            _check_fields(
+                ("erp", name),
+                org,
+                described,
+                owner=f"record {mapping.object}",
+                kind=_json_schema_kind,
+                allowed=lambda found, duck_type: (
+                    _json_schema_kind(found) in NETSUITE_TYPES[duck_type]
+                ),
+                problem=problem,
+            )
+    finally:
+        client.close()
+
+
+def _json_schema_kind(found: dict[str, Any]) -> str:
+    """A JSON Schema property's type, with its format where it says date or date-time."""
+    kind = str(found.get("type"))
+    return f"{kind}:{found['format']}" if found.get("format") in ("date", "date-time") else kind
+
+
+def _check_fields(
+    loc: tuple[str, ...],
+    org: OrgConfig,
+    described: dict[str, dict[str, Any]],
+    *,
+    owner: str,
+    kind: Callable[[dict[str, Any]], str],
+    allowed: Callable[[dict[str, Any], str], bool],
+    problem: Problem,
+) -> None:
+    """Every column the object's raw table reads (connectors.schema.source_columns) against
+    the source's description of its fields (lower-cased name -> field); picklist values too."""
+    name = loc[1]
+    mapping = org.mapping(name)
+    for column in source_columns(name, org).values():
+        field_name, logical = column.source_field, column.logical
+        floc = (*loc, "fields", logical) if logical else loc
+        found = described.get(field_name.lower())
+        if found is None:
+            problem(floc, f"{name}: {owner} has no field {field_name!r}")
+            continue
+        if not allowed(found, column.duck_type):
+            problem(
+                floc,
+                f"{name}: {mapping.object}.{field_name} is {kind(found)}; "
+                f"{logical or field_name} needs {column.duck_type}",
+            )
+        if logical in LOGICAL[name].picklists:
+            values = mapping.values.get(logical, {})
+            _check_values(f"{name}.{logical}", values, found, (*loc, "values", logical), problem)
 
 
 def _check_values(
@@ -132,45 +194,3 @@ def _check_values(
                 f"{what}: the org's value {entry.get('value')!r} of {field['name']} is not "
                 "mapped to a value the metrics use",
             )
-
-
-def _check_erp(settings: Settings, org: OrgConfig, problem: Problem) -> None:
-    client = NetSuiteClient(settings)
-    try:
-        base = client.base_url + METADATA_PATH
-        headers = {"Accept": "application/schema+json"}
-        for name, mapping in org.erp.items():
-            loc = ("erp", name)
-            try:
-                resp = client.http.request("GET", f"{base}/{mapping.object}", headers=headers)
-            except SourceError as exc:
-                if exc.status != 404:
-                    raise
-                problem((*loc, "object"), f"{name}: NetSuite has no record {mapping.object!r}")
-                continue
-            body = _plain(client.http.parse_json(resp, "GET", base))
-            properties = body.get("properties") if isinstance(body, dict) else None
-            described = {k.lower(): v for k, v in (properties or {}).items() if isinstance(v, dict)}
-            spec = LOGICAL[name]
-            wanted = {k: ("", t) for k, t in {**spec.key_prefix}.items()}
-            wanted["id"] = ("", "BIGINT")
-            if spec.watermark:
-                wanted[spec.watermark] = ("", "TIMESTAMP")
-            wanted.update({v: (k, spec.fields[k]) for k, v in mapping.fields.items()})
-            for field_name, (logical, duck_type) in wanted.items():
-                floc = (*loc, "fields", logical) if logical else loc
-                found = described.get(field_name.lower())
-                if found is None:
-                    problem(floc, f"{name}: record {mapping.object} has no field {field_name!r}")
-                    continue
-                kind = str(found.get("type"))
-                if found.get("format") in ("date", "date-time"):
-                    kind = f"{kind}:{found['format']}"
-                if kind not in NETSUITE_TYPES[duck_type]:
-                    problem(
-                        floc,
-                        f"{name}: {mapping.object}.{field_name} is {kind}; "
-                        f"{logical or field_name} needs {duck_type}",
-                    )
-    finally:
-        client.close()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
 from connectors.org import LOGICAL, OrgConfig, default_org
-from connectors.schema import RawTable, object_table
+from connectors.schema import RawTable, object_table, source_columns
 from connectors.spool import PageSpool
 from connectors.warehouse import DEFAULT_PARSERS, JsonLanding
 
@@ -53,11 +53,8 @@ class SalesforceObject:
 def object_for(logical: str, config: OrgConfig) -> SalesforceObject:
     """The Salesforce object holding `logical` in the org of `config`, with the API names
     of its fields in the raw table's column order."""
-    mapping = config.mapping(logical)
-    table = object_table(logical, config)
-    names = {"id": "Id", "systemmodstamp": "SystemModstamp", "isdeleted": "IsDeleted"}
-    names.update({mapping.column(f): mapping.fields[f] for f in LOGICAL[logical].fields})
-    return SalesforceObject(table.read_from, tuple(names[c] for c in table.columns), table)
+    names = tuple(c.source_field for c in source_columns(logical, config).values())
+    return SalesforceObject(config.mapping(logical).object, names, object_table(logical, config))
 
 
 # The default org's objects, by raw table name.

@@ -63,23 +63,41 @@ def _t(
     return RawTable(schema, name, parsed, pk, watermark)
 
 
-def object_table(logical: str, config: OrgConfig) -> RawTable:
-    """The raw table of a logical CRM or ERP object under `config`: its columns are the
-    source's field names (lower-cased), typed as the logical fields they hold."""
+@dataclass(frozen=True)
+class SourceColumn:
+    """One raw column of a CRM or ERP table: the source's field, and the logical field it
+    holds (None for the source's own keys, watermark and deletion flag)."""
+
+    source_field: str
+    logical: str | None
+    duck_type: str
+
+
+def source_columns(logical: str, config: OrgConfig) -> dict[str, SourceColumn]:
+    """The raw columns of a logical object under `config`, in the raw table's order: the
+    source's field names, lower-cased, typed as the logical fields they hold."""
     spec = LOGICAL[logical]
     mapping = config.mapping(logical)
-    system = {k.lower(): t for k, t in SYSTEM_FIELDS[spec.source].items()}
-    for name in spec.no_system:
-        system.pop(name)
-    columns = {**spec.key_prefix, "id": system.pop("id")}
+    system = {
+        name.lower(): SourceColumn(name, None, duck_type)
+        for name, duck_type in SYSTEM_FIELDS[spec.source].items()
+        if name.lower() not in spec.no_system
+    }
+    columns = {c: SourceColumn(c, None, t) for c, t in spec.key_prefix.items()}
+    columns["id"] = system.pop("id")
     for field, duck_type in spec.fields.items():
-        columns[mapping.column(field)] = duck_type
-    columns.update(system)
-    schema = f"raw_{spec.source}"
+        columns[mapping.column(field)] = SourceColumn(mapping.fields[field], field, duck_type)
+    return {**columns, **system}
+
+
+def object_table(logical: str, config: OrgConfig) -> RawTable:
+    """The raw table of a logical CRM or ERP object under `config` (`source_columns`)."""
+    spec = LOGICAL[logical]
+    mapping = config.mapping(logical)
     return RawTable(
-        schema,
+        f"raw_{spec.source}",
         spec.table,
-        columns,
+        {c: col.duck_type for c, col in source_columns(logical, config).items()},
         spec.primary_key,
         spec.watermark,
         source_object=mapping.object,
