@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -428,9 +429,19 @@ class _EnvironSource(EnvSettingsSource):
 
 
 def _file_settings(path: Path | None) -> dict[str, Any]:
-    """The `settings:` section of the configuration file at `path` ({} without one)."""
+    """The `settings:` section of the configuration file at `path` ({} without one), read
+    again only when the file changes: every warehouse connection reads the settings."""
     if path is None:
         return {}
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}  # reported by the org's loader, as below
+    return dict(_file_settings_at(path, stamp))
+
+
+@functools.lru_cache(maxsize=8)
+def _file_settings_at(path: Path, stamp: int) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
