@@ -30,6 +30,8 @@ from connectors.pos_layouts import DEFAULT_LAYOUT, PosLayout
 DBT_PROJECT_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "dbt_project.yml"
 
 # Fields every object of a source has, whatever the org: keys, watermark, deletion flag.
+# The watermark is the (lower-cased) modification time among them.
+WATERMARKS: dict[str, str] = {"crm": "systemmodstamp", "erp": "lastmodifieddate"}
 SYSTEM_FIELDS: dict[str, dict[str, str]] = {
     "crm": {"Id": "VARCHAR", "SystemModstamp": "TIMESTAMP", "IsDeleted": "BOOLEAN"},
     "erp": {"id": "BIGINT", "lastmodifieddate": "TIMESTAMP"},
@@ -45,11 +47,18 @@ class LogicalObject(BaseModel):
     table: str
     fields: dict[str, str]  # logical field -> DuckDB type
     primary_key: tuple[str, ...] = ("id",)
-    watermark: str | None = None
     # System fields this object lacks (NetSuite's lists have no lastmodifieddate).
     no_system: tuple[str, ...] = ()
     # Key columns before `id` (a transaction line is keyed by its transaction too).
     key_prefix: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def watermark(self) -> str | None:
+        """The column of the source's modification time (None where the source keeps none:
+        NetSuite's lists are read whole)."""
+        column = WATERMARKS[self.source]
+        return None if column in self.no_system else column
+
     # The logical fields whose values are mapped (`values` in the configuration); the
     # values the metrics use are `picklist_values()`.
     picklists: tuple[str, ...] = ()
@@ -63,14 +72,10 @@ def _fields(spec: str) -> dict[str, str]:
     return out
 
 
-_CRM_WATERMARK = "systemmodstamp"
-_ERP_WATERMARK = "lastmodifieddate"
-
 LOGICAL: dict[str, LogicalObject] = {
     "accounts": LogicalObject(
         source="crm",
         table="account",
-        watermark=_CRM_WATERMARK,
         fields=_fields(
             "account_name, account_type, is_partner BOOLEAN, billing_country, region, "
             "industry, partner_tier, partner_type, specialization, partner_since_date DATE, "
@@ -82,7 +87,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "opportunities": LogicalObject(
         source="crm",
         table="opportunity",
-        watermark=_CRM_WATERMARK,
         fields=_fields(
             "opportunity_name, end_customer_account_id, partner_id, partner_role, "
             "deal_registration_id, campaign_id, stage_name, is_closed BOOLEAN, "
@@ -94,7 +98,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "leads": LogicalObject(
         source="crm",
         table="lead",
-        watermark=_CRM_WATERMARK,
         fields=_fields(
             "partner_id, lead_status, lead_source, campaign_id, mql_date DATE, sql_date DATE, "
             "converted_date DATE, converted_opportunity_id, created_at TIMESTAMP"
@@ -103,7 +106,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "deal_registrations": LogicalObject(
         source="crm",
         table="deal_registration",
-        watermark=_CRM_WATERMARK,
         fields=_fields(
             "partner_id, end_customer_account_id, product_line, estimated_amount DOUBLE, "
             "currency_code, deal_registration_status, submitted_date DATE, decision_date DATE, "
@@ -114,7 +116,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "campaigns": LogicalObject(
         source="crm",
         table="campaign",
-        watermark=_CRM_WATERMARK,
         fields=_fields(
             "campaign_name, partner_id, campaign_type, start_date DATE, end_date DATE, "
             "actual_cost DOUBLE, currency_code"
@@ -123,7 +124,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "partners": LogicalObject(
         source="erp",
         table="partner",
-        watermark=_ERP_WATERMARK,
         fields=_fields(
             "partner_entity_code, company_name, external_account_id, is_inactive BOOLEAN"
         ),
@@ -131,7 +131,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "customers": LogicalObject(
         source="erp",
         table="customer",
-        watermark=_ERP_WATERMARK,
         fields=_fields("customer_entity_code, company_name"),
     ),
     "classifications": LogicalObject(
@@ -143,7 +142,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "items": LogicalObject(
         source="erp",
         table="item",
-        watermark=_ERP_WATERMARK,
         fields=_fields("sku, item_name, product_line_id BIGINT, standard_cost_usd DOUBLE"),
     ),
     "currencies": LogicalObject(
@@ -163,7 +161,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "transactions": LogicalObject(
         source="erp",
         table="transaction",
-        watermark=_ERP_WATERMARK,
         fields=_fields(
             "transaction_number, transaction_type, transaction_date DATE, "
             "erp_customer_id BIGINT, erp_partner_id BIGINT, currency_id BIGINT, "
@@ -173,7 +170,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "transaction_lines": LogicalObject(
         source="erp",
         table="transactionline",
-        watermark=_ERP_WATERMARK,
         primary_key=("transaction", "id"),
         key_prefix={"transaction": "BIGINT"},
         fields=_fields(
@@ -184,7 +180,6 @@ LOGICAL: dict[str, LogicalObject] = {
     "mdf_payments": LogicalObject(
         source="erp",
         table="customrecord_mdf_payment",
-        watermark=_ERP_WATERMARK,
         fields=_fields(
             "erp_partner_id BIGINT, mdf_claim_id, amount DOUBLE, currency_id BIGINT, paid_date DATE"
         ),
