@@ -119,3 +119,25 @@ def test_a_field_the_org_adds_later_breaks_neither_the_check_nor_the_sync(
     assert check(settings, None) == []
     result = sync_object(settings, settings.warehouse, "crm", "accounts")
     assert result.rows_read > 0 and result.rows_quarantined == 0
+
+
+def test_an_unknown_object_or_record_is_named_with_its_line(
+    northwind_settings: Settings, tmp_path: Path
+) -> None:
+    config = tmp_path / "partnerpulse.yml"
+    text = NORTHWIND.read_text()
+    text = text.replace("    object: Lead\n", "    object: Deal_Reg__c\n")
+    text = text.replace("object: customrecord_coop_payment", "object: customrecord_coop_pay")
+    config.write_text(text)
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, line in enumerate(lines, 1) if fragment in line)
+
+    found = check(northwind_settings, config)
+    assert found == [
+        f"line {line_of('object: Deal_Reg__c')}: deal_registrations: Salesforce has no object "
+        "'Deal_Reg__c'",
+        f"line {line_of('object: customrecord_coop_pay')}: mdf_payments: NetSuite has no record "
+        "'customrecord_coop_pay'",
+    ]
