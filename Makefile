@@ -15,7 +15,7 @@ export UV_COMPILE_BYTECODE := 1
 export DO_NOT_TRACK := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo dev run sources test test-fast lint format bench docs gx-docs clean
+.PHONY: install demo dev run sources reports test test-fast lint format bench docs gx-docs clean
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -56,6 +56,9 @@ dev: install  ## stand-in sources + Dagster UI and daemon on http://127.0.0.1:30
 	echo "stand-in sources: $$PARTNERPULSE_CRM_URL $$PARTNERPULSE_ERP_URL $$PARTNERPULSE_PORTAL_URL, POS files: $$PARTNERPULSE_LANDING_DIR"; \
 	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
+reports: install  ## serve the scorecard pages of the last publication on http://127.0.0.1:8300
+	$(VENV)/bin/partnerpulse reports serve
+
 sources: install  ## serve the stand-in CRM, ERP and portal alone
 	$(VENV)/bin/partnerpulse sources serve
 
@@ -67,10 +70,14 @@ TEST_WORKERS ?= 3
 TEST_TMPDIR ?= $(if $(wildcard /dev/shm/.),/dev/shm,$(or $(TMPDIR),/tmp))
 PYTEST := TMPDIR=$(TEST_TMPDIR) $(VENV)/bin/pytest \
 	$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+# The scorecard page tests drive a real Chromium: found, else installed (as root, from
+# Debian's packages), else make stops saying what to install.
 test: install  ## every test; the 15 slowest are listed at the end
+	@scripts/ensure-chromium >/dev/null
 	$(PYTEST) --durations=15
 
 test-fast: install  ## the unit and contract tests alone (no whole pipeline, dbt build or dagster dev)
+	@scripts/ensure-chromium >/dev/null
 	$(PYTEST) -m "not slow"
 
 lint: install

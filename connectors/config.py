@@ -152,6 +152,12 @@ class Settings:
     serving_warehouse: Path | None = None
     serving_parquet_dir: Path | None = None
     serving_keep_publications: int = 3
+    # Scorecard pages (reports/): where they are published, the smallest peer group a
+    # benchmark is shown for (partners other than the page's own), and the Chromium that
+    # prints them to PDF (default: found on PATH; none found, no PDFs).
+    reports_dir: Path | None = None
+    benchmark_min_cohort: int = 5
+    chromium: Path | None = None
     first_month: date | None = None
     report_due_day: int = 10
     source_step_retries: int = 2
@@ -195,6 +201,12 @@ class Settings:
         """The folder of published Parquet marts, `current/` being the latest (default:
         `parquet/` beside the warehouse)."""
         return self.serving_parquet_dir or self.warehouse.parent / "parquet"
+
+    @property
+    def reports_path(self) -> Path:
+        """The folder of published scorecard pages, a link switched atomically to each new
+        publication (default: `reports/` beside the warehouse)."""
+        return self.reports_dir or self.warehouse.parent / "reports"
 
     @property
     def erp_uses_jwt(self) -> bool:
@@ -386,6 +398,9 @@ class _Variables(BaseSettings):
     serving_warehouse: _Path = None
     serving_parquet_dir: _Path = None
     serving_keep_publications: _Workers = None
+    reports_dir: _Path = None
+    benchmark_min_cohort: _Workers = None
+    chromium: _Path = None
     first_month: Annotated[date | None, BeforeValidator(_month)] = None
     report_due_day: Annotated[
         int | None, BeforeValidator(_number(int)), AfterValidator(_due_day)

@@ -34,6 +34,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors import publishing
 from connectors.schema import ALL_TABLES, RawTable, create_all_ddl
 from connectors.spool import SpoolDir
 
@@ -845,15 +846,9 @@ def publish_marts(
     publications.mkdir(parents=True, exist_ok=True)
     # Publishing runs one at a time (pool "warehouse"): leftovers of a crashed publish go,
     # the `current` link it made but had not switched yet too (unlinked, never followed).
-    for stale in [
-        *serving.parent.glob(f".{serving.name}.*.tmp*"),
-        *publications.glob(".*.tmp"),
-        *root.glob(".current.*.tmp"),
-    ]:
-        if stale.is_dir() and not stale.is_symlink():
-            _remove_publication(stale)
-        else:
-            stale.unlink(missing_ok=True)
+    for stale in serving.parent.glob(f".{serving.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)
+    publishing.remove_stale(publications, root / "current")
     tmp_file = serving.with_name(f".{serving.name}.{publication_id}.tmp")
     tmp_dir = publications / f".{publication_id}.tmp"
     tmp_dir.mkdir()
@@ -913,29 +908,18 @@ def publish_marts(
             os.close(fd)
         # Read-only whatever the umask: readers must never change a publication.
         os.chmod(tmp_file, 0o444)
-        for published in tmp_dir.iterdir():
-            os.chmod(published, 0o444)
-        os.chmod(tmp_dir, 0o555)
+        publishing.seal(tmp_dir)
         final_dir = publications / publication_id
         os.rename(tmp_dir, final_dir)
     except BaseException:
         tmp_file.unlink(missing_ok=True)
-        _remove_publication(tmp_dir)
+        publishing.remove_publication(tmp_dir)
         raise
     # The two switches: each is one atomic rename.
     os.replace(tmp_file, serving)
-    link_tmp = root / f".current.{publication_id}.tmp"
-    os.symlink(Path("publications") / publication_id, link_tmp)
-    os.replace(link_tmp, root / "current")
-    dir_fd = os.open(serving.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    kept = sorted(p.name for p in publications.iterdir() if not p.name.startswith("."))
-    for old in kept[: -max(keep, 1)]:
-        if old != publication_id:
-            _remove_publication(publications / old)
+    publishing.fsync_dir(serving.parent)
+    publishing.switch_link(root / "current", final_dir)
+    publishing.prune(publications, keep, publication_id)
     log.info("published %d relations as %s", len(row_counts), publication_id)
     return Publication(
         publication_id=publication_id,
@@ -945,15 +929,6 @@ def publish_marts(
         parquet_dir=final_dir,
         row_counts=row_counts,
     )
-
-
-def _remove_publication(folder: Path) -> None:
-    """Removes a (read-only) publication folder."""
-    import shutil
-
-    if folder.exists():
-        os.chmod(folder, 0o755)  # its files can go only once the folder is writable
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- data-quality results (Great Expectations asset checks) -----------------------------------

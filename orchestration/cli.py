@@ -172,5 +172,57 @@ def gx_docs(port: int) -> None:
             server.serve_forever()
 
 
+@main.group()
+def reports() -> None:
+    """The scorecard pages: one per active partner and the ecosystem index (docs/reports.md)."""
+
+
+@reports.command("build")
+@click.option("--no-pdf", is_flag=True, help="Leave out the PDFs (printed with Chromium).")
+def reports_build(no_pdf: bool) -> None:
+    """Build the pages from the published marts now (a run does so after publishing)."""
+    from connectors.config import Settings
+    from reports.build import ReportsDirError, build_reports
+
+    settings = Settings.from_env()
+    if not settings.serving_warehouse_path.exists():
+        raise click.ClickException(
+            f"no published marts at {settings.serving_warehouse_path}: run the pipeline first"
+        )
+    try:
+        built = build_reports(
+            settings.serving_warehouse_path,
+            settings.reports_path,
+            min_cohort=settings.benchmark_min_cohort,
+            chromium=settings.chromium,
+            pdf=not no_pdf,
+        )
+    except ReportsDirError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{built.partner_pages} partner pages and the index in {built.seconds:.1f} s: "
+        f"{built.index}" + (f" (no PDFs: {built.pdf_skipped_reason})" if not built.pdfs else "")
+    )
+
+
+@reports.command("serve")
+@click.option("--port", default=8300, show_default=True)
+def reports_serve(port: int) -> None:
+    """Serve the published pages on 127.0.0.1."""
+    from connectors.config import Settings
+    from reports.serve import reports_server
+
+    folder = Settings.from_env().reports_path
+    if not (folder / "index.html").exists():
+        raise click.ClickException(f"no pages at {folder}: run the pipeline first")
+    with reports_server(folder, port) as server:
+        host, bound = server.server_address[:2]
+        # The first line names the address: scripts and tests wait for it.
+        click.echo(f"scorecard pages on http://{host}:{bound}/ (Ctrl-C to stop)", nl=True)
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+
+
 if __name__ == "__main__":
     main()

@@ -85,3 +85,11 @@ def print_summary() -> None:
             f"{serving}\n  duckdb.connect('{serving}', read_only=True)"
             ".sql('from marts.fct_partner_months limit 5')"
         )
+    index = settings.reports_path / "index.html"
+    if index.exists():  # built after each publication
+        pages = len(list((settings.reports_path / "partners").glob("*.html")))
+        click.echo(
+            f"Scorecard pages (README, 'Scorecard pages'): {index} and {pages} partner pages "
+            f"in {settings.reports_path / 'partners'}\n  serve them: .venv/bin/partnerpulse "
+            "reports serve, then http://127.0.0.1:8300/"
+        )

@@ -19,6 +19,7 @@ import pytest
 
 from orchestration.project import dbt_target_dir
 from orchestration.resources import patched_environ
+from tests.worlds import default_world, second_seed_world  # noqa: F401 (shared fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 

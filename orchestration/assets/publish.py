@@ -7,6 +7,8 @@ or check leaves the previous publication in place. The file writing is
 `os.replace`, and a new Parquet folder that the `current` symlink is switched to.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from connectors.warehouse import publish_marts
@@ -14,6 +16,7 @@ from orchestration.assets.transform import MART_ASSET_KEYS
 from orchestration.resources import PipelineSettings
 
 SERVING_MARTS = dg.AssetKey(["serving", "marts"])
+SERVING_REPORTS = dg.AssetKey(["serving", "reports"])
 
 
 @dg.asset(
@@ -55,5 +58,66 @@ def serving_marts(
             "parquet_dir": dg.MetadataValue.path(str(publication.parquet_dir)),
             "tables": dg.MetadataValue.json(publication.row_counts),
             "dagster/row_count": sum(publication.row_counts.values()),
+        }
+    )
+
+
+@dg.asset(
+    key=SERVING_REPORTS,
+    deps=[SERVING_MARTS],
+    group_name="serving",
+    kinds={"html", "pdf"},
+    owners=["team:data-platform"],
+    # One build at a time, after the publish it reads: builds switch and prune one folder.
+    pool="warehouse",
+    description=(
+        "The scorecard pages people read, built from the marts just published: one page per "
+        "active partner (`partners/<partner_id>.html`, and a PDF of it when Chromium is "
+        "installed) showing that partner's figures only, and `index.html`, the channel "
+        "team's view of the whole ecosystem. Published atomically under "
+        "`PARTNERPULSE_REPORTS_DIR` (default `reports/` beside the warehouse); open "
+        "`index.html` from the folder, or serve it with `partnerpulse reports serve`. "
+        "docs/reports.md says what each page shows and what a partner never sees."
+    ),
+)
+def serving_reports(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    """Builds every partner page and the ecosystem index from the published marts."""
+    from reports.build import build_reports
+
+    config = settings.settings
+    built = build_reports(
+        config.serving_warehouse_path,
+        config.reports_path,
+        min_cohort=config.benchmark_min_cohort,
+        chromium=config.chromium,
+        keep=config.serving_keep_publications,
+    )
+    pdfs = (
+        f"{built.pdfs} PDFs ({built.pdfs_printed} printed, the others' pages unchanged)"
+        if built.pdfs
+        else f"no PDFs ({built.pdf_skipped_reason})"
+    )
+    context.log.info(
+        f"built {built.partner_pages} partner pages, the index and {pdfs} in "
+        f"{built.seconds:.1f} s: {built.index}"
+    )
+    index = Path(built.index).absolute()
+    return dg.MaterializeResult(
+        metadata={
+            "index": dg.MetadataValue.url(index.as_uri()),
+            "reports_dir": dg.MetadataValue.path(str(built.link)),
+            "serve": dg.MetadataValue.md(
+                "`partnerpulse reports serve`, then http://127.0.0.1:8300/ "
+                "(a browser may refuse to open `file://` links from the UI)"
+            ),
+            "partner_pages": built.partner_pages,
+            "pdfs": built.pdfs,
+            "pdfs_printed": built.pdfs_printed,
+            "pdfs_skipped": built.pdf_skipped_reason or "",
+            "build_seconds": round(built.seconds, 2),
+            "publication_id": built.publication_id,
+            "marts_publication_id": built.marts_publication_id,
         }
     )

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from orchestration.checks import gx
-from tests.checks.conftest import WorldRun
+from tests.worlds import WorldRun
 
 MISSING = ("missing_report", "all_withdrawn", "pos_bad_row", "pos_bad_header")
 SKU_TOLERANCE_PCT = 0.02  # sku_reconciliation_tolerance_pct (docs/metrics.md)

@@ -11,6 +11,8 @@
 --     scored month >= tier_<tier>_min_active_certifications; Registered needs nothing;
 --   tier_eligibility: upgrade_candidate / meets_tier / below_tier, eligible tier against
 --     the tier held now (a tier outside the four is below_tier);
+--   next_tier and its gaps: the tier above the eligible one (NULL at Platinum), its two
+--     thresholds, and how far the partner is from each (0 when met);
 --   lifetime_value_to_date_usd: gross margin of every spine month up to the scored month,
 --     minus the MDF paid to the partner in those months, minus its recruitment cost (0
 --     when unknown).
@@ -21,6 +23,12 @@
     {'name': 'Platinum', 'var': 'platinum'},
     {'name': 'Gold', 'var': 'gold'},
     {'name': 'Silver', 'var': 'silver'},
+] %}
+{#- Each tier and the one above it, from the bottom: the next tier's thresholds. #}
+{%- set climbs = [
+    {'from': 'Registered', 'to': tiers[2]},
+    {'from': 'Silver', 'to': tiers[1]},
+    {'from': 'Gold', 'to': tiers[0]},
 ] %}
 
 with
@@ -170,6 +178,29 @@ final as (
             when eligible_tier = partner_tier then 'meets_tier'
             else 'below_tier'
         end as tier_eligibility,
+        case eligible_tier
+            {%- for climb in climbs %}
+            when '{{ climb.from }}' then '{{ climb.to.name }}'
+            {%- endfor %}
+        end as next_tier,
+        {%- for threshold, value in [
+            ('min_sales_usd', 't12m_sales_volume_usd'),
+            ('min_active_certifications', 'active_certifications'),
+        ] %}
+        {%- set threshold_column = 'next_tier_' ~ threshold %}
+        case eligible_tier
+            {%- for climb in climbs %}
+            when '{{ climb.from }}' then {{ var('tier_' ~ climb.to.var ~ '_' ~ threshold) }}
+            {%- endfor %}
+        end as {{ threshold_column }},
+        case eligible_tier
+            {%- for climb in climbs %}
+            when '{{ climb.from }}' then greatest(
+                {{ var('tier_' ~ climb.to.var ~ '_' ~ threshold) }} - coalesce({{ value }}, 0), 0
+            )
+            {%- endfor %}
+        end as {{ 'next_tier_sales_gap_usd' if threshold == 'min_sales_usd' else 'next_tier_certifications_gap' }},
+        {%- endfor %}
         {{ safe_divide('weighted_rank_sum', 'ranked_weight_sum') }} as capability_score,
         gross_margin_to_date_usd - mdf_paid_to_date_usd - recruitment_cost_usd
             as lifetime_value_to_date_usd,

@@ -1,0 +1,421 @@
+"""What the scorecard pages show, read from the published marts (docs/reports.md).
+
+Only the serving copy is read (the DuckDB file BI tools read, opened read-only): a page
+never shows a figure that was not published. Each section is one query over every partner,
+grouped here by partner, so that building all pages costs a dozen queries, not a dozen per
+partner.
+
+Partner pages must never show another partner (docs/reports.md, "What a partner sees"):
+free text from the marts (finding details, file names, campaign names) passes through
+`Scrubber`, and a benchmark is shown only for a peer group of at least `min_cohort` other
+partners.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+Row = dict[str, Any]
+
+MONTHS_SHOWN = 24
+# What the partner sent us: the findings a partner page lists as "lines at issue". The
+# vendor's own mapping findings (erp_*, crm_*, portal_record_*) stay on the ecosystem page.
+PARTNER_FINDING_PREFIXES = ("report_", "pos_")
+OPEN_DISCREPANCIES = ("over_reported", "under_reported", "missing_report")
+MOVERS_SHOWN = 5
+
+MEASURES = {
+    "sales_volume_usd": ("Sales volume", "usd"),
+    "sales_yoy_growth": ("Sales growth, year on year", "pct"),
+    "revenue_attainment": ("Revenue against plan", "pct"),
+    "win_rate": ("Win rate", "pct"),
+    "deal_reg_conversion_rate": ("Deal registrations won / approved", "pct"),
+    "active_certifications": ("Active certifications (monthly mean)", "num1"),
+    "mdf_romi": ("MDF return on investment", "ratio"),
+    "reconciliation_accuracy": ("Reports that matched our invoices", "pct"),
+    "engagement_events": ("Portal asset downloads, shares, co-brands", "num"),
+}
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The marts publication the pages were built from."""
+
+    publication_id: str
+    run_id: str
+    published_at: datetime
+    scored_month: date
+    first_month: date
+
+
+@dataclass
+class Measure:
+    """One scorecard measure of one partner, with its benchmark or the reason it is withheld."""
+
+    name: str
+    label: str
+    kind: str
+    window_months: int
+    value: float | None
+    percentile_rank: float | None
+    tier_average: float | None
+    tier_top_decile: float | None
+    peers: int  # partners of the tier, other than this one, with a value
+
+    @property
+    def benchmark_shown(self) -> bool:
+        return self.tier_average is not None or self.tier_top_decile is not None
+
+
+@dataclass
+class PartnerPage:
+    """Everything one partner page shows: that partner's rows only."""
+
+    partner: Row
+    scorecard: Row | None
+    months: list[Row] = field(default_factory=list)
+    quarters: list[Row] = field(default_factory=list)
+    reconciliation: list[Row] = field(default_factory=list)
+    issues: list[Row] = field(default_factory=list)
+    deal_registrations: list[Row] = field(default_factory=list)
+    mdf_months: list[Row] = field(default_factory=list)
+    campaigns: list[Row] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+
+    @property
+    def partner_id(self) -> str:
+        return self.partner["partner_id"]
+
+    @property
+    def latest(self) -> Row | None:
+        return self.months[-1] if self.months else None
+
+
+@dataclass
+class Ecosystem:
+    """The channel team's view: every partner."""
+
+    months: list[Row]
+    regions: list[Row]
+    partners: list[Row]
+    movers_up: list[Row]
+    movers_down: list[Row]
+    reconciliation_counts: list[Row]
+    discrepancies: list[Row]
+    tier_changes: list[Row]
+    findings: list[Row]
+
+
+@dataclass
+class ReportData:
+    publication: Publication
+    ecosystem: Ecosystem
+    pages: list[PartnerPage]
+    min_cohort: int
+
+
+class Scrubber:
+    """Replaces every partner id and name but one's own in free text."""
+
+    def __init__(self, partners: Iterable[Row]) -> None:
+        self._owner: dict[str, str] = {}
+        for p in partners:
+            self._owner[p["partner_id"].lower()] = p["partner_id"]
+            if p.get("partner_name"):
+                self._owner[p["partner_name"].lower()] = p["partner_id"]
+        # Longest first, so that "Acme Holdings" is replaced whole before "Acme".
+        names = sorted(self._owner, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)
+
+    def __call__(self, text: str | None, partner_id: str) -> str | None:
+        if not text or not self._owner:
+            return text
+
+        def replace(match: re.Match[str]) -> str:
+            owner = self._owner[match.group(0).lower()]
+            return match.group(0) if owner == partner_id else "another partner"
+
+        return self._pattern.sub(replace, text)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[Row]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def _by_partner(rows: list[Row]) -> Mapping[str, list[Row]]:
+    grouped: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row["partner_id"]].append(row)
+    return grouped
+
+
+def load(serving_path: Path | str, *, min_cohort: int = 5) -> ReportData:
+    """Reads every page's figures from the published marts at `serving_path`."""
+    con = duckdb.connect(str(serving_path), read_only=True)
+    try:
+        return _load(con, min_cohort)
+    finally:
+        con.close()
+
+
+def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
+    (pub,) = _rows(
+        con,
+        "select any_value(publication_id) as publication_id, any_value(run_id) as run_id, "
+        "any_value(published_at) as published_at from main._publication",
+    )
+    scored = con.execute("select max(as_of_month) from marts.rpt_partner_scorecard").fetchone()
+    scored_month = scored[0] if scored and scored[0] else date.today().replace(day=1)
+    # The 24 months ending with the scored month (the latest closed month), and the year
+    # before them for the year-on-year comparison.
+    window = [scored_month, MONTHS_SHOWN - 1]
+    first = "(?::date - to_months(?::int))"
+    publication = Publication(
+        publication_id=pub["publication_id"],
+        run_id=pub["run_id"],
+        published_at=pub["published_at"],
+        scored_month=scored_month,
+        first_month=con.execute(f"select {first}::date", window).fetchone()[0],
+    )
+    in_window = f"month_start between {first} and ?::date"
+    window_params = [*window, scored_month]
+
+    partners = _rows(con, "select * from marts.dim_partners order by partner_name, partner_id")
+    scrub = Scrubber(partners)
+    scorecards = {
+        r["partner_id"]: r
+        for r in _rows(
+            con, "select * from marts.rpt_partner_scorecard where as_of_month = ?", [scored_month]
+        )
+    }
+    months = _by_partner(
+        _rows(
+            con,
+            f"""
+            select m.*, prior.sales_volume_usd as prior_year_sales_usd
+            from marts.fct_partner_months as m
+            left join marts.fct_partner_months as prior
+                on prior.partner_id = m.partner_id
+                and prior.month_start = m.month_start - interval 12 month
+            where m.{in_window}
+            order by m.partner_id, m.month_start
+            """,
+            window_params,
+        )
+    )
+    quarters = _by_partner(
+        _rows(
+            con,
+            "select * from marts.rpt_partner_plan_attainment "
+            "where quarter_start_date between ?::date - interval 21 month and ?::date "
+            "order by partner_id, quarter_start_date",
+            [scored_month, scored_month],
+        )
+    )
+    reconciliation = _by_partner(
+        _rows(
+            con,
+            f"select * from marts.rpt_partner_reconciliation where {in_window} "
+            "order by partner_id, month_start",
+            window_params,
+        )
+    )
+    prefixes = " or ".join(f"finding_type like '{p}%'" for p in PARTNER_FINDING_PREFIXES)
+    issues = _by_partner(
+        _rows(
+            con,
+            f"select * from marts.rpt_data_quality_findings where partner_id is not null "
+            f"and ({prefixes}) and (month_start is null or {in_window}) "
+            "order by partner_id, month_start, finding_type, record_id",
+            window_params,
+        )
+    )
+    deal_regs = _by_partner(
+        _rows(
+            con,
+            "select * from marts.rpt_deal_registration_funnel "
+            "where month_start between ?::date - interval 11 month and ?::date "
+            "order by partner_id, month_start",
+            [scored_month, scored_month],
+        )
+    )
+    campaigns = _by_partner(
+        _rows(
+            con,
+            "select * from marts.rpt_campaign_romi where partner_id is not null "
+            "and start_date <= ?::date + interval 1 month "
+            "order by partner_id, start_date desc, campaign_id",
+            [scored_month],
+        )
+    )
+    measures = _by_partner(
+        _rows(
+            con,
+            "select * from marts.rpt_partner_scorecard_measures where as_of_month = ? "
+            "order by partner_id, window_months desc",
+            [scored_month],
+        )
+    )
+
+    pages = []
+    for partner in partners:
+        if not partner["is_active"]:
+            continue
+        pid = partner["partner_id"]
+        page = PartnerPage(
+            partner=partner,
+            scorecard=scorecards.get(pid),
+            months=months.get(pid, []),
+            quarters=quarters.get(pid, []),
+            reconciliation=reconciliation.get(pid, []),
+            deal_registrations=deal_regs.get(pid, []),
+            mdf_months=[m for m in months.get(pid, [])[-12:]],
+            measures=_measures(measures.get(pid, []), min_cohort),
+        )
+        for issue in issues.get(pid, []):
+            page.issues.append(
+                {
+                    **issue,
+                    "detail": scrub(issue["detail"], pid),
+                    "record_id": scrub(issue["record_id"], pid),
+                }
+            )
+        for campaign in campaigns.get(pid, []):
+            page.campaigns.append(
+                {**campaign, "campaign_name": scrub(campaign["campaign_name"], pid)}
+            )
+        pages.append(page)
+
+    return ReportData(
+        publication=publication,
+        ecosystem=_ecosystem(con, partners, scorecards, window_params, in_window, scored_month),
+        pages=pages,
+        min_cohort=min_cohort,
+    )
+
+
+def _measures(rows: list[Row], min_cohort: int) -> list[Measure]:
+    """The partner's measures in the order of MEASURES, trailing 12 months first; the
+    benchmark and the rank only where at least `min_cohort` other partners have a value."""
+    out = []
+    order = list(MEASURES)
+    for row in sorted(rows, key=lambda r: (order.index(r["measure_name"]), -r["window_months"])):
+        label, kind = MEASURES[row["measure_name"]]
+        peers = (row["tier_partners_ranked"] or 0) - (row["measure_value"] is not None)
+        shown = peers >= min_cohort
+        out.append(
+            Measure(
+                name=row["measure_name"],
+                label=label,
+                kind=kind,
+                window_months=row["window_months"],
+                value=row["measure_value"],
+                percentile_rank=row["percentile_rank"] if shown else None,
+                tier_average=row["tier_average"] if shown else None,
+                tier_top_decile=row["tier_top_decile"] if shown else None,
+                peers=peers,
+            )
+        )
+    return out
+
+
+def _ecosystem(
+    con: duckdb.DuckDBPyConnection,
+    partners: list[Row],
+    scorecards: Mapping[str, Row],
+    window_params: list,
+    in_window: str,
+    scored_month: date,
+) -> Ecosystem:
+    last_12 = [scored_month, scored_month]
+    movers = _rows(
+        con,
+        """
+        with windows as (
+            select
+                partner_id,
+                sum(sales_volume_usd) filter (
+                    where month_start > ?::date - interval 3 month
+                ) as t3m_sales_usd,
+                sum(sales_volume_usd) filter (
+                    where month_start > ?::date - interval 15 month
+                    and month_start <= ?::date - interval 12 month
+                ) as prior_t3m_sales_usd
+            from marts.fct_partner_months
+            where month_start <= ?::date
+            group by partner_id
+        )
+        select w.*, p.partner_name, p.partner_tier, p.region,
+            w.t3m_sales_usd - w.prior_t3m_sales_usd as change_usd,
+            w.t3m_sales_usd / nullif(w.prior_t3m_sales_usd, 0) - 1 as change_pct
+        from windows as w
+        inner join marts.dim_partners as p using (partner_id)
+        where p.is_active and w.prior_t3m_sales_usd is not null
+        order by change_usd desc, partner_id
+        """,
+        [scored_month, scored_month, scored_month, scored_month],
+    )
+    return Ecosystem(
+        months=_rows(
+            con,
+            f"select * from marts.rpt_ecosystem_months where {in_window} order by month_start",
+            window_params,
+        ),
+        regions=_rows(
+            con,
+            f"select * from marts.rpt_ecosystem_region_months where {in_window} "
+            "order by month_start, region",
+            window_params,
+        ),
+        partners=[
+            {**p, **{k: v for k, v in scorecards.get(p["partner_id"], {}).items() if k not in p}}
+            for p in partners
+            if p["is_active"]
+        ],
+        movers_up=[m for m in movers[:MOVERS_SHOWN] if (m["change_usd"] or 0) > 0],
+        movers_down=[m for m in reversed(movers[-MOVERS_SHOWN:]) if (m["change_usd"] or 0) < 0],
+        reconciliation_counts=_rows(
+            con,
+            f"select month_start, status, count(*) as partners "
+            f"from marts.rpt_partner_reconciliation where {in_window} "
+            "group by all order by month_start, status",
+            window_params,
+        ),
+        discrepancies=_rows(
+            con,
+            f"""
+            select r.partner_id, p.partner_name, p.partner_tier,
+                count(*) as months,
+                max(r.month_start) as latest_month,
+                arg_max(r.status, r.month_start) as latest_status,
+                sum(abs(r.variance_usd)) as absolute_variance_usd
+            from marts.rpt_partner_reconciliation as r
+            inner join marts.dim_partners as p using (partner_id)
+            where r.status in ({", ".join(f"'{s}'" for s in OPEN_DISCREPANCIES)})
+                and r.month_start between ?::date - interval 11 month and ?::date
+            group by all
+            order by absolute_variance_usd desc, r.partner_id
+            """,
+            last_12,
+        ),
+        tier_changes=sorted(
+            (s for s in scorecards.values() if s["eligible_tier"] != s["partner_tier"]),
+            key=lambda s: (s["tier_eligibility"], s["partner_name"] or "", s["partner_id"]),
+        ),
+        findings=_rows(
+            con,
+            "select finding_type, severity, count(*) as findings, "
+            "sum(amount_usd) as amount_usd from marts.rpt_data_quality_findings "
+            "group by all order by severity, finding_type",
+        ),
+    )

@@ -1,0 +1,131 @@
+"""The parts of the pages that need no pipeline run: number formats, the scrubbing of other
+partners from free text, the benchmark rule, and the server."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from reports import formatting as fmt
+from reports.data import Scrubber, _measures
+from reports.serve import reports_server
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1234567.891, "$1,234,568"),
+        (-12.4, "−$12"),
+        (-0.4, "$0"),  # never "−$0"
+        (Decimal("99.5"), "$100"),
+        (None, "—"),
+    ],
+)
+def test_usd(value, expected) -> None:
+    assert fmt.usd(value) == expected
+
+
+def test_other_formats() -> None:
+    assert fmt.usd(1500, plus=True) == "+$1,500"
+    assert fmt.usd(12.345, 2) == "$12.35"
+    assert fmt.usd_short(2_345_678) == "$2.3M"
+    assert fmt.usd_short(-950_000) == "−$950.0K"
+    assert fmt.usd_short(None) == "—"
+    assert fmt.pct(0.1234) == "12.3%"
+    assert fmt.pct(-0.5, 0, True) == "−50%"
+    assert fmt.pct(0.25, 1, True) == "+25.0%"
+    assert fmt.pct(None) == "—"
+    assert fmt.num(12345) == "12,345"
+    assert fmt.num(2.25, 1) == "2.2"  # round half to even, as Python formats
+    assert fmt.measure(0.5, "pct") == "50.0%"
+    assert fmt.measure(4.25, "num1") == "4.2"
+    assert fmt.label("over_reported") == "Over reported"
+    with pytest.raises(TypeError, match="not a number"):
+        fmt.usd("12")
+
+
+PARTNERS = [
+    {"partner_id": "0018d000030DJXTAA4", "partner_name": "Granite Services"},
+    {"partner_id": "0018d000030DJYqAAO", "partner_name": "Granite Services Pty Ltd"},
+    {"partner_id": "0018d000030DJZ4AAO", "partner_name": "Acme"},
+]
+
+
+def test_the_scrubber_replaces_every_other_partner_and_keeps_the_page_owner() -> None:
+    scrub = Scrubber(PARTNERS)
+    own = "0018d000030DJXTAA4"
+    text = (
+        "row 5 partner_id '0018d000030djyqaao' disagrees with the file name (0018d000030DJXTAA4); "
+        "GRANITE SERVICES PTY LTD and Acme, not Granite Services"
+    )
+    assert scrub(text, own) == (
+        "row 5 partner_id 'another partner' disagrees with the file name (0018d000030DJXTAA4); "
+        "another partner and another partner, not Granite Services"
+    )
+    assert scrub(None, own) is None
+    assert Scrubber([])("anything", own) == "anything"
+
+
+def _measure_row(value, ranked, **more) -> dict:
+    return {
+        "measure_name": "win_rate",
+        "window_months": 12,
+        "measure_value": value,
+        "percentile_rank": 0.5,
+        "tier_average": 0.3,
+        "tier_top_decile": 0.6,
+        "tier_partners_ranked": ranked,
+        **more,
+    }
+
+
+def test_a_benchmark_needs_min_cohort_partners_other_than_this_one() -> None:
+    (shown,) = _measures([_measure_row(0.4, ranked=6)], min_cohort=5)
+    assert (shown.peers, shown.tier_average, shown.percentile_rank) == (5, 0.3, 0.5)
+    (withheld,) = _measures([_measure_row(0.4, ranked=5)], min_cohort=5)
+    assert withheld.peers == 4
+    assert (withheld.tier_average, withheld.tier_top_decile, withheld.percentile_rank) == (
+        None,
+        None,
+        None,
+    )
+    # A partner without a value is not one of the partners ranked: all five are others.
+    (no_value,) = _measures([_measure_row(None, ranked=5)], min_cohort=5)
+    assert no_value.peers == 5 and no_value.tier_average == 0.3
+
+
+def test_the_server_serves_pages_on_loopback_follows_the_link_and_lists_nothing(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder, text in ((first, "first"), (second, "second")):
+        (folder / "partners").mkdir(parents=True)
+        (folder / "index.html").write_text(f"<p>{text}</p>")
+    link = tmp_path / "reports"
+    link.symlink_to(first)
+    server = reports_server(link, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/index.html") as response:
+            assert response.read() == b"<p>first</p>"
+            assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        link.unlink()
+        link.symlink_to(second)
+        with urllib.request.urlopen(f"{base}/index.html") as response:
+            assert response.read() == b"<p>second</p>"
+        with pytest.raises(urllib.error.HTTPError) as listing:
+            urllib.request.urlopen(f"{base}/partners/")
+        assert listing.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
