@@ -104,6 +104,44 @@ class StandinSettings:
 
 
 @dataclass(frozen=True)
+class BlockingFinding:
+    """`PARTNERPULSE_BLOCKING_FINDINGS` entry: a kind of data-quality finding that blocks
+    publishing above a threshold, in USD (`erp_partner_unmapped>$10000`) or in findings
+    (`pos_file_rejected>5`)."""
+
+    kind: str
+    threshold: float
+    in_usd: bool
+
+    def exceeded(self, findings: int, amount_usd: float) -> bool:
+        return (amount_usd if self.in_usd else findings) > self.threshold
+
+    def __str__(self) -> str:
+        return f"{self.kind}>{'$' if self.in_usd else ''}{self.threshold:g}"
+
+    @classmethod
+    def parse_all(cls, text: str) -> tuple[BlockingFinding, ...]:
+        """`kind>N` or `kind>$N`, comma-separated."""
+        entries = []
+        for entry in (e.strip() for e in text.split(",")):
+            if not entry:
+                continue
+            kind, sep, limit = entry.partition(">")
+            limit = limit.strip()
+            in_usd = limit.startswith("$")
+            try:
+                threshold = float(limit.removeprefix("$"))
+            except ValueError:
+                threshold = -1.0
+            if not sep or not kind.strip() or threshold < 0:
+                raise ValueError(
+                    f"{entry!r} is not <finding_type>>N (findings) or <finding_type>>$N (USD)"
+                )
+            entries.append(cls(kind.strip(), threshold, in_usd))
+        return tuple(entries)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the connectors need: source URLs, credentials, paths and tuning."""
 
@@ -158,6 +196,9 @@ class Settings:
     reports_dir: Path | None = None
     benchmark_min_cohort: int = 5
     chromium: Path | None = None
+    reports_pdf: bool = True
+    # Kinds of data-quality finding that block publishing above a threshold (default none).
+    blocking_findings: tuple[BlockingFinding, ...] = ()
     first_month: date | None = None
     report_due_day: int = 10
     source_step_retries: int = 2
@@ -312,6 +353,22 @@ def _at_least_one(value: int | None) -> int | None:
     return None if value is None else max(1, value)
 
 
+def _flag(value: object) -> bool | None:
+    if _blank(value) or isinstance(value, bool):
+        return value if isinstance(value, bool) else None
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"must be true or false, got {text!r}")
+
+
+def _blocking_findings(value: object) -> tuple[BlockingFinding, ...] | None:
+    text = _text(value)
+    return BlockingFinding.parse_all(text) if text else None
+
+
 def _due_day(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 28:
         raise ValueError(f"must be 1..28, got {value}")
@@ -401,6 +458,10 @@ class _Variables(BaseSettings):
     reports_dir: _Path = None
     benchmark_min_cohort: _Workers = None
     chromium: _Path = None
+    reports_pdf: Annotated[bool | None, BeforeValidator(_flag)] = None
+    blocking_findings: Annotated[
+        tuple[BlockingFinding, ...] | None, BeforeValidator(_blocking_findings)
+    ] = None
     first_month: Annotated[date | None, BeforeValidator(_month)] = None
     report_due_day: Annotated[
         int | None, BeforeValidator(_number(int)), AfterValidator(_due_day)

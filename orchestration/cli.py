@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -59,15 +60,23 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
         result = job.execute_in_process(
             instance=inst, raise_on_error=False, run_config=QUIET_CONSOLE, **kwargs
         )
-        failed_checks = [
-            e
-            for e in result.get_asset_check_evaluations()
-            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-        ]
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        failed_checks = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
         for e in failed_checks:
             click.echo(
-                f"blocking check failed: {e.asset_key.to_user_string()} {e.check_name}", err=True
+                f"blocking check failed: {e.asset_key.to_user_string()} {e.check_name}"
+                + (f": {e.description}" if e.description else ""),
+                err=True,
             )
+        warnings = [e for e in failed if e.severity == dg.AssetCheckSeverity.WARN]
+        if warnings:
+            # Not blocking, so the run still succeeds: said here, or nobody would know.
+            click.echo(f"{len(warnings)} warning check(s) failed (they do not block publishing):")
+            for e in sorted(warnings, key=lambda e: (e.asset_key.to_user_string(), e.check_name)):
+                click.echo(
+                    f"  {e.asset_key.to_user_string()} {e.check_name}"
+                    + (f": {e.description}" if e.description else "")
+                )
         click.echo(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
         return result.success and not failed_checks
 
@@ -195,12 +204,13 @@ def reports_build(no_pdf: bool) -> None:
             settings.reports_path,
             min_cohort=settings.benchmark_min_cohort,
             chromium=settings.chromium,
-            pdf=not no_pdf,
+            pdf=settings.reports_pdf and not no_pdf,
         )
     except ReportsDirError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"{built.partner_pages} partner pages and the index in {built.seconds:.1f} s: "
+        f"{built.partner_pages} partner pages ({built.pages_rendered} rendered, the others "
+        f"unchanged) and the index in {built.seconds:.1f} s: "
         f"{built.index}" + (f" (no PDFs: {built.pdf_skipped_reason})" if not built.pdfs else "")
     )
 
@@ -215,10 +225,17 @@ def reports_serve(port: int) -> None:
     folder = Settings.from_env().reports_path
     if not (folder / "index.html").exists():
         raise click.ClickException(f"no pages at {folder}: run the pipeline first")
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM stops it like Ctrl-C, even when started with SIGTERM ignored (as by a
+    # supervisor or a test runner that ignores it).
+    signal.signal(signal.SIGTERM, stop)
     with reports_server(folder, port) as server:
         host, bound = server.server_address[:2]
         # The first line names the address: scripts and tests wait for it.
-        click.echo(f"scorecard pages on http://{host}:{bound}/ (Ctrl-C to stop)", nl=True)
+        click.echo(f"scorecard pages on http://{host}:{bound}/ (Ctrl-C to stop)")
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -51,8 +50,9 @@ class ReportsPublication:
     path: Path  # the publication folder the reports link now names
     link: Path
     partner_pages: int
+    pages_rendered: int  # the others are the previous build's, their figures unchanged
     pdfs: int
-    pdfs_printed: int  # the others are the previous build's, their page being unchanged
+    pdfs_printed: int
     pdf_skipped_reason: str | None
     seconds: float
     marts_publication_id: str
@@ -149,26 +149,32 @@ def build_reports(
         skipped = None
     previous = _digests(link)
     digests: dict[str, str] = {}
-    reused = 0
+    to_print: list[tuple[Path, Path]] = []
+    rendered = 0
     try:
         index = render_index(report, pdfs=executable is not None)
         (tmp / "index.html").write_text(index, encoding="utf-8")
-        pages, to_print = [], []
+        pages = []
         for page in report.pages:
             html = tmp / "partners" / f"{page.partner_id}.html"
-            text = render_partner(page, report)
-            html.write_text(text, encoding="utf-8")
             pages.append(html)
-            digests[page.partner_id] = digest = _digest(text)
-            # Printing is most of a build's time: a page whose content did not change
-            # keeps the PDF of the previous build (whose footer names that build).
-            old_pdf = link / "partners" / f"{page.partner_id}.pdf"
-            if executable is None:
+            digests[page.partner_id] = digest = _page_digest(page, report)
+            # Rendering and printing are a build's time: a page whose figures did not
+            # change since the previous build is that build's page (and PDF), linked.
+            old = link / "partners" / html.name
+            old_pdf = old.with_suffix(".pdf")
+            if (
+                previous.get(page.partner_id) == digest
+                and old.exists()
+                and (executable is None or old_pdf.exists())
+            ):
+                _link_or_copy(old.resolve(), html)
+                if executable is not None:
+                    _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
                 continue
-            if previous.get(page.partner_id) == digest and old_pdf.exists():
-                _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
-                reused += 1
-            else:
+            html.write_text(render_partner(page, report), encoding="utf-8")
+            rendered += 1
+            if executable is not None:
                 to_print.append((html, html.with_suffix(".pdf")))
         if to_print:
             print_pdfs(executable, to_print)
@@ -183,8 +189,8 @@ def build_reports(
                     "scored_month": report.publication.scored_month.isoformat(),
                     "partner_pages": len(pages),
                     "pdfs": pdfs,
+                    "pages_rendered": rendered,
                     "pdfs_printed": len(to_print),
-                    "pdfs_reused": reused,
                     "pdf_skipped_reason": skipped,
                     "benchmark_min_cohort": min_cohort,
                     "seconds": round(seconds, 2),
@@ -207,6 +213,7 @@ def build_reports(
         path=final,
         link=link,
         partner_pages=len(pages),
+        pages_rendered=rendered,
         pdfs=pdfs,
         pdfs_printed=len(to_print),
         pdf_skipped_reason=skipped,
@@ -215,12 +222,23 @@ def build_reports(
     )
 
 
-_FOOTER = re.compile(r"<footer>.*?</footer>", re.DOTALL)
+def _code_digest() -> bytes:
+    """The templates' and the renderers' code: a change of either renders every page anew."""
+    folder = Path(__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted([*folder.glob("*.py"), *(folder / "templates").iterdir()]):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.digest()
 
 
-def _digest(html: str) -> str:
-    """What a page says, without the footer that names the build."""
-    return hashlib.sha256(_FOOTER.sub("", html).encode()).hexdigest()
+_CODE_DIGEST = _code_digest()
+
+
+def _page_digest(page: data.PartnerPage, report: data.ReportData) -> str:
+    """What the page shows: its partner's figures, the scored month, the benchmark rule and
+    the code that renders them."""
+    inputs = repr((page, report.publication.scored_month, report.min_cohort))
+    return hashlib.sha256(_CODE_DIGEST + inputs.encode()).hexdigest()
 
 
 def _digests(link: Path) -> dict[str, str]:

@@ -69,10 +69,7 @@ class Measure:
     tier_average: float | None
     tier_top_decile: float | None
     peers: int  # partners of the tier, other than this one, with a value
-
-    @property
-    def benchmark_shown(self) -> bool:
-        return self.tier_average is not None or self.tier_top_decile is not None
+    benchmark_shown: bool  # enough peers: the rank and the tier's figures are shown
 
 
 @dataclass
@@ -279,7 +276,7 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
             quarters=quarters.get(pid, []),
             reconciliation=reconciliation.get(pid, []),
             deal_registrations=deal_regs.get(pid, []),
-            mdf_months=[m for m in months.get(pid, [])[-12:]],
+            mdf_months=months.get(pid, [])[-12:],
             measures=_measures(measures.get(pid, []), min_cohort),
         )
         for issue in issues.get(pid, []):
@@ -324,6 +321,7 @@ def _measures(rows: list[Row], min_cohort: int) -> list[Measure]:
                 tier_average=row["tier_average"] if shown else None,
                 tier_top_decile=row["tier_top_decile"] if shown else None,
                 peers=peers,
+                benchmark_shown=shown,
             )
         )
     return out

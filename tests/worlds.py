@@ -68,4 +68,6 @@ def second_seed_world(tmp_path_factory: pytest.TempPathFactory, gx_project: Path
         PARTNERPULSE_STANDIN_SEED="11",
         PARTNERPULSE_STANDIN_PARTNERS="150",
         PARTNERPULSE_STANDIN_MONTHS="36",
+        # Its tests read the checks: the pages are tested on the default world.
+        PARTNERPULSE_REPORTS_PDF="false",
     )

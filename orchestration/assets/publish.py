@@ -92,15 +92,13 @@ def serving_reports(
         config.reports_path,
         min_cohort=config.benchmark_min_cohort,
         chromium=config.chromium,
+        pdf=config.reports_pdf,
         keep=config.serving_keep_publications,
     )
-    pdfs = (
-        f"{built.pdfs} PDFs ({built.pdfs_printed} printed, the others' pages unchanged)"
-        if built.pdfs
-        else f"no PDFs ({built.pdf_skipped_reason})"
-    )
+    pdfs = f"{built.pdfs} PDFs" if built.pdfs else f"no PDFs ({built.pdf_skipped_reason})"
     context.log.info(
-        f"built {built.partner_pages} partner pages, the index and {pdfs} in "
+        f"built {built.partner_pages} partner pages ({built.pages_rendered} rendered, the "
+        f"others unchanged since the last build), the index and {pdfs} in "
         f"{built.seconds:.1f} s: {built.index}"
     )
     index = Path(built.index).absolute()
@@ -113,6 +111,7 @@ def serving_reports(
                 "(a browser may refuse to open `file://` links from the UI)"
             ),
             "partner_pages": built.partner_pages,
+            "pages_rendered": built.pages_rendered,
             "pdfs": built.pdfs,
             "pdfs_printed": built.pdfs_printed,
             "pdfs_skipped": built.pdf_skipped_reason or "",

@@ -87,8 +87,9 @@ def _measure_row(value, ranked, **more) -> dict:
 def test_a_benchmark_needs_min_cohort_partners_other_than_this_one() -> None:
     (shown,) = _measures([_measure_row(0.4, ranked=6)], min_cohort=5)
     assert (shown.peers, shown.tier_average, shown.percentile_rank) == (5, 0.3, 0.5)
+    assert shown.benchmark_shown
     (withheld,) = _measures([_measure_row(0.4, ranked=5)], min_cohort=5)
-    assert withheld.peers == 4
+    assert withheld.peers == 4 and not withheld.benchmark_shown
     assert (withheld.tier_average, withheld.tier_top_decile, withheld.percentile_rank) == (
         None,
         None,
