@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -27,6 +28,15 @@ from orchestration.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_T
 log = logging.getLogger("partnerpulse.alerts")
 
 MAX_ERROR_CHARS = 1500
+
+
+class Message(Protocol):
+    """What the webhook is sent: an alert, or the digest of what is new (digest.py)."""
+
+    @property
+    def title(self) -> str: ...
+
+    def text(self, ui_url: str | None = None, secrets: Sequence[str] = ()) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ def slack_escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_payload(alert: Alert, settings: Settings) -> dict[str, object]:
+def slack_payload(alert: Message, settings: Settings) -> dict[str, object]:
     """The webhook body: Slack's `text` (also the notification) and one `section` block,
     with every secret redacted."""
     text = alert.text(settings.dagster_ui_url, configured_secrets(settings))
@@ -99,7 +109,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     return secrets
 
 
-def send_alert(alert: Alert, settings: Settings) -> bool:
+def send_alert(alert: Message, settings: Settings) -> bool:
     """POSTs the alert to the webhook; True when the webhook took it.
 
     Never raises: an alert that cannot be sent (no URL, an invalid one, a webhook refused
@@ -184,8 +194,12 @@ def planned_assets_by_step(instance: dg.DagsterInstance, run_id: str) -> dict[st
     return {step: sorted(keys) for step, keys in planned.items()}
 
 
-def failed_error_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """`asset:check` of every ERROR-severity check that failed in the run."""
+def failed_checks(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> list[str]:
+    """`asset:check` of every check of `severity` that failed in the run."""
     failed = []
     for record in instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
@@ -195,7 +209,7 @@ def failed_error_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
         if (
             isinstance(evaluation, dg.AssetCheckEvaluation)
             and not evaluation.passed
-            and evaluation.severity == dg.AssetCheckSeverity.ERROR
+            and evaluation.severity == severity
         ):
             failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
     return sorted(set(failed))
@@ -215,7 +229,7 @@ def alert_for_failed_run(
         step_assets = planned.get(event.step_key or "", [])
         assets.extend(step_assets)
         errors.append(f"step `{event.step_key}`: {_error_text(event)}")
-    checks = failed_error_checks(instance, run.run_id)
+    checks = failed_checks(instance, run.run_id)
     if checks:
         errors.append("failed ERROR checks: " + ", ".join(checks))
     if not errors:

@@ -78,7 +78,18 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
                     + (f": {e.description}" if e.description else "")
                 )
         click.echo(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-        return result.success and not failed_checks
+        published = result.success and not failed_checks
+        if published:
+            from orchestration.digest import summarise_run
+
+            summary = summarise_run(inst, result.run_id, Settings.from_env())
+            if summary.digest is not None and summary.digest.items:
+                click.echo(f"{summary.digest.title}:")
+                for item in summary.digest.items:
+                    click.echo(f"  {item.line()}")
+            elif summary.digest is not None:
+                click.echo("nothing new since the previous publication")
+        return published
 
 
 @main.command()

@@ -8,7 +8,8 @@
   synced it already rebuilt it.
 - `source_freshness_sensor` evaluates the freshness checks: a source not synced within
   `SYNC_WINDOW` fails its check (severity ERROR, hence an alert).
-- `run_failure_alert` and `error_check_alert` post to `PARTNERPULSE_ALERT_WEBHOOK_URL`.
+- `run_failure_alert` and `error_check_alert` post to `PARTNERPULSE_ALERT_WEBHOOK_URL`;
+  `run_summary` tags each successful run and posts the digest of what is new (digest.py).
 
 Automation sensors are off until switched on; the alert sensors are on by default (without
 a webhook URL they only log).
@@ -27,7 +28,7 @@ import dagster as dg
 from connectors.config import Settings
 from connectors.pos_files import parse_file_name, scan_landing_dir
 from connectors.sync import get_object
-from orchestration import alerts
+from orchestration import alerts, digest
 from orchestration.assets.ingest import asset_key, ingest_assets
 from orchestration.assets.transform import MONTHLY_ASSET_KEYS
 from orchestration.partitions import (
@@ -229,11 +230,27 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
 def error_check_alert(context: dg.RunStatusSensorContext) -> None:
     """A run that succeeded although an ERROR check failed in it (a non-blocking one, or
     a freshness check): post the checks."""
-    checks = alerts.failed_error_checks(context.instance, context.dagster_run.run_id)
+    checks = alerts.failed_checks(context.instance, context.dagster_run.run_id)
     if checks:
         alerts.send_alert(
             alerts.alert_for_failed_checks(context.dagster_run, checks), Settings.from_env()
         )
+
+
+@dg.run_status_sensor(
+    name="run_summary",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+def run_summary(context: dg.RunStatusSensorContext) -> None:
+    """Every successful run: tag it with the warning checks that failed in it and what its
+    publication holds that the previous one did not; post that digest when anything is new
+    (new mis-reports, rejected POS files, data-quality findings, by partner)."""
+    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+    if digest.DIGEST_TAG in run.tags:  # `partnerpulse run` summarised its own run
+        return
+    digest.summarise_run(context.instance, run.run_id, Settings.from_env())
 
 
 sensors = [
@@ -242,4 +259,5 @@ sensors = [
     source_freshness_sensor,
     run_failure_alert,
     error_check_alert,
+    run_summary,
 ]

@@ -47,6 +47,7 @@ from orchestration.resources import PipelineSettings
 GX_PROJECT_ROOT = Path(__file__).resolve().parents[2] / "expectations"
 MAX_ROWS_SHOWN = 50
 MAX_KEYS_LISTED = 1000
+MAX_NAMES_LISTED = 5  # partners named in a finding's summary line
 MAX_CELL_CHARS = 160
 
 
@@ -322,6 +323,18 @@ def _rows_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
     return head + body + more
 
 
+def partner_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Partner names by id, from `marts.dim_partners`; {} before the marts are first built
+    (the checks on landed data run before dbt on a first run)."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() "
+        "where schema_name = 'marts' and table_name = 'dim_partners'"
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    return dict(con.execute("select partner_id, partner_name from marts.dim_partners").fetchall())
+
+
 def partner_month_label(row: Mapping[str, Any]) -> str:
     """`<partner_id> <YYYY-MM>` for a row (either part may be `?`)."""
     month = _month(row.get("month_start"))
@@ -429,6 +442,7 @@ def evaluate(
                 {"as_of": settings.settings.today.isoformat(), **v.query_parameters},
             )
             parameters = suite_parameters(con)
+            names = partner_names(con)
     except duckdb.Error as exc:
         error = f"{type(exc).__name__}: {exc}"
         record_validation_results(
@@ -474,7 +488,9 @@ def evaluate(
         outcomes = [o for o in run.outcomes if o.severity in severities]
         stored.extend(_stored_rows(base, name, outcomes, rows))
         results.append(
-            _check_result(v, name, severities, outcomes, rows, run, len(frame), query_s, validate_s)
+            _check_result(
+                v, name, severities, outcomes, rows, run, len(frame), query_s, validate_s, names
+            )
         )
     record_validation_results(settings.warehouse_path, run_id, v.checkpoint, stored)
     yield from results
@@ -536,6 +552,7 @@ def _check_result(
     rows_validated: int,
     query_s: float,
     validate_s: float,
+    names: Mapping[str, str],
 ) -> dg.AssetCheckResult:
     failing = [o for o in outcomes if not o.success and o.severity != "info"]
     noted = [o for o in outcomes if not o.success and o.severity == "info"]
@@ -561,12 +578,18 @@ def _check_result(
         named = rows.rows_for(o)
         keys = sorted({partner_month_label(r) for r in named})
         partner_months[o.rule] = keys[:MAX_KEYS_LISTED]
+        partners = sorted({names.get(str(r.get("partner_id")), "") for r in named} - {""})
         summary.append(
             f"- **{o.finding}** (`{o.rule}`, {label}): {o.unexpected_count} row(s), "
             f"{len(keys)} partner-month(s)"
+            + (f": {', '.join(partners[:MAX_NAMES_LISTED])}" if partners else "")
+            + ("…" if len(partners) > MAX_NAMES_LISTED else "")
         )
         if named:
             shown = [*rows.index_columns, *(c for c in o.show if c not in rows.index_columns)]
+            if names and "partner_id" in shown:  # the partner by name beside its id
+                named = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in named]
+                shown.insert(shown.index("partner_id") + 1, "partner_name")
             metadata[o.rule[:60]] = dg.MetadataValue.md(
                 f"**{o.finding}**\n\n" + _rows_markdown(named, shown)
             )

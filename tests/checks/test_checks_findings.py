@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import dagster as dg
+import duckdb
 import pytest
 
 from connectors.config import BlockingFinding, Settings
@@ -83,13 +85,36 @@ def test_the_demo_worlds_unmapped_erp_partner_is_a_check_with_its_sales(
     evaluations = default_world.evaluations()
     unmapped = evaluations[check_name(UNMAPPED)]
     assert not unmapped.passed and unmapped.severity == dg.AssetCheckSeverity.WARN
+    con = duckdb.connect(str(default_world.warehouse), read_only=True)
+    try:
+        ((count, amount),) = con.sql(
+            "select count(*), sum(amount_usd) from marts.rpt_data_quality_findings "
+            "where finding_type = 'erp_partner_unmapped'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert (count, round(amount)) == (3, 22_896_495)  # the planted partners' ERP sales
     assert unmapped.metadata["findings"].value == 3
-    assert unmapped.metadata["amount_usd"].value == pytest.approx(20_789_315.55, abs=0.01)
-    assert "holding $20,789,316" in unmapped.description
+    assert unmapped.metadata["amount_usd"].value == pytest.approx(amount, abs=0.01)
+    assert f"holding ${amount:,.0f}" in unmapped.description
     rejected = evaluations[check_name(REJECTED)]
     assert rejected.metadata["findings"].value == 6
     # Each rejected file's partner by name and id.
-    assert rejected.metadata["rows"].value.count(" (0018d") == 6
+    rows = rejected.metadata["rows"].value.splitlines()[2:]
+    assert len(rows) == 6
+    assert all(re.match(r"\| [^|]+ \(0018d\w{13}\) \|", row) for row in rows), rows
     assert {check_name(k) for k in KINDS} <= set(evaluations)
     # Warnings only: the run published.
     assert default_world.result.success
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("world_7")
+def test_gx_check_tables_name_each_partner_beside_its_id(default_world: WorldRun) -> None:
+    behaviour = default_world.evaluations()["partner_reconciliation_partner_behaviour"]
+    # The demo world's planted over-report: 0018d000030DJXTAA4, 2026-08, +15%.
+    assert "Granite Services Pty Ltd" in behaviour.metadata["findings"].value
+    tables = [m.value for k, m in behaviour.metadata.items() if k.startswith("over_reported")]
+    (table,) = tables
+    assert "| partner_id | partner_name |" in table
+    assert "| 0018d000030DJXTAA4 | Granite Services Pty Ltd |" in table

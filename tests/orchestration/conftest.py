@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.server
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -226,3 +229,31 @@ def pipeline(
                 yield built
             finally:
                 built.dagster_dev.stop()
+
+
+HOOK_TOKEN = "T0KEN-in-the-webhook-path"
+
+
+@pytest.fixture()
+def webhook() -> Iterator[tuple[str, queue.Queue]]:
+    """A Slack-style webhook receiver on 127.0.0.1: (URL, queue of the JSON bodies)."""
+    bodies: queue.Queue = queue.Queue()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length", 0))
+            bodies.put((self.path, self.rfile.read(length).decode()))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/services/{HOOK_TOKEN}", bodies
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,11 +9,8 @@ them.
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import queue
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -32,38 +29,12 @@ from orchestration.sensors import (
     run_failure_alert,
     source_freshness_checks,
 )
-from tests.orchestration.conftest import SECRETS, Pipeline
+from tests.orchestration.conftest import HOOK_TOKEN, SECRETS, Pipeline
 
-HOOK_TOKEN = "T0KEN-in-the-webhook-path"
 DEADLINE_S = 10
 
 # The pipeline (tests/orchestration/conftest.py) is built once per session, on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
-
-
-@pytest.fixture()
-def webhook() -> Iterator[tuple[str, queue.Queue]]:
-    """A Slack-style webhook receiver on 127.0.0.1: (URL, queue of the JSON bodies)."""
-    bodies: queue.Queue = queue.Queue()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length", 0))
-            bodies.put((self.path, self.rfile.read(length).decode()))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/services/{HOOK_TOKEN}", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def materialized_months(result: dg.ExecuteInProcessResult) -> dict[str, set[str | None]]:

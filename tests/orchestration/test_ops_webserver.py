@@ -182,6 +182,7 @@ def test_every_schedule_and_sensor_is_listed_and_can_be_switched_on(webserver: D
         "source_freshness_sensor": "STOPPED",
         "run_failure_alert": "RUNNING",
         "error_check_alert": "RUNNING",
+        "run_summary": "RUNNING",
     }
     # Switch each one that is off on, then off again, as the UI's toggle does.
     selector = {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"]}
