@@ -22,7 +22,8 @@ Each checkpoint becomes up to two asset checks on the asset it validates:
 The metadata of a check names every failing row by its partner-month, with the columns the
 expectation's `meta.show` lists (amounts, reasons). Every result is also stored in
 `ops.validation_results` (one summary row per expectation and one row per failing
-partner-month), and the validation's Data Docs page is written.
+partner-month), and the validation's Data Docs page is written, loading nothing from the
+network (`data_docs.py`).
 
 Great Expectations takes seconds to import, so it is imported inside the check only.
 """
@@ -42,6 +43,7 @@ import duckdb
 
 from connectors.config import Settings
 from connectors.warehouse import record_validation_results
+from orchestration.checks.data_docs import make_offline, page_url
 from orchestration.resources import PipelineSettings
 
 GX_PROJECT_ROOT = Path(__file__).resolve().parents[2] / "expectations"
@@ -74,7 +76,9 @@ def build_data_docs_index() -> Path:
     context = gx.get_context(mode="file", project_root_dir=gx_root())
     suites = [ExpectationSuiteIdentifier(name) for name in sorted({v.suite for v in VALIDATIONS})]
     context.build_data_docs(resource_identifiers=suites, build_index=True)
-    return data_docs_dir() / "index.html"
+    docs = data_docs_dir()
+    make_offline(docs, [docs / "index.html", *(docs / "expectations").rglob("*.html")])
+    return docs / "index.html"
 
 
 # -- suites ----------------------------------------------------------------------------------
@@ -197,7 +201,9 @@ def run_checkpoint(
                     unexpected_rows=list(res.get("unexpected_index_list") or []),
                 )
             )
-    return CheckpointRun(outcomes, index_columns, [p.with_suffix(".html") for p in pages])
+    pages = [p.with_suffix(".html") for p in pages]
+    make_offline(data_docs_dir(), pages)
+    return CheckpointRun(outcomes, index_columns, pages)
 
 
 def _exception_message(info: Any) -> str | None:
@@ -405,6 +411,8 @@ def build_gx_checks(v: GxValidation) -> dg.AssetChecksDefinition:
                     f"Great Expectations suite `{v.suite}` (checkpoint `{v.checkpoint}`) on the "
                     f"frame of `expectations/queries/{v.query}.sql`. {kind}\n\n"
                     + "\n".join(f"- {f}" for f in _findings(suite, severities))
+                    + "\n\nEach result links its Data Docs page: `data_docs_page` (the file) "
+                    "and `data_docs_url` (served by `partnerpulse gx-docs`, `make gx-docs`)."
                 ),
             )
         )
@@ -566,6 +574,9 @@ def _check_result(
     }
     if run.data_docs_pages:
         metadata["data_docs_page"] = dg.MetadataValue.path(str(run.data_docs_pages[0]))
+        metadata["data_docs_url"] = dg.MetadataValue.url(
+            page_url(data_docs_dir(), run.data_docs_pages[0])
+        )
     summary, partner_months = [], {}
     for o in [*failing, *noted]:
         label = "noted" if o.severity == "info" else "failed"
