@@ -69,7 +69,8 @@ class Digest:
 
     @property
     def title(self) -> str:
-        return f"PartnerPulse: {len(self.items)} new since the previous publication"
+        since = "the previous publication" if self.previous_id else "nothing (a first publication)"
+        return f"PartnerPulse: {len(self.items)} new since {since}"
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
