@@ -21,7 +21,7 @@ from pathlib import Path
 import jinja2
 
 from connectors import publishing
-from reports import charts, data
+from reports import CONTENT_SECURITY_POLICY, charts, data
 from reports.formatting import FILTERS
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters.update(FILTERS)
+_ENV.globals["content_security_policy"] = CONTENT_SECURITY_POLICY
 
 
 class ReportsDirError(Exception):

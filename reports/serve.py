@@ -6,6 +6,8 @@ import functools
 import http.server
 from pathlib import Path
 
+from reports import CONTENT_SECURITY_POLICY
+
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     # The pages are the only thing served: no listing of the folder's publications.
@@ -15,10 +17,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         # Pages that request nothing: say so to the browser as well (the pages carry it too).
-        self.send_header(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-        )
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
