@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from orchestration.checks.data_docs import DATA_DOCS_PORT
+from reports.serve import PORT as REPORTS_PORT
 from source_servers.cli import sources
 
 # Dagster's console logger prints every engine event at DEBUG; operators want INFO.
@@ -173,7 +175,7 @@ def config_check(path: Path | None, offline: bool) -> None:
 
 
 @main.command("gx-docs")
-@click.option("--port", default=8200, show_default=True)
+@click.option("--port", default=DATA_DOCS_PORT, show_default=True)
 def gx_docs(port: int) -> None:
     """Build the Great Expectations Data Docs index and serve the site on 127.0.0.1."""
     import functools
@@ -227,7 +229,7 @@ def reports_build(no_pdf: bool) -> None:
 
 
 @reports.command("serve")
-@click.option("--port", default=8300, show_default=True)
+@click.option("--port", default=REPORTS_PORT, show_default=True)
 def reports_serve(port: int) -> None:
     """Serve the published pages on 127.0.0.1."""
     from connectors.config import Settings

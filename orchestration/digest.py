@@ -24,7 +24,7 @@ from connectors.config import Settings
 from connectors.redaction import redact
 from orchestration import alerts
 from orchestration.alerts import slack_escape
-from reports.formatting import usd
+from reports.formatting import partner_label, usd
 
 WARNINGS_TAG = "partnerpulse/warning_checks_failed"
 WARNING_NAMES_TAG = "partnerpulse/warning_checks"
@@ -49,9 +49,7 @@ class Item:
 
     @property
     def partner(self) -> str:
-        if not self.partner_id:
-            return "no partner"
-        return f"{self.partner_name} ({self.partner_id})" if self.partner_name else self.partner_id
+        return partner_label(self.partner_name, self.partner_id)
 
     def line(self) -> str:
         month = f" {self.month_start:%Y-%m}" if self.month_start else ""

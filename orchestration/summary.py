@@ -8,6 +8,7 @@ import click
 import duckdb
 
 from connectors.config import Settings
+from reports.serve import PORT as REPORTS_PORT
 
 TOP_PARTNERS = 10
 
@@ -91,5 +92,5 @@ def print_summary() -> None:
         click.echo(
             f"Scorecard pages (README, 'Scorecard pages'): {index} and {pages} partner pages "
             f"in {settings.reports_path / 'partners'}\n  serve them: .venv/bin/partnerpulse "
-            "reports serve, then http://127.0.0.1:8300/"
+            f"reports serve, then http://127.0.0.1:{REPORTS_PORT}/"
         )

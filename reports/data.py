@@ -53,7 +53,6 @@ class Publication:
     run_id: str
     published_at: datetime
     scored_month: date
-    first_month: date
 
 
 @dataclass
@@ -182,7 +181,6 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
         run_id=pub["run_id"],
         published_at=pub["published_at"],
         scored_month=scored_month,
-        first_month=con.execute(f"select {first}::date", window).fetchone()[0],
     )
     in_window = f"month_start between {first} and ?::date"
     window_params = [*window, scored_month]

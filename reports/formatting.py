@@ -92,6 +92,14 @@ def label(code: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
+def partner_label(name: str | None, partner_id: str | None) -> str:
+    """ "Granite Services Pty Ltd (0018d000030DJXTAA4)": a partner as operators read it; the
+    id alone without a name, "no partner" without an id."""
+    if not partner_id:
+        return "no partner"
+    return f"{name} ({partner_id})" if name else partner_id
+
+
 FILTERS = {
     "usd": usd,
     "usd_short": usd_short,

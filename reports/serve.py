@@ -22,7 +22,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-def reports_server(reports_dir: Path, port: int = 8300) -> http.server.ThreadingHTTPServer:
+PORT = 8300  # `partnerpulse reports serve`'s default
+
+
+def reports_server(reports_dir: Path, port: int = PORT) -> http.server.ThreadingHTTPServer:
     """A server of `reports_dir` on 127.0.0.1:`port` (0: any free port), not yet serving.
 
     Each request follows the `reports_dir` link anew, so a new publication is served as soon

@@ -14,6 +14,7 @@ import dagster as dg
 from connectors.warehouse import publish_marts
 from orchestration.assets.transform import MART_ASSET_KEYS
 from orchestration.resources import PipelineSettings
+from reports.serve import PORT as REPORTS_PORT
 
 SERVING_MARTS = dg.AssetKey(["serving", "marts"])
 SERVING_REPORTS = dg.AssetKey(["serving", "reports"])
@@ -107,7 +108,7 @@ def serving_reports(
             "index": dg.MetadataValue.url(index.as_uri()),
             "reports_dir": dg.MetadataValue.path(str(built.link)),
             "serve": dg.MetadataValue.md(
-                "`partnerpulse reports serve`, then http://127.0.0.1:8300/ "
+                f"`partnerpulse reports serve`, then http://127.0.0.1:{REPORTS_PORT}/ "
                 "(a browser may refuse to open `file://` links from the UI)"
             ),
             "partner_pages": built.partner_pages,

@@ -30,7 +30,8 @@ VENDOR_DIR = Path(__file__).resolve().parents[2] / "expectations" / "static" / "
 SITE_VENDOR = "static/vendor"  # where the site keeps its copy, relative to the site
 
 # `partnerpulse gx-docs` (`make gx-docs`) serves the site here (its default --port).
-DATA_DOCS_SERVER = "http://127.0.0.1:8200/"
+DATA_DOCS_PORT = 8200
+DATA_DOCS_SERVER = f"http://127.0.0.1:{DATA_DOCS_PORT}/"
 
 _S3 = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
 

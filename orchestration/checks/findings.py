@@ -15,6 +15,7 @@ import dagster as dg
 
 from connectors.config import BlockingFinding
 from orchestration.resources import PipelineSettings
+from reports.formatting import partner_label, usd
 
 FINDINGS = dg.AssetKey(["marts", "rpt_data_quality_findings"])
 PARTNERS = dg.AssetKey(["marts", "dim_partners"])
@@ -136,17 +137,6 @@ def check_name(kind: FindingKind) -> str:
     return f"findings_{kind.name}"
 
 
-def _usd(value: float | None) -> str:
-    return "" if value is None else f"${value:,.0f}"
-
-
-def partner_label(name: str | None, partner_id: str | None) -> str:
-    """ "Granite Services Pty Ltd (0018d000030DJXTAA4)"; the id alone without a name."""
-    if not partner_id:
-        return ""
-    return f"{name} ({partner_id})" if name else partner_id
-
-
 def _table(rows: list[Mapping[str, Any]]) -> str:
     lines = [
         "| partner | ERP partner | month | amount | record | detail |",
@@ -154,10 +144,10 @@ def _table(rows: list[Mapping[str, Any]]) -> str:
     ]
     for r in rows[:ROWS_SHOWN]:
         cells = [
-            partner_label(r["partner_name"], r["partner_id"]),
+            partner_label(r["partner_name"], r["partner_id"]) if r["partner_id"] else "",
             str(r["erp_partner_id"] or ""),
             r["month_start"].strftime("%Y-%m") if r["month_start"] else "",
-            _usd(r["amount_usd"]),
+            usd(r["amount_usd"]) if r["amount_usd"] is not None else "",
             str(r["record_id"]),
             str(r["detail"] or ""),
         ]
@@ -177,7 +167,7 @@ def evaluate(
     if not rows:
         description = f"None: no {kind.what}."
     else:
-        held = f", holding {_usd(amount)}" if has_amounts else ""
+        held = f", holding {usd(amount)}" if has_amounts else ""
         description = f"{len(rows)} {kind.what}{held}: {kind.cost}."
         if blocks:
             description += f" Above the threshold {blocking} (PARTNERPULSE_BLOCKING_FINDINGS)."
