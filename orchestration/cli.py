@@ -181,7 +181,7 @@ def gx_docs(port: int) -> None:
     import functools
     import http.server
 
-    from orchestration.checks.gx import build_data_docs_index, data_docs_dir
+    from orchestration.checks.gx_context import build_data_docs_index, data_docs_dir
 
     docs = data_docs_dir()
     if not (docs / "validations").is_dir():

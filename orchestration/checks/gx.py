@@ -25,12 +25,10 @@ expectation's `meta.show` lists (amounts, reasons). Every result is also stored 
 partner-month), and the validation's Data Docs page is written, loading nothing from the
 network (`data_docs.py`).
 
-Great Expectations takes seconds to import, so it is imported inside the check only.
+Running the checkpoints themselves is `gx_context.py`.
 """
 
 import json
-import math
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,63 +39,29 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from connectors.config import Settings
 from connectors.warehouse import record_validation_results
-from orchestration.checks.data_docs import make_offline, page_url
+from orchestration.checks.data_docs import page_url
+from orchestration.checks.gx_context import (
+    CheckpointRun,
+    ExpectationOutcome,
+    data_docs_dir,
+    load_suite,
+    plain,
+    read_query,
+    rule_of,
+    run_checkpoint,
+    run_query,
+    suite_parameters,
+)
 from orchestration.resources import PipelineSettings
 
-GX_PROJECT_ROOT = Path(__file__).resolve().parents[2] / "expectations"
 MAX_ROWS_SHOWN = 50
 MAX_KEYS_LISTED = 1000
 MAX_NAMES_LISTED = 5  # partners named in a finding's summary line
 MAX_CELL_CHARS = 160
 
 
-def gx_root() -> Path:
-    """The GX project folder in use: `PARTNERPULSE_GX_PROJECT_DIR`, else `expectations/`."""
-    return Settings.from_env().gx_project_dir or GX_PROJECT_ROOT
-
-
-def data_docs_dir() -> Path:
-    return gx_root() / "gx" / "uncommitted" / "data_docs" / "local_site"
-
-
-def build_data_docs_index() -> Path:
-    """Rebuilds the Data Docs index and the suites' pages; returns the index's path.
-
-    The validation pages are written by the runs (`run_checkpoint`); the index lists the
-    latest of them (`validation_results_limit`).
-    """
-    import great_expectations as gx
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-    )
-
-    context = gx.get_context(mode="file", project_root_dir=gx_root())
-    suites = [ExpectationSuiteIdentifier(name) for name in sorted({v.suite for v in VALIDATIONS})]
-    context.build_data_docs(resource_identifiers=suites, build_index=True)
-    docs = data_docs_dir()
-    make_offline(docs, [docs / "index.html", *(docs / "expectations").rglob("*.html")])
-    return docs / "index.html"
-
-
-# -- suites ----------------------------------------------------------------------------------
-
-
-def load_suite(name: str, root: Path | None = None) -> dict[str, Any]:
-    """The suite's JSON as stored in `expectations/gx/expectations/<name>.json`."""
-    path = (root or gx_root()) / "gx" / "expectations" / f"{name}.json"
-    return json.loads(path.read_text())
-
-
-def rule_of(config: Mapping[str, Any]) -> str:
-    """An expectation's stable short name: `meta.rule`, else its type and column."""
-    meta = config.get("meta") or {}
-    if meta.get("rule"):
-        return str(meta["rule"])
-    kwargs = config.get("kwargs") or {}
-    column = kwargs.get("column") or "+".join(kwargs.get("column_list") or [])
-    return f"{config['type']}:{column}" if column else str(config["type"])
+# -- shaping results -------------------------------------------------------------------------
 
 
 def _findings(suite: Mapping[str, Any], severities: Sequence[str]) -> list[str]:
@@ -109,172 +73,15 @@ def _findings(suite: Mapping[str, Any], severities: Sequence[str]) -> list[str]:
     ]
 
 
-# -- running a checkpoint --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    """One expectation's result, reduced to what an operator needs to read."""
-
-    rule: str
-    expectation: str
-    column: str | None
-    severity: str  # GX severity: critical, warning or info
-    finding: str
-    success: bool
-    element_count: int | None
-    unexpected_count: int
-    unexpected_percent: float | None = None
-    mostly: float | None = None
-    observed_value: Any = None
-    exception: str | None = None
-    show: tuple[str, ...] = ()
-    unexpected_rows: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def is_share_rule(self) -> bool:
-        """A rule on a share of rows (`mostly` < 1): it names no single row."""
-        return self.mostly is not None and self.mostly < 1
-
-
-@dataclass(frozen=True)
-class CheckpointRun:
-    outcomes: list[ExpectationOutcome]
-    index_columns: tuple[str, ...]
-    data_docs_pages: list[Path]
-
-
-def run_checkpoint(
-    name: str,
-    dataframe: Any,
-    *,
-    suite_parameters: Mapping[str, Any] | None = None,
-    run_name: str | None = None,
-    run_time: datetime | None = None,
-) -> CheckpointRun:
-    """Runs the GX checkpoint `name` on `dataframe` and writes its Data Docs page.
-
-    Only this validation's page is rendered: the site's index reads every listed result,
-    and rebuilding it after each of a run's checkpoints cost most of the checks' time. The
-    index is built when someone opens the docs (`build_data_docs_index`).
-    """
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-
-    context = gx.get_context(mode="file", project_root_dir=gx_root())
-    checkpoint = context.checkpoints.get(name)
-    result = checkpoint.run(
-        batch_parameters={"dataframe": dataframe},
-        expectation_parameters=dict(suite_parameters or {}),
-        run_id=RunIdentifier(run_name=run_name, run_time=run_time or datetime.now(UTC)),
-    )
-    result_format = checkpoint.result_format
-    index_columns = (
-        tuple(result_format.get("unexpected_index_column_names") or ())
-        if isinstance(result_format, Mapping)
-        else ()
-    )
-    context.build_data_docs(resource_identifiers=list(result.run_results), build_index=False)
-    outcomes, pages = [], []
-    for identifier, validation in result.run_results.items():
-        pages.append(data_docs_dir() / "validations" / Path(*identifier.to_tuple()))
-        for r in validation.results:
-            config = r.expectation_config
-            meta = config.meta or {}
-            res = r.result or {}
-            error = _exception_message(r.exception_info)
-            outcomes.append(
-                ExpectationOutcome(
-                    rule=rule_of({"type": config.type, "kwargs": config.kwargs, "meta": meta}),
-                    expectation=config.type,
-                    column=config.kwargs.get("column"),
-                    severity=str(getattr(config.severity, "value", config.severity)),
-                    finding=meta.get("finding", config.type),
-                    success=bool(r.success),
-                    element_count=res.get("element_count"),
-                    unexpected_count=int(res.get("unexpected_count") or 0),
-                    unexpected_percent=res.get("unexpected_percent"),
-                    mostly=config.kwargs.get("mostly"),
-                    observed_value=res.get("observed_value"),
-                    exception=error,
-                    show=tuple(meta.get("show") or ()),
-                    unexpected_rows=list(res.get("unexpected_index_list") or []),
-                )
-            )
-    pages = [p.with_suffix(".html") for p in pages]
-    make_offline(data_docs_dir(), pages)
-    return CheckpointRun(outcomes, index_columns, pages)
-
-
-def _exception_message(info: Any) -> str | None:
-    """The message of an expectation that raised (GX nests it per metric), else None."""
-    if not isinstance(info, Mapping):
-        return None
-    if "raised_exception" in info:
-        return str(info.get("exception_message")) if info.get("raised_exception") else None
-    for nested in info.values():
-        message = _exception_message(nested)
-        if message:
-            return message
-    return None
-
-
-# -- reading the frame -----------------------------------------------------------------------
-
-
-def read_query(name: str, root: Path | None = None) -> str:
-    return ((root or gx_root()) / "queries" / f"{name}.sql").read_text()
-
-
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, Any]) -> Any:
-    """The query's result as a pandas frame; only the `$name` parameters it uses are bound."""
-    used = {k: v for k, v in parameters.items() if re.search(rf"\${re.escape(k)}\b", sql)}
-    return con.execute(sql, used).df() if used else con.execute(sql).df()
-
-
-def suite_parameters(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Values that suites name as `{"$PARAMETER": ...}`: the one-row result of
-    `expectations/queries/suite_parameters.sql`, one column per parameter."""
-    cursor = con.execute(read_query("suite_parameters"))
-    row = cursor.fetchall()[0]
-    return {d[0]: _plain(v) for d, v in zip(cursor.description, row, strict=True)}
-
-
-# -- shaping results -------------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly value: NaN/NaT/NA -> None, numpy scalars -> Python, dates -> ISO."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    elif isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, datetime):
-        midnight = value.hour == value.minute == value.second == value.microsecond == 0
-        return value.date().isoformat() if midnight else value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 def _month(value: Any) -> date | None:
-    value = _plain(value)
+    value = plain(value)
     if value is None:
         return None
     return date.fromisoformat(str(value)[:10])
 
 
 def _key(row: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(_plain(row.get(c)) for c in columns)
+    return tuple(plain(row.get(c)) for c in columns)
 
 
 class FrameRows:
@@ -306,7 +113,7 @@ def _is_money(column: str) -> bool:
 
 
 def _fmt(value: Any, column: str = "") -> str:
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, float) and column.endswith("_pct"):
         return f"{value:+.1%}"
     if isinstance(value, float) and value.is_integer() and not _is_money(column):
@@ -344,7 +151,7 @@ def partner_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def partner_month_label(row: Mapping[str, Any]) -> str:
     """`<partner_id> <YYYY-MM>` for a row (either part may be `?`)."""
     month = _month(row.get("month_start"))
-    return f"{_plain(row.get('partner_id')) or '?'} {month.strftime('%Y-%m') if month else '?'}"
+    return f"{plain(row.get('partner_id')) or '?'} {month.strftime('%Y-%m') if month else '?'}"
 
 
 def _share_sentence(o: ExpectationOutcome) -> str:
@@ -525,8 +332,8 @@ def _stored_rows(
             "severity": o.severity,
         }
         summary = {
-            "unexpected_percent": _plain(o.unexpected_percent),
-            "observed_value": _plain(o.observed_value),
+            "unexpected_percent": plain(o.unexpected_percent),
+            "observed_value": plain(o.observed_value),
             "mostly": o.mostly,
             "exception": o.exception,
         }
@@ -540,11 +347,11 @@ def _stored_rows(
         if o.success or o.is_share_rule:
             continue
         for row in rows.rows_for(o):
-            shown = {c: _plain(row.get(c)) for c in (*rows.index_columns, *o.show) if c in row}
+            shown = {c: plain(row.get(c)) for c in (*rows.index_columns, *o.show) if c in row}
             yield {
                 **common,
                 "success": False,
-                "partner_id": _plain(row.get("partner_id")),
+                "partner_id": plain(row.get("partner_id")),
                 "month_start": _month(row.get("month_start")),
                 "detail": json.dumps(shown, default=str),
             }

@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from connectors.warehouse import ensure_warehouse
-from orchestration.checks import data_docs, gx
+from orchestration.checks import data_docs, gx, gx_context
 from orchestration.resources import PipelineSettings
 from tests.reports.browser_harness import TIMEOUT_MS, is_local, launch, open_and_check
 
@@ -103,8 +103,8 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataDocs]:
         results = {
             r.check_name: r for r in gx.evaluate(v, v.check_levels(), RUN_ID, PipelineSettings())
         }
-    index = gx.build_data_docs_index()
-    site = gx.data_docs_dir()
+    index = gx_context.build_data_docs_index()
+    site = gx_context.data_docs_dir()
     page = Path(str(results["partner_reconciliation_structure"].metadata["data_docs_page"].value))
     with serve(site) as server:
         yield DataDocs(site, index, page, results, server)

@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from orchestration.checks import all_checks, gx
+from orchestration.checks import all_checks, gx, gx_context
 
 # One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
 pytestmark = pytest.mark.xdist_group("gx_in_process")
@@ -61,8 +61,8 @@ def test_only_structure_checks_block() -> None:
 
 def test_every_expectation_is_named_explained_and_has_a_severity() -> None:
     for suite in {v.suite for v in gx.VALIDATIONS}:
-        expectations = gx.load_suite(suite)["expectations"]
-        rules = [gx.rule_of(x) for x in expectations]
+        expectations = gx_context.load_suite(suite)["expectations"]
+        rules = [gx_context.rule_of(x) for x in expectations]
         assert len(rules) == len(set(rules)), suite
         for x in expectations:
             assert x["severity"] in ("critical", "warning", "info"), (suite, x)
@@ -100,7 +100,7 @@ def test_the_reconciled_share_threshold_is_a_table_level_warning(
 ) -> None:
     statuses = ["matched"] * (100 - unreconciled) + ["under_reported"] * unreconciled
     statuses += ["no_activity"] * 50  # not counted: no report due, no sales
-    run = gx.run_checkpoint("partner_reconciliation", recon_frame(statuses))
+    run = gx_context.run_checkpoint("partner_reconciliation", recon_frame(statuses))
     (share,) = [o for o in run.outcomes if o.rule == "reconciled_share"]
     assert share.severity == "warning"
     assert share.success is passes
@@ -130,7 +130,7 @@ def test_adding_an_expectation_to_the_suite_json_adds_a_finding(gx_project: Path
                 "erp_sales_usd": [5_000.0, 2_500_000.0],
             }
         )
-        run = gx.run_checkpoint("report_completeness", frame)
+        run = gx_context.run_checkpoint("report_completeness", frame)
     finally:
         path.write_text(original)
     (added,) = [o for o in run.outcomes if o.rule == "very_large_month"]
@@ -142,5 +142,5 @@ def test_docs_describe_every_rule_of_every_suite() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "data-quality.md").read_text()
     for suite in {v.suite for v in gx.VALIDATIONS}:
         assert f"`{suite}`" in docs, suite
-        for x in gx.load_suite(suite)["expectations"]:
-            assert f"`{gx.rule_of(x)}`" in docs, (suite, gx.rule_of(x))
+        for x in gx_context.load_suite(suite)["expectations"]:
+            assert f"`{gx_context.rule_of(x)}`" in docs, (suite, gx_context.rule_of(x))

@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.checks import gx
+from orchestration.checks import gx, gx_context
 from tests.worlds import WorldRun
 
 MISSING = ("missing_report", "all_withdrawn", "pos_bad_row", "pos_bad_header")
@@ -264,17 +264,19 @@ def test_results_are_stored_per_run_expectation_partner_and_month(world: WorldRu
     }
     assert stored == shown
     suites = {v.suite for v in gx.VALIDATIONS}
-    rules = {gx.rule_of(x) for s in suites for x in gx.load_suite(s)["expectations"]}
+    rules = {
+        gx_context.rule_of(x) for s in suites for x in gx_context.load_suite(s)["expectations"]
+    }
     assert {rule for _check, rule in summaries} == rules
 
 
 def test_data_docs_are_built_and_reference_the_run(world: WorldRun) -> None:
-    index = gx.build_data_docs_index()
+    index = gx_context.build_data_docs_index()
     html = index.read_text()
     assert world.result.run_id in html
     for v in gx.VALIDATIONS:
         page = world.evaluations()[v.check_levels()[0][0]].metadata["data_docs_page"].value
-        assert page.startswith(str(gx.data_docs_dir()))
-        relative = page[len(str(gx.data_docs_dir())) + 1 :]
+        assert page.startswith(str(gx_context.data_docs_dir()))
+        relative = page[len(str(gx_context.data_docs_dir())) + 1 :]
         assert relative in html, relative
         assert world.result.run_id in Path(page).read_text()

@@ -1,0 +1,224 @@
+"""Running Great Expectations: the file context in `expectations/gx/`, its checkpoints, the
+frames they validate, and the Data Docs site.
+
+Plain Python, without Dagster: `gx.py` turns what this module returns into asset checks.
+Great Expectations takes seconds to import, so it is imported inside the functions only.
+"""
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from connectors.config import Settings
+from orchestration.checks.data_docs import make_offline
+
+GX_PROJECT_ROOT = Path(__file__).resolve().parents[2] / "expectations"
+
+
+def gx_root() -> Path:
+    """The GX project folder in use: `PARTNERPULSE_GX_PROJECT_DIR`, else `expectations/`."""
+    return Settings.from_env().gx_project_dir or GX_PROJECT_ROOT
+
+
+def data_docs_dir() -> Path:
+    return gx_root() / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+
+def build_data_docs_index() -> Path:
+    """Rebuilds the Data Docs index and every suite's page; returns the index's path.
+
+    The validation pages are written by the runs (`run_checkpoint`); the index lists the
+    latest of them (`validation_results_limit`).
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    context = gx.get_context(mode="file", project_root_dir=gx_root())
+    suites = sorted((gx_root() / "gx" / "expectations").glob("*.json"))
+    identifiers = [ExpectationSuiteIdentifier(path.stem) for path in suites]
+    context.build_data_docs(resource_identifiers=identifiers, build_index=True)
+    docs = data_docs_dir()
+    make_offline(docs, [docs / "index.html", *(docs / "expectations").rglob("*.html")])
+    return docs / "index.html"
+
+
+# -- suites ----------------------------------------------------------------------------------
+
+
+def load_suite(name: str, root: Path | None = None) -> dict[str, Any]:
+    """The suite's JSON as stored in `expectations/gx/expectations/<name>.json`."""
+    path = (root or gx_root()) / "gx" / "expectations" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def rule_of(config: Mapping[str, Any]) -> str:
+    """An expectation's stable short name: `meta.rule`, else its type and column."""
+    meta = config.get("meta") or {}
+    if meta.get("rule"):
+        return str(meta["rule"])
+    kwargs = config.get("kwargs") or {}
+    column = kwargs.get("column") or "+".join(kwargs.get("column_list") or [])
+    return f"{config['type']}:{column}" if column else str(config["type"])
+
+
+# -- running a checkpoint --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result, reduced to what an operator needs to read."""
+
+    rule: str
+    expectation: str
+    column: str | None
+    severity: str  # GX severity: critical, warning or info
+    finding: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int
+    unexpected_percent: float | None = None
+    mostly: float | None = None
+    observed_value: Any = None
+    exception: str | None = None
+    show: tuple[str, ...] = ()
+    unexpected_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_share_rule(self) -> bool:
+        """A rule on a share of rows (`mostly` < 1): it names no single row."""
+        return self.mostly is not None and self.mostly < 1
+
+
+@dataclass(frozen=True)
+class CheckpointRun:
+    outcomes: list[ExpectationOutcome]
+    index_columns: tuple[str, ...]
+    data_docs_pages: list[Path]
+
+
+def run_checkpoint(
+    name: str,
+    dataframe: Any,
+    *,
+    suite_parameters: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+    run_time: datetime | None = None,
+) -> CheckpointRun:
+    """Runs the GX checkpoint `name` on `dataframe` and writes its Data Docs page.
+
+    Only this validation's page is rendered: the site's index reads every listed result,
+    and rebuilding it after each of a run's checkpoints cost most of the checks' time. The
+    index is built when someone opens the docs (`build_data_docs_index`).
+    """
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = gx.get_context(mode="file", project_root_dir=gx_root())
+    checkpoint = context.checkpoints.get(name)
+    result = checkpoint.run(
+        batch_parameters={"dataframe": dataframe},
+        expectation_parameters=dict(suite_parameters or {}),
+        run_id=RunIdentifier(run_name=run_name, run_time=run_time or datetime.now(UTC)),
+    )
+    result_format = checkpoint.result_format
+    index_columns = (
+        tuple(result_format.get("unexpected_index_column_names") or ())
+        if isinstance(result_format, Mapping)
+        else ()
+    )
+    context.build_data_docs(resource_identifiers=list(result.run_results), build_index=False)
+    outcomes, pages = [], []
+    for identifier, validation in result.run_results.items():
+        pages.append(data_docs_dir() / "validations" / Path(*identifier.to_tuple()))
+        for r in validation.results:
+            config = r.expectation_config
+            meta = config.meta or {}
+            res = r.result or {}
+            error = _exception_message(r.exception_info)
+            outcomes.append(
+                ExpectationOutcome(
+                    rule=rule_of({"type": config.type, "kwargs": config.kwargs, "meta": meta}),
+                    expectation=config.type,
+                    column=config.kwargs.get("column"),
+                    severity=str(getattr(config.severity, "value", config.severity)),
+                    finding=meta.get("finding", config.type),
+                    success=bool(r.success),
+                    element_count=res.get("element_count"),
+                    unexpected_count=int(res.get("unexpected_count") or 0),
+                    unexpected_percent=res.get("unexpected_percent"),
+                    mostly=config.kwargs.get("mostly"),
+                    observed_value=res.get("observed_value"),
+                    exception=error,
+                    show=tuple(meta.get("show") or ()),
+                    unexpected_rows=list(res.get("unexpected_index_list") or []),
+                )
+            )
+    pages = [p.with_suffix(".html") for p in pages]
+    make_offline(data_docs_dir(), pages)
+    return CheckpointRun(outcomes, index_columns, pages)
+
+
+def _exception_message(info: Any) -> str | None:
+    """The message of an expectation that raised (GX nests it per metric), else None."""
+    if not isinstance(info, Mapping):
+        return None
+    if "raised_exception" in info:
+        return str(info.get("exception_message")) if info.get("raised_exception") else None
+    for nested in info.values():
+        message = _exception_message(nested)
+        if message:
+            return message
+    return None
+
+
+# -- reading the frame -----------------------------------------------------------------------
+
+
+def read_query(name: str, root: Path | None = None) -> str:
+    return ((root or gx_root()) / "queries" / f"{name}.sql").read_text()
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, Any]) -> Any:
+    """The query's result as a pandas frame; only the `$name` parameters it uses are bound."""
+    used = {k: v for k, v in parameters.items() if re.search(rf"\${re.escape(k)}\b", sql)}
+    return con.execute(sql, used).df() if used else con.execute(sql).df()
+
+
+def suite_parameters(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Values that suites name as `{"$PARAMETER": ...}`: the one-row result of
+    `expectations/queries/suite_parameters.sql`, one column per parameter."""
+    cursor = con.execute(read_query("suite_parameters"))
+    row = cursor.fetchall()[0]
+    return {d[0]: plain(v) for d, v in zip(cursor.description, row, strict=True)}
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly value: NaN/NaT/NA -> None, numpy scalars -> Python, dates -> ISO."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        midnight = value.hour == value.minute == value.second == value.microsecond == 0
+        return value.date().isoformat() if midnight else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
