@@ -41,19 +41,26 @@ run: install  ## materialise every asset and run every check (against PARTNERPUL
 	$(VENV)/bin/partnerpulse run
 
 DEV_PORT ?= 3000
-dev: install  ## stand-in sources + Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops both)
+dev: install  ## stand-in sources, Data Docs on :8200, Dagster UI and daemon on http://127.0.0.1:3000 (Ctrl-C stops all)
 	@mkdir -p .partnerpulse
 	@set -euo pipefail; \
 	exports=.partnerpulse/dev-sources.env; log=.partnerpulse/dev-sources.log; \
+	docs_log=.partnerpulse/dev-gx-docs.log; \
 	rm -f "$$exports"; (umask 077; : >"$$exports"); \
 	PYTHONUNBUFFERED=1 $(VENV)/bin/partnerpulse sources serve --landing-dir .partnerpulse/landing >"$$exports" 2>"$$log" & \
 	sources=$$!; \
-	trap 'kill -TERM $$sources 2>/dev/null; wait $$sources 2>/dev/null || true' EXIT; \
+	$(VENV)/bin/partnerpulse gx-docs >"$$docs_log" 2>&1 & \
+	docs=$$!; \
+	trap 'kill -TERM $$sources $$docs 2>/dev/null; wait $$sources $$docs 2>/dev/null || true' EXIT; \
 	until grep -q '^# serving' "$$log"; do \
 		kill -0 $$sources 2>/dev/null || { cat "$$log"; exit 1; }; sleep 0.2; \
 	done; \
+	until grep -q '^Data Docs on' "$$docs_log"; do \
+		kill -0 $$docs 2>/dev/null || { echo "Data Docs not served:"; cat "$$docs_log"; break; }; sleep 0.2; \
+	done; \
 	. "$$exports"; \
 	echo "stand-in sources: $$PARTNERPULSE_CRM_URL $$PARTNERPULSE_ERP_URL $$PARTNERPULSE_PORTAL_URL, POS files: $$PARTNERPULSE_LANDING_DIR"; \
+	grep -m 1 '^Data Docs on' "$$docs_log" || true; \
 	env --default-signal=INT,TERM $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
 reports: install  ## serve the scorecard pages of the last publication on http://127.0.0.1:8300
@@ -92,7 +99,7 @@ SCALE ?= small
 bench: install  ## benchmarks: world of SCALE (small|medium|large), results in benchmarks/results/
 	$(VENV)/bin/python -m benchmarks --scale $(SCALE)
 
-gx-docs: install  ## serve the Great Expectations Data Docs built by the last run
+gx-docs: install  ## serve the warehouse's Great Expectations Data Docs on http://127.0.0.1:8200
 	$(VENV)/bin/partnerpulse gx-docs
 
 clean:

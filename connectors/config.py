@@ -203,8 +203,8 @@ class Settings:
     report_due_day: int = 10
     source_step_retries: int = 2
     source_retry_wait_s: float = 60.0
-    # The Great Expectations project the checks run (suites, checkpoints, queries) and
-    # write their validation results and Data Docs into (default: `expectations/`).
+    # The Great Expectations project the checks run (suites, checkpoints, queries; default
+    # `expectations/`). Validation results and Data Docs go beside the warehouse.
     gx_project_dir: Path | None = None
     # Your org's mapping file (connectors.org; docs/configuration.md). None: the default org.
     config_path: Path | None = None

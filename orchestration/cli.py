@@ -6,7 +6,10 @@ import contextlib
 import os
 import signal
 import sys
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,8 +17,17 @@ from orchestration.checks.data_docs import DATA_DOCS_PORT
 from reports.serve import PORT as REPORTS_PORT
 from source_servers.cli import sources
 
-# Dagster's console logger prints every engine event at DEBUG; operators want INFO.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+if TYPE_CHECKING:
+    import dagster as dg
+
+# Dagster's console logger prints every engine event at DEBUG; the log file (or --verbose)
+# gets INFO: what each step did, without the engine's bookkeeping.
+ENGINE_LOG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+VERBOSE = click.option(
+    "--verbose", is_flag=True, help="Print the engine's log here, not into the run's log file."
+)
 
 
 @click.group()
@@ -26,43 +38,62 @@ def main() -> None:
 main.add_command(sources)
 
 
-def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bool:
-    """Materialises the selected assets and runs their checks in-process; True on success.
+def _run_pipeline(
+    selection: str | None, partition_key: str | None = None, verbose: bool = False
+) -> bool:
+    """Materialises the selected assets and runs their checks; True on success.
 
+    The run is created in the Dagster instance (DAGSTER_HOME), so the UI lists it with its
+    target, and executed in this process (`launch.py`), printing one line per step
+    (`progress.py`); the engine's log goes to the run's log file, or with `verbose` here.
     Without `partition_key`, the month-partitioned models run over the whole history; with
     one (`YYYY-MM-01`), the run is what the daily schedule runs: the `daily_refresh` job for
     that month's partition.
     """
+    started = time.monotonic()
     import dagster as dg
 
     from connectors.config import Settings
     from connectors.org import OrgConfigError
 
     try:
-        Settings.from_env().org  # noqa: B018 (invalid settings or mapping fetch nothing)
+        settings = Settings.from_env()
+        settings.org  # noqa: B018 (invalid settings or mapping fetch nothing)
     except (OrgConfigError, ValueError) as exc:
         click.echo(f"invalid configuration, nothing was run: {exc}", err=True)
         return False
 
     from orchestration.definitions import defs
-    from orchestration.partitions import whole_history_tags
+    from orchestration.launch import create_run, run_events
+    from orchestration.partitions import PARTITION_TAG, whole_history_tags
+    from orchestration.progress import Progress
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     kwargs: dict = {}
     if partition_key:
-        job = defs.resolve_job_def("daily_refresh")
-        kwargs["partition_key"] = partition_key
+        job_name = "daily_refresh"
+        kwargs["tags"] = {PARTITION_TAG: partition_key}
     else:
-        job = defs.resolve_implicit_global_asset_job_def()
+        job_name = defs.resolve_implicit_global_asset_job_def().name
         kwargs["tags"] = whole_history_tags()  # month-partitioned models run within a range
     if selection:  # e.g. "erp/transaction_lines+" (the selection syntax of `dagster asset`)
         keys = dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         kwargs["asset_selection"] = sorted(keys, key=lambda k: k.to_user_string())
     with instance or dg.DagsterInstance.ephemeral() as inst:
-        result = job.execute_in_process(
-            instance=inst, raise_on_error=False, run_config=QUIET_CONSOLE, **kwargs
-        )
-        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        job, run = create_run(inst, job_name, run_config=ENGINE_LOG, **kwargs)
+        log_file = settings.warehouse.parent / "logs" / f"run-{run.run_id}.log"
+        out = sys.stdout
+        progress = Progress(lambda line: click.echo(line, file=out), started)
+        click.echo(f"run {run.run_id} ({'the engine log follows' if verbose else log_file})")
+        evaluations = []
+        with _engine_output(None if verbose else log_file):
+            for event in run_events(inst, job, run):
+                progress(event)
+                if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+                    evaluations.append(event.event_specific_data)
+        success = inst.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+        click.echo(progress.summary())
+        failed = [e for e in evaluations if not e.passed]
         failed_checks = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
         for e in failed_checks:
             click.echo(
@@ -70,21 +101,13 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
                 + (f": {e.description}" if e.description else ""),
                 err=True,
             )
-        warnings = [e for e in failed if e.severity == dg.AssetCheckSeverity.WARN]
-        if warnings:
-            # Not blocking, so the run still succeeds: said here, or nobody would know.
-            click.echo(f"{len(warnings)} warning check(s) failed (they do not block publishing):")
-            for e in sorted(warnings, key=lambda e: (e.asset_key.to_user_string(), e.check_name)):
-                click.echo(
-                    f"  {e.asset_key.to_user_string()} {e.check_name}"
-                    + (f": {e.description}" if e.description else "")
-                )
-        click.echo(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-        published = result.success and not failed_checks
+        _echo_warnings([e for e in failed if e.severity == dg.AssetCheckSeverity.WARN])
+        click.echo(f"run {run.run_id}: {'succeeded' if success else 'FAILED'}")
+        published = success and not failed_checks
         if published:
             from orchestration.digest import summarise_run
 
-            summary = summarise_run(inst, result.run_id, Settings.from_env())
+            summary = summarise_run(inst, run.run_id, settings)
             if summary.digest is not None and summary.digest.items:
                 click.echo(f"{summary.digest.title}:")
                 for item in summary.digest.items:
@@ -92,6 +115,41 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
             elif summary.digest is not None:
                 click.echo("nothing new since the previous publication")
         return published
+
+
+@contextlib.contextmanager
+def _engine_output(log_file: Path | None) -> Iterator[None]:
+    """The engine's output (Dagster's log, dbt's lines, the connectors' warnings) into
+    `log_file`, appended; None: left where it goes."""
+    if log_file is None:
+        yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        log_file.open("a", buffering=1) as sink,
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+    ):
+        yield
+
+
+def _echo_warnings(failed: Sequence[dg.AssetCheckEvaluation]) -> None:
+    """The failed warning checks, one line each; a check evaluated per month partition
+    lists its failed months. Not blocking, so the run still succeeds: said here, or nobody
+    would know."""
+    by_check: dict[tuple[str, str], list[dg.AssetCheckEvaluation]] = {}
+    for e in failed:
+        by_check.setdefault((e.asset_key.to_user_string(), e.check_name), []).append(e)
+    if not by_check:
+        return
+    click.echo(f"{len(by_check)} warning check(s) failed (they do not block publishing):")
+    for (asset, name), evaluations in sorted(by_check.items()):
+        months = sorted(e.partition[:7] for e in evaluations if e.partition)
+        if months:
+            click.echo(f"  {asset} {name}: months {', '.join(months)}")
+            continue
+        (e,) = evaluations
+        click.echo(f"  {asset} {name}" + (f": {e.description}" if e.description else ""))
 
 
 @main.command()
@@ -102,7 +160,8 @@ def _run_pipeline(selection: str | None, partition_key: str | None = None) -> bo
     metavar="YYYY-MM",
     help="Run the daily refresh for this month's partition only (default: the whole history).",
 )
-def run(selection: str | None, month: str | None) -> None:
+@VERBOSE
+def run(selection: str | None, month: str | None, verbose: bool) -> None:
     """Materialise every asset and run every check.
 
     Exits 1 when the run fails or a blocking (ERROR) check fails.
@@ -115,15 +174,16 @@ def run(selection: str | None, month: str | None) -> None:
             partition_key = month_partition_key(month)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--month") from exc
-    sys.exit(0 if _run_pipeline(selection, partition_key) else 1)
+    sys.exit(0 if _run_pipeline(selection, partition_key, verbose) else 1)
 
 
 @main.command()
-def demo() -> None:
+@VERBOSE
+def demo(verbose: bool) -> None:
     """Run the whole pipeline on the embedded stand-in sources and print a summary."""
     from orchestration.summary import print_summary
 
-    ok = _run_pipeline(None)
+    ok = _run_pipeline(None, verbose=verbose)
     print_summary()
     sys.exit(0 if ok else 1)
 
@@ -177,20 +237,40 @@ def config_check(path: Path | None, offline: bool) -> None:
 @main.command("gx-docs")
 @click.option("--port", default=DATA_DOCS_PORT, show_default=True)
 def gx_docs(port: int) -> None:
-    """Build the Great Expectations Data Docs index and serve the site on 127.0.0.1."""
-    import functools
-    import http.server
+    """Serve the Great Expectations Data Docs of the warehouse on 127.0.0.1.
 
-    from orchestration.checks.gx_context import build_data_docs_index, data_docs_dir
+    The index is built at start, and again whenever it is opened after a new validation.
+    """
+    import functools
+
+    from orchestration.checks.data_docs import DataDocsIndex, data_docs_server
+    from orchestration.checks.gx_context import (
+        build_data_docs_index,
+        data_docs_dir,
+        data_docs_stamp,
+    )
 
     docs = data_docs_dir()
-    if not (docs / "validations").is_dir():
-        raise click.ClickException(f"no Data Docs at {docs}: run the pipeline first")
-    build_data_docs_index()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(docs))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
-        click.echo(f"Data Docs on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    index = DataDocsIndex(build_data_docs_index, functools.partial(data_docs_stamp, docs))
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM stops it like Ctrl-C (`make dev` stops it so), as `reports serve`.
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server = data_docs_server(docs, index, port)
+    except OSError as exc:  # the port taken, most often
+        raise click.ClickException(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}") from None
+    with server:
+        host, bound = server.server_address[:2]
+        # The first line names the address: scripts and tests wait for it.
+        click.echo(f"Data Docs on http://{host}:{bound}/ (Ctrl-C to stop)")
+        if not (docs / "validations").is_dir():
+            click.echo(f"no validations in {docs} yet: the index lists them once checks run")
+        sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
+            index.refresh()
             server.serve_forever()
 
 

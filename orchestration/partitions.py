@@ -158,6 +158,18 @@ def existing_partitions(keys: Iterable[str]) -> list[str]:
     return sorted(k for k in set(keys) if k in existing)
 
 
+def run_partitions(tags: Mapping[str, str]) -> list[str]:
+    """The month partitions a run covers, from its tags: its partition, its range, or
+    every partition (a whole-history run, or a run without partitions such as checks
+    launched alone)."""
+    every = monthly_partitions.get_partition_keys()
+    first = tags.get(PARTITION_TAG) or tags.get(RANGE_START_TAG)
+    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG)
+    if tags.get(WHOLE_HISTORY_TAG) == "all" or not (first and last):
+        return list(every)
+    return [k for k in every if first <= k <= last]
+
+
 def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags for one run over the partitions `first` to `last` (what a single-run
     backfill of that range does)."""

@@ -29,12 +29,17 @@ def gx_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """This worker's copy of the GX project (suites, checkpoints, queries).
 
     `PARTNERPULSE_GX_PROJECT_DIR` points the checks at it, in this process and in every
-    process a test starts, so validation results and Data Docs never land in the repository
-    and two workers never write into one site.
+    process a test starts; a temporary `PARTNERPULSE_WAREHOUSE` (which tests that build one
+    replace) keeps validation results and Data Docs, written beside the warehouse, out of
+    the checkout, and two workers never write into one site.
     """
     root = tmp_path_factory.mktemp("gx") / "expectations"
     shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted"))
-    with patched_environ({"PARTNERPULSE_GX_PROJECT_DIR": str(root)}):
+    # Validation results and Data Docs go beside the warehouse: by default, a temporary one.
+    warehouse = root.parent / "warehouse.duckdb"
+    with patched_environ(
+        {"PARTNERPULSE_GX_PROJECT_DIR": str(root), "PARTNERPULSE_WAREHOUSE": str(warehouse)}
+    ):
         yield root
 
 

@@ -36,7 +36,9 @@ from connectors.http import SourceError
 from connectors.org import LOGICAL
 from connectors.sync import SyncObject, SyncResult, objects, sync_objects
 from orchestration.partitions import months_touched
+from orchestration.partners import partner_names
 from orchestration.resources import PipelineSettings, SourceSystems
+from reports.formatting import partner_label
 
 REJECTED_FOLDER = "rejected"
 
@@ -144,12 +146,16 @@ def move_rejected_files(warehouse: str, rejected: list[str]) -> list[str]:
                 "select file_name, reason, content_sha256 from raw_portal.pos_files"
             ).fetchall()
         }
+        names = partner_names(con)
     finally:
         con.close()
     moved = []
     for name in rejected:
         path = Path(name)
         reason, digest = stored.get(path.name, ("rejected", None))
+        parsed = pos_files.parse_file_name(path.name)
+        if parsed is not None:  # the partner by name: the file name holds its id only
+            reason = f"{partner_label(names.get(parsed.partner_id), parsed.partner_id)}: {reason}"
         target_dir = path.parent / REJECTED_FOLDER
         if target_dir.is_symlink() or (target_dir.exists() and not target_dir.is_dir()):
             moved.append(

@@ -8,21 +8,28 @@ README.md). After GX writes pages, `make_offline` copies that folder into the si
 (`<site>/static/vendor/`) and points every page at the copies, by paths relative to the
 page, so the site works from `file://` as well as over `partnerpulse gx-docs`.
 
-The vendored files belong to the code (like GX's own templates), not to the GX project a
-run writes into (`PARTNERPULSE_GX_PROJECT_DIR`): they are always read from this checkout.
+The vendored files belong to the code (like GX's own templates), not to the GX project
+(`PARTNERPULSE_GX_PROJECT_DIR`): they are always read from this checkout.
+
+`data_docs_server` serves a site (`partnerpulse gx-docs`, `make gx-docs`, `make dev`) and
+rebuilds its index when the index is asked for and a validation page or a suite is newer
+than the last build, so the validations of runs made since it started are listed.
 """
 
 from __future__ import annotations
 
 import filecmp
+import functools
+import http.server
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +172,64 @@ def offline_html(html: str, site_dir: Path, page: Path) -> str:
 def page_url(site_dir: Path, page: Path) -> str:
     """The page's address where `partnerpulse gx-docs` serves the site."""
     return DATA_DOCS_SERVER + quote(page.relative_to(site_dir).as_posix())
+
+
+# -- serving the site ------------------------------------------------------------------------
+
+
+class DataDocsIndex:
+    """A site's index, rebuilt (`build`) when a page or suite is newer than its last build.
+
+    `stamp` is taken before each build: a page written while the index is built counts as
+    newer, and the next request of the index rebuilds it again.
+    """
+
+    def __init__(self, build: Callable[[], object], stamp: Callable[[], int]) -> None:
+        self._build = build
+        self._stamp = stamp
+        self._built_at: int | None = None
+        self._lock = threading.Lock()  # one build at a time; other requests wait for it
+
+    def refresh(self) -> bool:
+        """Builds the index unless it is up to date; True when it was built."""
+        with self._lock:
+            stamp = self._stamp()
+            if self._built_at is not None and stamp <= self._built_at:
+                return False
+            self._build()
+            self._built_at = stamp
+            return True
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    index: DataDocsIndex
+
+    def send_head(self):  # noqa: ANN201 (the stdlib's signature)
+        if urlsplit(self.path).path in ("/", "/index.html"):
+            try:
+                self.index.refresh()
+            except Exception:  # the index as it was is served; the server goes on
+                log.exception("the Data Docs index could not be rebuilt")
+        return super().send_head()
+
+    def end_headers(self) -> None:
+        # Asked again on every visit: a cached index would hide the new validations.
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def data_docs_server(
+    site: Path, index: DataDocsIndex, port: int = DATA_DOCS_PORT
+) -> http.server.ThreadingHTTPServer:
+    """A server of the Data Docs `site` on 127.0.0.1:`port` (0: any free port), not yet
+    serving; a request of `/` or `/index.html` first brings `index` up to date."""
+    handler = type("DataDocsHandler", (_Handler,), {"index": index})
+    return http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), functools.partial(handler, directory=str(site))
+    )
 
 
 def _copy_tree(source: Path, target: Path) -> None:

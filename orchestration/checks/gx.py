@@ -30,6 +30,7 @@ Running the checkpoints themselves is `gx_context.py`.
 
 import json
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,6 +39,9 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from connectors.warehouse import record_validation_results
 from orchestration.checks.data_docs import page_url
@@ -53,7 +57,10 @@ from orchestration.checks.gx_context import (
     run_query,
     suite_parameters,
 )
+from orchestration.partitions import monthly_partitions, run_partitions
+from orchestration.partners import partner_names
 from orchestration.resources import PipelineSettings
+from reports.formatting import partner_label
 
 MAX_ROWS_SHOWN = 50
 MAX_KEYS_LISTED = 1000
@@ -136,18 +143,6 @@ def _rows_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) ->
     return head + body + more
 
 
-def partner_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Partner names by id, from `marts.dim_partners`; {} before the marts are first built
-    (the checks on landed data run before dbt on a first run)."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() "
-        "where schema_name = 'marts' and table_name = 'dim_partners'"
-    ).fetchone()[0]
-    if not exists:
-        return {}
-    return dict(con.execute("select partner_id, partner_name from marts.dim_partners").fetchall())
-
-
 def partner_month_label(row: Mapping[str, Any]) -> str:
     """`<partner_id> <YYYY-MM>` for a row (either part may be `?`)."""
     month = _month(row.get("month_start"))
@@ -175,6 +170,7 @@ class GxValidation:
     query_parameters: Mapping[str, Any] = field(default_factory=dict)
     behaviour_check: str | None = None  # default: <check_prefix>_partner_behaviour
     additional_deps: tuple[dg.AssetKey, ...] = ()
+    by_month: bool = False  # also one result per month partition: `<check_prefix>_by_month`
 
     @property
     def structure_check_name(self) -> str:
@@ -183,6 +179,10 @@ class GxValidation:
     @property
     def behaviour_check_name(self) -> str:
         return self.behaviour_check or f"{self.check_prefix}_partner_behaviour"
+
+    @property
+    def by_month_check_name(self) -> str:
+        return f"{self.check_prefix}_by_month"
 
     def check_levels(self) -> list[tuple[str, tuple[str, ...]]]:
         """(check name, severities it reports) for the severities the suite uses."""
@@ -224,11 +224,38 @@ def build_gx_checks(v: GxValidation) -> dg.AssetChecksDefinition:
             )
         )
 
-    @dg.multi_asset_check(name=f"gx_{v.checkpoint}", specs=specs, pool="warehouse")
+    if v.by_month:
+        # A check with partitions is a "preview" in Dagster 1.13: the UI shows its status
+        # per partition, which is what operators act on.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            spec = dg.AssetCheckSpec(
+                v.by_month_check_name,
+                asset=v.asset_key,
+                partitions_def=monthly_partitions,
+                description=(
+                    f"The `{v.suite}` partner-behaviour findings month by month (WARN, never "
+                    "blocks): each month partition the run covers passes when no `warning` "
+                    "expectation names a partner-month of it, and otherwise lists them. The "
+                    "check's partitions show at a glance which months hold findings."
+                ),
+            )
+        specs.append(spec)
+
+    # can_subset: the monthly results are evaluations of their own (one per partition),
+    # not the check's single output.
+    @dg.multi_asset_check(name=f"gx_{v.checkpoint}", specs=specs, pool="warehouse", can_subset=True)
     def _checks(
         context: dg.AssetCheckExecutionContext, settings: PipelineSettings
-    ) -> Iterator[dg.AssetCheckResult]:
-        yield from evaluate(v, levels, context.run.run_id, settings)
+    ) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation]:
+        selected = {key.name for key in context.selected_asset_check_keys}
+        months = run_partitions(context.run.tags) if v.by_month_check_name in selected else []
+        # A partition's status in the UI is current only when its evaluation names the
+        # partition's latest materialization.
+        targets = {m: _latest_materialization(context.instance, v.asset_key, m) for m in months}
+        for result in evaluate(v, levels, context.run.run_id, settings, targets):
+            if result.check_name in selected:
+                yield result
 
     return _checks
 
@@ -238,8 +265,11 @@ def evaluate(
     levels: Sequence[tuple[str, tuple[str, ...]]],
     run_id: str,
     settings: PipelineSettings,
-) -> Iterator[dg.AssetCheckResult]:
-    """Query, validate, store the results in the warehouse, and yield the check results."""
+    months: Mapping[str, AssetCheckEvaluationTargetMaterializationData | None] | None = None,
+) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation]:
+    """Query, validate, store the results in the warehouse, and yield the check results;
+    with `months` (partition key: its latest materialization), also the by-month check's
+    evaluation of each."""
     validated_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.monotonic()
     base = {
@@ -309,6 +339,9 @@ def evaluate(
         )
     record_validation_results(settings.warehouse_path, run_id, v.checkpoint, stored)
     yield from results
+    if months:
+        behaviour = [o for o in run.outcomes if o.severity == "warning" and not o.is_share_rule]
+        yield from _by_month(v, behaviour, rows, months, names)
 
 
 def _severity(severities: Sequence[str]) -> dg.AssetCheckSeverity:
@@ -431,6 +464,68 @@ def _check_result(
     )
 
 
+def _latest_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    (latest,) = records
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=latest.run_id, storage_id=latest.storage_id, timestamp=latest.timestamp
+    )
+
+
+def _by_month(
+    v: GxValidation,
+    outcomes: Sequence[ExpectationOutcome],
+    rows: FrameRows,
+    months: Mapping[str, AssetCheckEvaluationTargetMaterializationData | None],
+    names: Mapping[str, str],
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """One evaluation per month partition: the failing outcomes' rows of that month."""
+    found: dict[str, list[tuple[ExpectationOutcome, list[dict[str, Any]]]]] = {}
+    for o in outcomes:
+        if o.success:
+            continue
+        by_month: dict[str, list[dict[str, Any]]] = {}
+        for row in rows.rows_for(o):
+            month = _month(row.get("month_start"))
+            if month is not None:
+                by_month.setdefault(month.isoformat(), []).append(row)
+        for month, named in by_month.items():
+            found.setdefault(month, []).append((o, named))
+    for month, target in months.items():
+        findings = found.get(month, [])
+        metadata: dict[str, Any] = {}
+        lines = []
+        for o, named in findings:
+            ids = {str(r.get("partner_id")) for r in named}
+            partners = sorted(partner_label(names.get(i), i) for i in ids)
+            lines.append(f"{o.finding}: {', '.join(partners)}")
+            shown = ["partner_id", *(c for c in o.show if c != "partner_id")]
+            if names:
+                named = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in named]
+                shown.insert(1, "partner_name")
+            metadata[o.rule[:60]] = dg.MetadataValue.md(
+                f"**{o.finding}**\n\n" + _rows_markdown(named, shown)
+            )
+        yield dg.AssetCheckEvaluation(
+            asset_key=v.asset_key,
+            check_name=v.by_month_check_name,
+            passed=not findings,
+            severity=dg.AssetCheckSeverity.WARN,
+            partition=month,
+            target_materialization_data=target,
+            description=(
+                f"{month[:7]}: " + "; ".join(lines) if lines else f"{month[:7]}: no finding."
+            ),
+            metadata=metadata,
+        )
+
+
 # -- the registry ----------------------------------------------------------------------------
 
 CRM_ACCOUNTS = dg.AssetKey(["crm", "accounts"])
@@ -486,6 +581,7 @@ VALIDATIONS = [
         asset_key=RECONCILIATION,
         query="partner_reconciliation",
         check_prefix="partner_reconciliation",
+        by_month=True,
     ),
     GxValidation(
         checkpoint="report_completeness",
@@ -495,6 +591,7 @@ VALIDATIONS = [
         check_prefix="report_completeness",
         behaviour_check="report_completeness",
         additional_deps=(SALES_REPORTS, POS_REPORTS),
+        by_month=True,
     ),
 ]
 

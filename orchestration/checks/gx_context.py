@@ -1,10 +1,15 @@
 """Running Great Expectations: the file context in `expectations/gx/`, its checkpoints, the
 frames they validate, and the Data Docs site.
 
+The project (suites, checkpoints, queries) is shared by every warehouse run from it; the
+validation results and the Data Docs site are the warehouse's own, in `gx/` beside it
+(`warehouse_gx_dir`), so each warehouse's Data Docs list its validations only.
+
 Plain Python, without Dagster: `gx.py` turns what this module returns into asset checks.
 Great Expectations takes seconds to import, so it is imported inside the functions only.
 """
 
+import contextlib
 import json
 import math
 import re
@@ -27,8 +32,30 @@ def gx_root() -> Path:
     return Settings.from_env().gx_project_dir or GX_PROJECT_ROOT
 
 
+def warehouse_gx_dir() -> Path:
+    """The validation results (`validations/`) and Data Docs site (`data_docs/`) of the
+    warehouse in use: `gx/` beside `PARTNERPULSE_WAREHOUSE` (default `.partnerpulse/gx/`)."""
+    return Settings.from_env().warehouse.parent / "gx"
+
+
 def data_docs_dir() -> Path:
-    return gx_root() / "gx" / "uncommitted" / "data_docs" / "local_site"
+    """The Data Docs site of the warehouse in use (`partnerpulse gx-docs` serves it)."""
+    return warehouse_gx_dir() / "data_docs"
+
+
+def _file_context(results: Path) -> Any:
+    """The GX file context of `gx_root()`, its results and Data Docs kept in `results`.
+
+    great_expectations.yml names that folder `${warehouse_gx_dir}`; the value is given here,
+    as a runtime variable (GX's highest-precedence source), so no environment is changed.
+    """
+    import great_expectations as gx
+
+    return gx.get_context(
+        mode="file",
+        project_root_dir=gx_root(),
+        runtime_environment={"warehouse_gx_dir": str(results)},
+    )
 
 
 def build_data_docs_index() -> Path:
@@ -37,18 +64,31 @@ def build_data_docs_index() -> Path:
     The validation pages are written by the runs (`run_checkpoint`); the index lists the
     latest of them (`validation_results_limit`).
     """
-    import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
     )
 
-    context = gx.get_context(mode="file", project_root_dir=gx_root())
+    docs = data_docs_dir()
+    context = _file_context(docs.parent)
     suites = sorted((gx_root() / "gx" / "expectations").glob("*.json"))
     identifiers = [ExpectationSuiteIdentifier(path.stem) for path in suites]
     context.build_data_docs(resource_identifiers=identifiers, build_index=True)
-    docs = data_docs_dir()
     make_offline(docs, [docs / "index.html", *(docs / "expectations").rglob("*.html")])
     return docs / "index.html"
+
+
+def data_docs_stamp(site: Path) -> int:
+    """The newest modification time (ns) of the validation pages of the Data Docs `site` and
+    of the suites, 0 without any: an index built when it was lower is out of date."""
+    files = [
+        *(site / "validations").rglob("*.html"),
+        *(gx_root() / "gx" / "expectations").glob("*.json"),
+    ]
+    stamps = []
+    for file in files:
+        with contextlib.suppress(FileNotFoundError):  # a page replaced as it is read
+            stamps.append(file.stat().st_mtime_ns)
+    return max(stamps, default=0)
 
 
 # -- suites ----------------------------------------------------------------------------------
@@ -119,10 +159,10 @@ def run_checkpoint(
     and rebuilding it after each of a run's checkpoints cost most of the checks' time. The
     index is built when someone opens the docs (`build_data_docs_index`).
     """
-    import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    context = gx.get_context(mode="file", project_root_dir=gx_root())
+    docs = data_docs_dir()
+    context = _file_context(docs.parent)
     checkpoint = context.checkpoints.get(name)
     result = checkpoint.run(
         batch_parameters={"dataframe": dataframe},
@@ -138,7 +178,7 @@ def run_checkpoint(
     context.build_data_docs(resource_identifiers=list(result.run_results), build_index=False)
     outcomes, pages = [], []
     for identifier, validation in result.run_results.items():
-        pages.append(data_docs_dir() / "validations" / Path(*identifier.to_tuple()))
+        pages.append(docs / "validations" / Path(*identifier.to_tuple()))
         for r in validation.results:
             config = r.expectation_config
             meta = config.meta or {}
@@ -163,7 +203,7 @@ def run_checkpoint(
                 )
             )
     pages = [p.with_suffix(".html") for p in pages]
-    make_offline(data_docs_dir(), pages)
+    make_offline(docs, pages)
     return CheckpointRun(outcomes, index_columns, pages)
 
 

@@ -1,4 +1,5 @@
-"""The Great Expectations Data Docs open without network, styled, with their lists and icons.
+"""The Great Expectations Data Docs open without network, styled, with their lists and icons,
+and each warehouse has its own.
 
 A real check (GX in-process) validates a small warehouse and writes its page, the index is
 built as `partnerpulse gx-docs` builds it, and headless Chromium opens the index and the
@@ -19,36 +20,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
-import duckdb
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
-from connectors.warehouse import ensure_warehouse
-from orchestration.checks import data_docs, gx, gx_context
-from orchestration.resources import PipelineSettings
+from orchestration.checks import data_docs, gx_context
+from tests.checks.data_docs_harness import on_warehouse, reconciliation_warehouse, validate
 from tests.reports.browser_harness import TIMEOUT_MS, is_local, launch, open_and_check
 
 # One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
 pytestmark = pytest.mark.xdist_group("gx_in_process")
 
 RUN_ID = "data-docs-offline"
-PARTNER = "0018d000030AAAAAAA"
-# One matched and one over-reported partner-month: a passing and a failing expectation, so
-# the pages show both status icons.
-RECONCILIATION = [
-    "CREATE SCHEMA IF NOT EXISTS marts",
-    """CREATE TABLE marts.rpt_partner_reconciliation (
-        partner_id VARCHAR, month_start DATE, erp_sales_usd DOUBLE, reported_sales_usd DOUBLE,
-        variance_usd DOUBLE, variance_pct DOUBLE, has_effective_report BOOLEAN,
-        effective_report_revision INTEGER, report_due_date DATE, is_report_due BOOLEAN,
-        is_within_tolerance BOOLEAN, is_within_tolerance_with_previous_month BOOLEAN,
-        is_within_tolerance_with_next_month BOOLEAN, status VARCHAR)""",
-    f"""INSERT INTO marts.rpt_partner_reconciliation VALUES
-        ('{PARTNER}', '2026-03-01', 1000, 1000, 0, 0, true, 1, '2026-04-10', true, true,
-         false, false, 'matched'),
-        ('{PARTNER}', '2026-04-01', 1000, 1500, 500, 0.5, true, 1, '2026-05-11', true, false,
-         false, false, 'over_reported')""",
-]
 
 # What the DOM shows once loaded: styles, the index's list, the icons and the logo.
 INSPECT = """async () => {
@@ -88,23 +70,11 @@ class DataDocs:
 
 @pytest.fixture(scope="module")
 def docs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataDocs]:
-    warehouse = tmp_path_factory.mktemp("data_docs") / "warehouse.duckdb"
-    ensure_warehouse(warehouse)
-    con = duckdb.connect(str(warehouse))
-    try:
-        for statement in RECONCILIATION:
-            con.execute(statement)
-    finally:
-        con.close()
-    (v,) = [v for v in gx.VALIDATIONS if v.checkpoint == "partner_reconciliation"]
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PARTNERPULSE_WAREHOUSE", str(warehouse))
-        env.setenv("PARTNERPULSE_AS_OF", "2026-11-22")
-        results = {
-            r.check_name: r for r in gx.evaluate(v, v.check_levels(), RUN_ID, PipelineSettings())
-        }
-    index = gx_context.build_data_docs_index()
-    site = gx_context.data_docs_dir()
+    warehouse = reconciliation_warehouse(tmp_path_factory.mktemp("data_docs"))
+    with on_warehouse(warehouse):
+        results = validate(RUN_ID)
+        index = gx_context.build_data_docs_index()
+        site = gx_context.data_docs_dir()
     page = Path(str(results["partner_reconciliation_structure"].metadata["data_docs_page"].value))
     with serve(site) as server:
         yield DataDocs(site, index, page, results, server)
@@ -200,6 +170,32 @@ def test_check_metadata_links_the_page_by_path_and_over_http(docs: DataDocs) -> 
         assert (url.scheme, url.netloc) == ("http", "127.0.0.1:8200")
         assert url.path == "/" + docs.page.relative_to(docs.site).as_posix()
     assert not docs.results["partner_reconciliation_partner_behaviour"].passed
+
+
+def test_each_warehouse_has_its_own_results_and_data_docs(tmp_path: Path, gx_project: Path) -> None:
+    warehouses = {name: reconciliation_warehouse(tmp_path / name) for name in ("east", "west")}
+    pages = {}
+    for name, warehouse in warehouses.items():
+        with on_warehouse(warehouse):
+            results = validate(f"{name}-run")
+        pages[name] = Path(
+            str(results["partner_reconciliation_structure"].metadata["data_docs_page"].value)
+        )
+    # Both indexes are built after both runs, as `partnerpulse gx-docs` would.
+    for name, warehouse in warehouses.items():
+        other = "west" if name == "east" else "east"
+        with on_warehouse(warehouse):
+            site = gx_context.data_docs_dir()
+            html = gx_context.build_data_docs_index().read_text()
+        assert site == warehouse.parent / "gx" / "data_docs"
+        assert pages[name].is_relative_to(site)
+        assert pages[name].relative_to(site).as_posix() in html
+        assert f"{name}-run" in html
+        assert f"{other}-run" not in html
+        (result,) = (warehouse.parent / "gx" / "validations").rglob("*.json")
+        assert f"{name}-run" in result.read_text()
+    # Nothing is written into the GX project (the repository's `expectations/` in a run).
+    assert not (gx_project / "gx" / "uncommitted").exists()
 
 
 # -- the pages in a browser without network -------------------------------------------------

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from orchestration.checks import all_checks, gx, gx_context
+from orchestration.partitions import monthly_partitions
 
 # One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
 pytestmark = pytest.mark.xdist_group("gx_in_process")
@@ -29,7 +30,9 @@ CHECKS_BY_ASSET = {
     "marts/rpt_partner_reconciliation": {
         "partner_reconciliation_structure",
         "partner_reconciliation_partner_behaviour",
+        "partner_reconciliation_by_month",
         "report_completeness",
+        "report_completeness_by_month",
     },
     "marts/rpt_partner_sku_reconciliation": {
         "partner_sku_reconciliation_structure",
@@ -57,6 +60,12 @@ def test_every_report_and_reconciliation_asset_has_its_checks() -> None:
 def test_only_structure_checks_block() -> None:
     for spec in gx_specs():
         assert spec.blocking == spec.name.endswith("_structure"), spec.name
+
+
+def test_only_the_by_month_checks_have_month_partitions() -> None:
+    for spec in gx_specs():
+        partitioned = spec.partitions_def is monthly_partitions
+        assert partitioned == spec.name.endswith("_by_month"), spec.name
 
 
 def test_every_expectation_is_named_explained_and_has_a_severity() -> None:

@@ -18,6 +18,8 @@ import duckdb
 import pytest
 
 from orchestration.checks import gx, gx_context
+from orchestration.partitions import monthly_partitions
+from orchestration.resources import patched_environ
 from tests.worlds import WorldRun
 
 MISSING = ("missing_report", "all_withdrawn", "pos_bad_row", "pos_bad_header")
@@ -147,6 +149,14 @@ SILENT_CASES = {
     "terminated_partner",
 }
 
+# `info` expectations: noted in the check, which does not fail on them alone. A missing
+# report fails one check only, report_completeness.
+NOTED = {
+    (check, rule)
+    for check, rule in EXPECTED
+    if rule == "timing_difference" or (rule == "missing_report" and check != "report_completeness")
+}
+
 GX_CHECK_NAMES = {name for v in gx.VALIDATIONS for name, _severities in v.check_levels()}
 
 
@@ -189,9 +199,42 @@ def test_each_check_names_exactly_the_injected_partner_months(
     assert expected, f"{world.name}: the world holds no case for {check_name}:{rule}"
     evaluation = world.evaluations()[check_name]
     assert set(named(evaluation).get(rule, [])) == expected
-    if rule != "timing_difference":  # info: noted, the check does not fail on it alone
+    if (check_name, rule) not in NOTED:
         assert not evaluation.passed
         assert evaluation.severity == dg.AssetCheckSeverity.WARN
+
+
+# The by-month checks: (check, the rules whose partner-months fail a month).
+BY_MONTH = {
+    "partner_reconciliation_by_month": ("over_reported", "under_reported", "no_erp_sales"),
+    "report_completeness_by_month": ("report_missing",),
+}
+
+
+@pytest.mark.parametrize("check_name", list(BY_MONTH))
+def test_the_by_month_check_fails_exactly_the_months_of_its_findings(
+    world: WorldRun, check_name: str
+) -> None:
+    behaviour = "partner_reconciliation_partner_behaviour"
+    source = behaviour if check_name.startswith("partner_") else "report_completeness"
+    partners_by_month: dict[str, set[str]] = {}  # month -> partner ids of its cases
+    for rule in BY_MONTH[check_name]:
+        for key in EXPECTED[(source, rule)](world, world.truth["cases"]):
+            partner_id, month = key.split(" ")
+            partners_by_month.setdefault(month, set()).add(partner_id)
+    assert partners_by_month
+    evaluations = [
+        e for e in world.result.get_asset_check_evaluations() if e.check_name == check_name
+    ]
+    by_month = {str(e.partition)[:7]: e for e in evaluations}
+    assert len(by_month) == len(evaluations)  # one per month partition of the run
+    assert set(by_month) == {k[:7] for k in monthly_partitions.get_partition_keys()}
+    assert {month for month, e in by_month.items() if not e.passed} == set(partners_by_month)
+    for month, partner_ids in partners_by_month.items():
+        e = by_month[month]
+        assert e.severity == dg.AssetCheckSeverity.WARN and e.description.startswith(month)
+        for partner_id in partner_ids:  # by name, beside the id
+            assert f"({partner_id})" in e.description
 
 
 def test_no_other_expectation_names_anything(world: WorldRun) -> None:
@@ -271,12 +314,14 @@ def test_results_are_stored_per_run_expectation_partner_and_month(world: WorldRu
 
 
 def test_data_docs_are_built_and_reference_the_run(world: WorldRun) -> None:
-    index = gx_context.build_data_docs_index()
+    with patched_environ(world.env):  # the Data Docs beside the world's warehouse
+        index = gx_context.build_data_docs_index()
+        site = gx_context.data_docs_dir()
     html = index.read_text()
     assert world.result.run_id in html
     for v in gx.VALIDATIONS:
         page = world.evaluations()[v.check_levels()[0][0]].metadata["data_docs_page"].value
-        assert page.startswith(str(gx_context.data_docs_dir()))
-        relative = page[len(str(gx_context.data_docs_dir())) + 1 :]
+        assert page.startswith(str(site))
+        relative = page[len(str(site)) + 1 :]
         assert relative in html, relative
         assert world.result.run_id in Path(page).read_text()

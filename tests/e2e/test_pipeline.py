@@ -8,15 +8,18 @@ values computed independently from the generator's data (tests/e2e/oracle.py).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
 from orchestration.assets.transform import dbt_target_dir
+from orchestration.launch import LOCATION_NAME
 from orchestration.resources import patched_environ
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
 
@@ -140,8 +143,19 @@ def test_dbt_reuses_its_parse_state_from_one_invocation_to_the_next(run: dict) -
     assert reparsed in ([], [min(first, key=lambda p: p.stat().st_mtime)]), reparsed
 
 
-def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(run: dict) -> None:
-    proc = _partnerpulse({**os.environ, **run["env"]}, "run", "--month", "2026-11")
+def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
+    run: dict, tmp_path: Path
+) -> None:
+    # Published afresh, so that the digest (against no previous publication) lists every
+    # mis-report of the world.
+    parquet = tmp_path / "parquet"
+    publication = {
+        "PARTNERPULSE_SERVING_PARQUET_DIR": str(parquet),
+        "PARTNERPULSE_SERVING_WAREHOUSE": str(tmp_path / "serving.duckdb"),
+        "PARTNERPULSE_REPORTS_DIR": str(tmp_path / "reports"),
+        "PARTNERPULSE_REPORTS_PDF": "false",
+    }
+    proc = _partnerpulse({**os.environ, **run["env"], **publication}, "run", "--month", "2026-11")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert table_counts(Path(run["env"]["PARTNERPULSE_WAREHOUSE"])) == run["counts_first"]
     with patched_environ(run["env"]), dg.DagsterInstance.get() as instance:
@@ -151,6 +165,44 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(run
         ).records
     assert latest.job_name == "daily_refresh"
     assert latest.tags["dagster/partition"] == "2026-11-01"
+    # Recorded as the UI's own runs are: in the code location `make dev` loads, so the UI
+    # shows its target and timeline, and re-executes it.
+    assert latest.remote_job_origin is not None
+    assert latest.remote_job_origin.location_name == LOCATION_NAME
+    assert latest.remote_job_origin.repository_origin.repository_name == "__repository__"
+    # The digest names exactly the mis-reporting partners of the publication, by name.
+    digest = [
+        line.split(": ", 1)[1]
+        for line in proc.stdout.splitlines()
+        if line.startswith(("  over reported: ", "  under reported: "))
+    ]
+    named = {line.split(")", 1)[0] + ")" for line in digest}
+    published = (
+        duckdb.connect()
+        .sql(
+            f"select distinct p.partner_name || ' (' || r.partner_id || ')' from read_parquet("
+            f"'{parquet}/current/rpt_partner_reconciliation.parquet') r join read_parquet("
+            f"'{parquet}/current/dim_partners.parquet') p using (partner_id) "
+            "where r.status in ('over_reported', 'under_reported')"
+        )
+        .fetchall()
+    )
+    assert named == {name for (name,) in published} and named
+    # One line per step with its time and what it did, then where the time went; the
+    # engine's log (Dagster's lines, dbt's) in the run's log file instead.
+    lines = proc.stdout.splitlines()
+    log_file = Path(run["env"]["PARTNERPULSE_WAREHOUSE"]).parent / "logs"
+    log_file = log_file / f"run-{latest.run_id}.log"
+    assert lines[0] == f"run {latest.run_id} ({log_file})"
+    (crm,) = [line for line in lines if line.startswith("ingest_crm ")]
+    assert re.fullmatch(r"ingest_crm +\d+\.\d s  [\d,]+ rows synced", crm), crm
+    assert any(re.match(r" +crm/accounts +[\d,]+ rows$", line) for line in lines)
+    assert any(line.startswith("partnerpulse_monthly_dbt_models ") for line in lines)
+    assert any(re.match(r"[\d.]+ s in all: .*dbt [\d.]+ s", line) for line in lines)
+    assert " - dagster - " not in proc.stdout and "OK created sql" not in proc.stdout
+    engine_log = log_file.read_text()
+    assert " - dagster - INFO - daily_refresh - " in engine_log
+    assert "OK created sql" in engine_log  # dbt's own lines
     partitions = {r.event_log_entry.dagster_event.partition for r in materialized}
     assert partitions == {None, "2026-11-01"}  # unpartitioned assets, and that month
 

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from dagster._core.test_utils import freeze_time  # Dagster's own clock for tests
 
+from connectors import pos_files
 from orchestration.assets.transform import MONTHLY_ASSET_KEYS
 from orchestration.definitions import defs
 from orchestration.partitions import whole_history_tags
@@ -167,6 +168,11 @@ def test_malformed_pos_file_fails_its_run_clearly_moves_it_and_alerts(
     moved = pipeline.landing / "rejected" / bad.name
     assert f"POS file {bad.name} was rejected and moved to {moved}" in message
     assert "twelve" in message and "amount" in message
+    ((partner_id, name),) = pipeline.sql(
+        "select partner_id, partner_name from marts.dim_partners "
+        f"where partner_id = '{pos_files.parse_file_name(bad.name).partner_id}'"
+    )
+    assert f"{name} ({partner_id})" in message  # the partner by name, beside its id
     assert moved.is_file() and not bad.exists()
     assert pipeline.sql(
         f"select status from raw_portal.pos_files where file_name = '{bad.name}'"

@@ -9,18 +9,29 @@ stopped with SIGTERM at the end of the session and must exit by itself.
 
 from __future__ import annotations
 
+import json
 import time
 
 import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.alerts import failed_checks
 from orchestration.assets.transform import MONTHLY_ASSET_KEYS
+from orchestration.checks.findings import FINDINGS
+from orchestration.checks.gx import RECONCILIATION
+from orchestration.digest import WARNING_NAMES_TAG, WARNINGS_TAG
+from orchestration.partitions import monthly_partitions
+from reports.formatting import usd
 from tests.orchestration.conftest import POLL_INTERVAL_S, DagsterDev, Pipeline
 
 BACKFILL_DEADLINE_S = 420
-MONTHS = ("2026-03-01", "2026-04-01")  # backfilled
-UNTOUCHED = "2026-06-01"  # changed in the ERP too, but not backfilled
+SUMMARY_DEADLINE_S = 180  # the run_summary sensor ticks every 30 s
+MONTHS = ("2026-03-01", "2026-04-01", "2026-05-01")  # backfilled
+RESTATED = ("2026-03-01", "2026-04-01")  # restated in the ERP and backfilled
+UNTOUCHED = "2026-06-01"  # restated in the ERP too, but not backfilled
+MIS_REPORTS = ("over_reported", "under_reported", "no_erp_sales")
+UNMAPPED_CHECK = "findings_erp_partner_unmapped"
 
 # On the worker that builds the pipeline, after test_ops_automation.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
@@ -103,15 +114,16 @@ def _sales_by_month(pipeline: Pipeline) -> dict[str, float]:
 def test_backfill_of_two_months_rebuilds_those_months_only(
     webserver: DagsterDev, pipeline: Pipeline
 ) -> None:
-    # The ERP restates three months (straight in the raw layer, so no sync notices):
-    # the backfill of two of them must pick up theirs and leave the third as it was.
+    # The ERP restates three months (straight in the raw layer, so no sync notices): the
+    # backfill of two of them (and of an unrestated month) must pick up theirs and leave
+    # the third as it was.
     before = _sales_by_month(pipeline)
     con = duckdb.connect(str(pipeline.warehouse))
     try:
         con.execute(
             "update raw_erp.transactionline set netamount = netamount * 10 where transaction in "
             "(select id from raw_erp.transaction where date_trunc('month', trandate) "
-            f"in ('{MONTHS[0]}', '{MONTHS[1]}', '{UNTOUCHED}'))"
+            f"in ('{RESTATED[0]}', '{RESTATED[1]}', '{UNTOUCHED}'))"
         )
     finally:
         con.close()
@@ -153,7 +165,7 @@ def test_backfill_of_two_months_rebuilds_those_months_only(
     (run,) = runs
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert tags["dagster/asset_partition_range_start"] == MONTHS[0]
-    assert tags["dagster/asset_partition_range_end"] == MONTHS[1]
+    assert tags["dagster/asset_partition_range_end"] == MONTHS[-1]
     assert run["status"] == "SUCCESS"
     with dg.DagsterInstance.from_config(str(webserver.home)) as instance:
         for key in MONTHLY_ASSET_KEYS:
@@ -161,10 +173,133 @@ def test_backfill_of_two_months_rebuilds_those_months_only(
 
     after = _sales_by_month(pipeline)
     changed = {m for m in before if after.get(m) != before[m]}
-    assert changed == set(MONTHS)
-    for month in MONTHS:
+    assert changed == set(RESTATED)
+    for month in RESTATED:
         assert after[month] == pytest.approx(before[month] * 10, rel=1e-6)
     assert after[UNTOUCHED] == before[UNTOUCHED]
+
+
+CHECKS_OF = """
+query($path: [String!]!) { assetNodes(assetKeys: [{path: $path}]) { assetChecksOrError {
+    ... on AssetChecks { checks {
+        name
+        partitionStatuses { __typename
+            ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } } }
+        executionForLatestMaterialization { runId status evaluation {
+            severity description
+            metadataEntries { label ... on FloatMetadataEntry { floatValue } }
+        } }
+    } }
+} } }
+"""
+
+
+def _checks_of(webserver: DagsterDev, key: dg.AssetKey) -> dict[str, dict]:
+    (node,) = webserver.query(CHECKS_OF, {"path": list(key.path)})["assetNodes"]
+    return {c["name"]: c for c in node["assetChecksOrError"]["checks"]}
+
+
+def test_the_reconciliation_check_shows_per_month_which_months_hold_mis_reports(
+    webserver: DagsterDev, pipeline: Pipeline
+) -> None:
+    """After the backfill above: the by-month check's partitions are failed exactly for the
+    backfilled months whose reconciliation holds a mis-report, passed for the others, and
+    not evaluated elsewhere (no run of this instance covered them)."""
+    checks = _checks_of(webserver, RECONCILIATION)
+    statuses = checks["partner_reconciliation_by_month"]["partitionStatuses"]
+    assert statuses["__typename"] == "AssetCheckTimePartitionStatuses"
+    shown: dict[str, str] = {}
+    keys = monthly_partitions.get_partition_keys()
+    for r in statuses["ranges"]:
+        for key in keys:
+            if r["startKey"] <= key <= r["endKey"]:
+                shown[key] = r["status"]
+    rows = pipeline.sql(
+        "select distinct strftime(month_start, '%Y-%m-%d') from marts.rpt_partner_reconciliation "
+        f"where status in {MIS_REPORTS}"
+    )
+    mis_reported = {month for (month,) in rows}
+    expected = {m: "FAILED" if m in mis_reported else "SUCCEEDED" for m in MONTHS}
+    assert shown == expected
+    assert set(RESTATED) <= mis_reported  # ten times the ERP sales: under-reported
+    assert "SUCCEEDED" in shown.values()  # the unrestated month: the oracle can tell
+
+
+def _launch(webserver: DagsterDev, keys: list[dg.AssetKey], partition: str) -> str:
+    (repo,) = webserver.query(REPOSITORY)["repositoriesOrError"]["nodes"]
+    launched = webserver.query(
+        """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+            __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+        } }""",
+        {
+            "p": {
+                "selector": {
+                    "repositoryLocationName": repo["location"]["name"],
+                    "repositoryName": repo["name"],
+                    "jobName": "__ASSET_JOB",
+                    "assetSelection": [{"path": list(k.path)} for k in keys],
+                },
+                "mode": "default",
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+            }
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _run_tags_once(webserver: DagsterDev, run_id: str, tag: str, deadline_s: float) -> dict:
+    """The run's status and tags, polled until it is finished and carries `tag`."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        run = webserver.query(
+            """query($id: ID!) { runOrError(runId: $id) { ... on Run {
+                status tags { key value } } } }""",
+            {"id": run_id},
+        )["runOrError"]
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        if run["status"] in ("FAILURE", "CANCELED") or tag in tags:
+            return {"status": run["status"], **tags}
+        assert time.monotonic() < deadline, f"run {run_id} has no {tag} in {deadline_s}s"
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _step_failures(webserver: DagsterDev, run_id: str) -> list[str]:
+    """`step: error` of each failed step of the run (an assertion's explanation)."""
+    events = webserver.query(
+        """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
+            ... on ExecutionStepFailureEvent { stepKey error { message } } } } } }""",
+        {"id": run_id},
+    )["logsForRun"]["events"]
+    return [f"{e['stepKey']}: {e['error']['message']}" for e in events if e.get("stepKey")]
+
+
+def test_a_run_says_how_many_warning_checks_failed_and_the_unmapped_erp_check_its_cost(
+    webserver: DagsterDev, pipeline: Pipeline
+) -> None:
+    run_id = _launch(webserver, [FINDINGS], MONTHS[0])  # a month-grained mart
+    tags = _run_tags_once(webserver, run_id, WARNINGS_TAG, BACKFILL_DEADLINE_S + SUMMARY_DEADLINE_S)
+    assert tags["status"] == "SUCCESS", _step_failures(webserver, run_id)
+    # The run_summary sensor (the daemon's) tagged it with the warning checks that failed.
+    with dg.DagsterInstance.from_config(str(webserver.home)) as instance:
+        failed = failed_checks(instance, run_id, dg.AssetCheckSeverity.WARN)
+    assert int(tags[WARNINGS_TAG]) == len(failed) > 0
+    assert json.loads(tags[WARNING_NAMES_TAG]) == failed
+    assert f"{FINDINGS.to_user_string()}:{UNMAPPED_CHECK}" in failed
+
+    unmapped = _checks_of(webserver, FINDINGS)[UNMAPPED_CHECK]
+    execution = unmapped["executionForLatestMaterialization"]
+    assert execution["runId"] == run_id and execution["status"] == "FAILED"
+    evaluation = execution["evaluation"]
+    assert evaluation["severity"] == "WARN"
+    ((amount,),) = pipeline.sql(
+        "select sum(amount_usd) from marts.rpt_data_quality_findings "
+        "where finding_type = 'erp_partner_unmapped'"
+    )
+    assert amount > 0  # the world plants ERP partners that map to no CRM partner
+    assert usd(amount) in evaluation["description"]
+    values = {e["label"]: e.get("floatValue") for e in evaluation["metadataEntries"]}
+    assert values["amount_usd"] == pytest.approx(amount, abs=0.01)
 
 
 def test_every_schedule_and_sensor_is_listed_and_can_be_switched_on(webserver: DagsterDev) -> None:

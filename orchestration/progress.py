@@ -1,0 +1,113 @@
+"""What `partnerpulse run` and `make demo` print while a run goes: one line per step as it
+finishes, with its time and what it did (rows synced per source object, dbt models built
+and tests passed, checks passed or failed, marts published), then where the time went.
+
+It reads the run's Dagster events as they happen (`launch.run_events`); the engine's own
+log goes to the run's log file instead (`--verbose` prints it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+# Steps by stage, from the step key's start (the key is the op's name).
+STAGES = (
+    ("ingest_", "ingestion"),
+    ("partnerpulse_", "dbt"),
+    ("gx_", "checks"),
+    ("data_quality_findings", "checks"),
+    ("freshness_check", "checks"),
+    ("serving__marts", "publishing"),
+    ("serving__reports", "pages"),
+)
+
+
+def stage_of(step_key: str) -> str:
+    return next((stage for start, stage in STAGES if step_key.startswith(start)), "other")
+
+
+@dataclass
+class _Step:
+    started: float
+    rows: dict[str, int] = field(default_factory=dict)  # source object -> rows merged
+    materialized: set = field(default_factory=set)  # asset keys (a range: one per month)
+    checks: Counter = field(default_factory=Counter)  # passed / failed / warned
+
+
+@dataclass
+class Progress:
+    """Turns a run's events into lines for `echo`; `summary()` at the end."""
+
+    echo: Callable[[str], None]
+    started: float = field(default_factory=time.monotonic)
+    steps: dict[str, _Step] = field(default_factory=dict)
+    seconds: Counter = field(default_factory=Counter)  # stage -> step seconds
+
+    def __call__(self, event: dg.DagsterEvent) -> None:
+        key = event.step_key
+        if key is None:
+            return
+        kind = event.event_type
+        if kind == dg.DagsterEventType.STEP_START:
+            self.steps[key] = _Step(time.monotonic())
+            return
+        step = self.steps.get(key)
+        if step is None:
+            return
+        if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.event_specific_data.materialization
+            step.materialized.add(materialization.asset_key)
+            rows = materialization.metadata.get("rows_merged")
+            if rows is not None:
+                step.rows[materialization.asset_key.to_user_string()] = rows.value
+        elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                step.checks["passed"] += 1
+            elif evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                step.checks["failed"] += 1
+            else:
+                step.checks["warned"] += 1
+        elif kind == dg.DagsterEventType.STEP_UP_FOR_RETRY:
+            self.echo(f"{key:<44} retried: {event.message}")
+        elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            seconds = time.monotonic() - step.started
+            self.seconds[stage_of(key)] += seconds
+            failed = kind == dg.DagsterEventType.STEP_FAILURE
+            self.echo(f"{'FAILED ' if failed else ''}{key:<44} {seconds:6.1f} s  {_what(step)}")
+            for name, rows in step.rows.items():
+                self.echo(f"    {name:<40} {rows:>10,} rows")
+            if failed:
+                self.echo(f"    {_failure(event)}")
+
+    def summary(self) -> str:
+        """Where the time went: each stage's step time, and what the engine took besides."""
+        total = time.monotonic() - self.started
+        parts = [f"{stage} {s:.1f} s" for stage, s in self.seconds.most_common()]
+        parts.append(f"engine and start-up {total - sum(self.seconds.values()):.1f} s")
+        return f"{total:.1f} s in all: " + ", ".join(parts)
+
+
+def _failure(event: dg.DagsterEvent) -> str:
+    """The step's failure as said by the step (a `Failure`'s description), else the error."""
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description
+    return data.error.message.strip() if data.error else "failed"
+
+
+def _what(step: _Step) -> str:
+    said = []
+    if step.rows:
+        said.append(f"{sum(step.rows.values()):,} rows synced")
+    elif step.materialized:
+        said.append(f"{len(step.materialized)} asset(s) materialized")
+    if step.checks:
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(step.checks.items()))
+        said.append(f"{sum(step.checks.values())} check result(s): {counts}")
+    return "; ".join(said)
