@@ -25,7 +25,7 @@ expectation's `meta.show` lists (amounts, reasons). Every result is also stored 
 partner-month), and the validation's Data Docs page is written, loading nothing from the
 network (`data_docs.py`).
 
-Running the checkpoints themselves is `gx_context.py`.
+Running the checkpoints themselves is `gx_context.py`; shaping their rows, `gx_rows.py`.
 """
 
 import json
@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,110 +50,26 @@ from orchestration.checks.gx_context import (
     ExpectationOutcome,
     data_docs_dir,
     load_suite,
-    plain,
     read_query,
-    rule_of,
     run_checkpoint,
     run_query,
     suite_parameters,
+)
+from orchestration.checks.gx_rows import (
+    MAX_KEYS_LISTED,
+    MAX_NAMES_LISTED,
+    FrameRows,
+    findings_of,
+    month_of,
+    partner_month_label,
+    rows_markdown,
+    share_sentence,
+    stored_rows,
 )
 from orchestration.partitions import monthly_partitions, run_partitions
 from orchestration.partners import partner_names
 from orchestration.resources import PipelineSettings
 from reports.formatting import partner_label
-
-MAX_ROWS_SHOWN = 50
-MAX_KEYS_LISTED = 1000
-MAX_NAMES_LISTED = 5  # partners named in a finding's summary line
-MAX_CELL_CHARS = 160
-
-
-# -- shaping results -------------------------------------------------------------------------
-
-
-def _findings(suite: Mapping[str, Any], severities: Sequence[str]) -> list[str]:
-    return [
-        f"`{rule_of(x)}` ({x.get('severity', 'critical')}): "
-        f"{(x.get('meta') or {}).get('finding', x['type'])}"
-        for x in suite["expectations"]
-        if x.get("severity", "critical") in severities
-    ]
-
-
-def _month(value: Any) -> date | None:
-    value = plain(value)
-    if value is None:
-        return None
-    return date.fromisoformat(str(value)[:10])
-
-
-def _key(row: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(plain(row.get(c)) for c in columns)
-
-
-class FrameRows:
-    """The validated frame's rows, looked up by the checkpoint's index columns."""
-
-    def __init__(self, frame: Any, index_columns: Sequence[str]) -> None:
-        self.frame = frame
-        self.index_columns = [c for c in index_columns if c in frame.columns]
-        self._by_key: dict[tuple[Any, ...], list[dict[str, Any]]] | None = None
-
-    def rows_for(self, outcome: ExpectationOutcome) -> list[dict[str, Any]]:
-        """Every frame row named by the outcome's unexpected index list (all columns)."""
-        if self._by_key is None:
-            self._by_key = {}
-            for row in self.frame.to_dict("records"):
-                self._by_key.setdefault(_key(row, self.index_columns), []).append(row)
-        rows, seen = [], set()
-        for hit in outcome.unexpected_rows:
-            key = _key(hit, self.index_columns)
-            if key in seen:
-                continue
-            seen.add(key)
-            rows.extend(self._by_key.get(key) or [dict(hit)])
-        return rows
-
-
-def _is_money(column: str) -> bool:
-    return any(word in column for word in ("usd", "amount", "sales"))
-
-
-def _fmt(value: Any, column: str = "") -> str:
-    value = plain(value)
-    if isinstance(value, float) and column.endswith("_pct"):
-        return f"{value:+.1%}"
-    if isinstance(value, float) and value.is_integer() and not _is_money(column):
-        return f"{int(value):,}"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    if value is None:
-        return ""
-    text = str(value).replace("|", "/")
-    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
-
-
-def _rows_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "".join(
-        "| " + " | ".join(_fmt(row.get(c), c) for c in columns) + " |\n"
-        for row in rows[:MAX_ROWS_SHOWN]
-    )
-    more = f"\n… and {len(rows) - MAX_ROWS_SHOWN} more" if len(rows) > MAX_ROWS_SHOWN else ""
-    return head + body + more
-
-
-def partner_month_label(row: Mapping[str, Any]) -> str:
-    """`<partner_id> <YYYY-MM>` for a row (either part may be `?`)."""
-    month = _month(row.get("month_start"))
-    return f"{plain(row.get('partner_id')) or '?'} {month.strftime('%Y-%m') if month else '?'}"
-
-
-def _share_sentence(o: ExpectationOutcome) -> str:
-    share = None if o.unexpected_percent is None else 1 - o.unexpected_percent / 100
-    observed = "n/a" if share is None else f"{share:.2%}"
-    return f"observed {observed} of {o.element_count or 0} rows (threshold {o.mostly:.0%})"
-
 
 # -- the asset checks ------------------------------------------------------------------------
 
@@ -217,7 +133,7 @@ def build_gx_checks(v: GxValidation) -> dg.AssetChecksDefinition:
                 description=(
                     f"Great Expectations suite `{v.suite}` (checkpoint `{v.checkpoint}`) on the "
                     f"frame of `expectations/queries/{v.query}.sql`. {kind}\n\n"
-                    + "\n".join(f"- {f}" for f in _findings(suite, severities))
+                    + "\n".join(f"- {f}" for f in findings_of(suite, severities))
                     + "\n\nEach result links its Data Docs page: `data_docs_page` (the file) "
                     "and `data_docs_url` (served by `partnerpulse gx-docs`, `make gx-docs`)."
                 ),
@@ -331,7 +247,7 @@ def evaluate(
     results = []
     for name, severities in levels:
         outcomes = [o for o in run.outcomes if o.severity in severities]
-        stored.extend(_stored_rows(base, name, outcomes, rows))
+        stored.extend(stored_rows(base, name, outcomes, rows))
         results.append(
             _check_result(
                 v, name, severities, outcomes, rows, run, len(frame), query_s, validate_s, names
@@ -346,48 +262,6 @@ def evaluate(
 
 def _severity(severities: Sequence[str]) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if "critical" in severities else dg.AssetCheckSeverity.WARN
-
-
-def _stored_rows(
-    base: Mapping[str, Any],
-    check_name: str,
-    outcomes: Sequence[ExpectationOutcome],
-    rows: FrameRows,
-) -> Iterator[dict[str, Any]]:
-    for o in outcomes:
-        common = {
-            **base,
-            "check_name": check_name,
-            "expectation": o.rule,
-            "expectation_type": o.expectation,
-            "column_name": o.column,
-            "finding": o.finding,
-            "severity": o.severity,
-        }
-        summary = {
-            "unexpected_percent": plain(o.unexpected_percent),
-            "observed_value": plain(o.observed_value),
-            "mostly": o.mostly,
-            "exception": o.exception,
-        }
-        yield {
-            **common,
-            "success": o.success,
-            "element_count": o.element_count,
-            "unexpected_count": o.unexpected_count,
-            "detail": json.dumps({k: val for k, val in summary.items() if val is not None}),
-        }
-        if o.success or o.is_share_rule:
-            continue
-        for row in rows.rows_for(o):
-            shown = {c: plain(row.get(c)) for c in (*rows.index_columns, *o.show) if c in row}
-            yield {
-                **common,
-                "success": False,
-                "partner_id": plain(row.get("partner_id")),
-                "month_start": _month(row.get("month_start")),
-                "detail": json.dumps(shown, default=str),
-            }
 
 
 def _check_result(
@@ -424,7 +298,7 @@ def _check_result(
             summary.append(f"- **{o.finding}** (`{o.rule}`): could not be evaluated: {o.exception}")
             continue
         if o.is_share_rule:
-            summary.append(f"- **{o.finding}** (`{o.rule}`, {label}): {_share_sentence(o)}")
+            summary.append(f"- **{o.finding}** (`{o.rule}`, {label}): {share_sentence(o)}")
             continue
         named = rows.rows_for(o)
         keys = sorted({partner_month_label(r) for r in named})
@@ -442,7 +316,7 @@ def _check_result(
                 named = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in named]
                 shown.insert(shown.index("partner_id") + 1, "partner_name")
             metadata[o.rule[:60]] = dg.MetadataValue.md(
-                f"**{o.finding}**\n\n" + _rows_markdown(named, shown)
+                f"**{o.finding}**\n\n" + rows_markdown(named, shown)
             )
     if summary:
         metadata["findings"] = dg.MetadataValue.md("\n".join(summary))
@@ -492,7 +366,7 @@ def _by_month(
             continue
         by_month: dict[str, list[dict[str, Any]]] = {}
         for row in rows.rows_for(o):
-            month = _month(row.get("month_start"))
+            month = month_of(row.get("month_start"))
             if month is not None:
                 by_month.setdefault(month.isoformat(), []).append(row)
         for month, named in by_month.items():
@@ -510,7 +384,7 @@ def _by_month(
                 named = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in named]
                 shown.insert(1, "partner_name")
             metadata[o.rule[:60]] = dg.MetadataValue.md(
-                f"**{o.finding}**\n\n" + _rows_markdown(named, shown)
+                f"**{o.finding}**\n\n" + rows_markdown(named, shown)
             )
         yield dg.AssetCheckEvaluation(
             asset_key=v.asset_key,
