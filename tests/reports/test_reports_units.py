@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import urllib.error
 import urllib.request
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -130,3 +131,22 @@ def test_the_server_serves_pages_on_loopback_follows_the_link_and_lists_nothing(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def _digest(average: float, sales: float) -> str:
+    from reports import build, data
+
+    page = data.PartnerPage(partner={"partner_id": "P1"}, scorecard={"tier_average": average})
+    page.months.append({"sales_volume_usd": sales})
+    publication = data.Publication("pub", "run", datetime(2026, 12, 1), date(2026, 11, 1))
+    report = data.ReportData(publication, ecosystem=None, pages=[page], min_cohort=5)
+    return build._page_digest(page, report)
+
+
+def test_a_page_is_unchanged_when_only_the_last_digits_of_a_sum_differ() -> None:
+    # DuckDB sums in parallel: the same average differs in its 16th digit run to run, and
+    # a difference of two equal sums is 0 or a few 1e-11.
+    assert _digest(1045012.2881943242, 10.5) == _digest(1045012.2881943244, 10.5)
+    assert _digest(0.0, 2.910383046e-11) == _digest(0.0, -1.455191523e-11) == _digest(0.0, 0.0)
+    assert _digest(1045012.2881943242, 10.5) != _digest(1045012.2881943242, 10.51)
+    assert _digest(1045012.29, 10.5) != _digest(1045012.28, 10.5)
