@@ -621,10 +621,12 @@ def _e2e(run: Run, worlds: Worlds) -> None:
             "PARTNERPULSE_SPOOL_DIR": str(d / "spool"),
             "DAGSTER_HOME": str(home),
         }
-        # The full run is the whole history from an empty warehouse; the daily run is what
-        # the daily_refresh schedule runs the next day: that day's month partition.
+        # The full run is the whole history from an empty warehouse; the unchanged run is the
+        # same again with nothing changed; the daily run is what the daily_refresh schedule
+        # runs the next day: that day's month partition.
         runs = (
             ("full", s.as_of, [str(PARTNERPULSE), "run"]),
+            ("unchanged", s.as_of, [str(PARTNERPULSE), "run"]),
             ("daily", s.next_day, [str(PARTNERPULSE), "run", "--month", f"{s.next_day:%Y-%m}"]),
         )
         for kind, as_of, argv in runs:

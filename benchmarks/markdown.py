@@ -299,7 +299,7 @@ def _transformation_section(f: dict[str, Any]) -> list[str]:
 
 
 def _incremental_section(f: dict[str, Any]) -> list[str]:
-    """The figures of the daily run against a full run."""
+    """The figures of the daily run and of a rerun with nothing changed against a full run."""
     lines: list[str] = []
     inc = f["incremental"]
     lines += [
@@ -314,6 +314,11 @@ def _incremental_section(f: dict[str, Any]) -> list[str]:
                     fmt(inc["daily_run_s"], " s"),
                 ],
                 ["**daily / full**", f"**{fmt(inc['daily_vs_full_pct'], '%', 1)}**"],
+                [
+                    "`partnerpulse run` again with nothing changed",
+                    fmt(inc["unchanged_run_s"], " s"),
+                ],
+                ["**unchanged / full**", f"**{fmt(inc['unchanged_vs_full_pct'], '%', 1)}**"],
             ],
         ),
         "Steps (median seconds, full -> daily): "

@@ -265,15 +265,21 @@ def _steps(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def incremental(samples: dict[str, list]) -> dict[str, Any]:
     full = samples.get("e2e.full", [])
     daily = samples.get("e2e.daily", [])
+    unchanged = samples.get("e2e.unchanged", [])
     ing_full = samples.get("ingest.ours.all.0ms", [])
     return {
         "full_run_s": stat(_col(full, "seconds")),
         "daily_run_s": stat(_col(daily, "seconds")),
+        "unchanged_run_s": stat(_col(unchanged, "seconds")),
         "daily_vs_full_pct": _paired(
             daily, full, lambda a, b: 100 * _ratio(a["seconds"], b["seconds"])
         ),
+        "unchanged_vs_full_pct": _paired(
+            unchanged, full, lambda a, b: 100 * _ratio(a["seconds"], b["seconds"])
+        ),
         "full_steps": _steps(full),
         "daily_steps": _steps(daily),
+        "unchanged_steps": _steps(unchanged),
         "full_ingestion_s": stat(_col(ing_full, "seconds")),
     }
 
@@ -317,6 +323,7 @@ MEMORY_STAGES = {
     "checks.sql": "SQL checks",
     "e2e.full": "partnerpulse run (full, embedded sources in-process)",
     "e2e.daily": "partnerpulse run --month (daily refresh)",
+    "e2e.unchanged": "partnerpulse run again, nothing changed",
 }
 PIPELINE_STAGES = ("ingest.ours.all.0ms", "dbt.build", "checks.gx")
 
@@ -406,6 +413,14 @@ def goals(scale_name: str, figures: dict[str, Any]) -> list[dict[str, Any]]:
         "< 10%",
         inc,
         inc is not None and inc < 10.0,
+        "%",
+    )
+    unchanged = figures["incremental"]["unchanged_vs_full_pct"]["median"]
+    add(
+        "rerun with nothing changed under 5% of a full run (partnerpulse run, twice)",
+        "< 5%",
+        unchanged,
+        unchanged is not None and unchanged < 5.0,
         "%",
     )
     stages = {

@@ -583,6 +583,8 @@ def dagster_steps(spec: dict[str, Any]) -> dict[str, Any]:
                 "seconds": (s.end_time or 0) - (s.start_time or 0),
             }
             for s in instance.get_run_step_stats(spec["run_id"])
+            # A skipped step did no work (a rerun with nothing changed skips most of them).
+            if str(getattr(s.status, "value", s.status)) != "SKIPPED"
         ]
     return {
         "run_seconds": (run_stats.end_time or 0) - (run_stats.start_time or 0),

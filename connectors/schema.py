@@ -229,6 +229,10 @@ OPS_DDL = [
         expectation_type VARCHAR, column_name VARCHAR, finding VARCHAR, severity VARCHAR,
         success BOOLEAN, partner_id VARCHAR, month_start DATE, element_count BIGINT,
         unexpected_count BIGINT, detail VARCHAR)""",
+    # Complete builds of the marts (models, checks, publication) and the fingerprint of the
+    # inputs each was made from (connectors/builds.py).
+    """CREATE TABLE IF NOT EXISTS ops.complete_builds (
+        run_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, finished_at TIMESTAMP)""",
 ]
 
 ALL_TABLES: dict[str, RawTable] = {

@@ -39,7 +39,10 @@ main.add_command(sources)
 
 
 def _run_pipeline(
-    selection: str | None, partition_key: str | None = None, verbose: bool = False
+    selection: str | None,
+    partition_key: str | None = None,
+    verbose: bool = False,
+    rebuild: bool = False,
 ) -> bool:
     """Materialises the selected assets and runs their checks; True on success.
 
@@ -67,6 +70,7 @@ def _run_pipeline(
     from orchestration.launch import create_run, run_events
     from orchestration.partitions import PARTITION_TAG, whole_history_tags
     from orchestration.progress import Progress
+    from orchestration.reruns import REBUILD_TAG
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     kwargs: dict = {}
@@ -76,6 +80,8 @@ def _run_pipeline(
     else:
         job_name = defs.resolve_implicit_global_asset_job_def().name
         kwargs["tags"] = whole_history_tags()  # month-partitioned models run within a range
+    if rebuild:
+        kwargs["tags"][REBUILD_TAG] = "true"
     if selection:  # e.g. "erp/transaction_lines+" (the selection syntax of `dagster asset`)
         keys = dg.AssetSelection.from_coercible(selection).resolve(defs.resolve_asset_graph())
         kwargs["asset_selection"] = sorted(keys, key=lambda k: k.to_user_string())
@@ -161,7 +167,12 @@ def _echo_warnings(failed: Sequence[dg.AssetCheckEvaluation]) -> None:
     help="Run the daily refresh for this month's partition only (default: the whole history).",
 )
 @VERBOSE
-def run(selection: str | None, month: str | None, verbose: bool) -> None:
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Build, check and publish even when nothing changed since the last complete build.",
+)
+def run(selection: str | None, month: str | None, verbose: bool, rebuild: bool) -> None:
     """Materialise every asset and run every check.
 
     Exits 1 when the run fails or a blocking (ERROR) check fails.
@@ -174,7 +185,7 @@ def run(selection: str | None, month: str | None, verbose: bool) -> None:
             partition_key = month_partition_key(month)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--month") from exc
-    sys.exit(0 if _run_pipeline(selection, partition_key, verbose) else 1)
+    sys.exit(0 if _run_pipeline(selection, partition_key, verbose, rebuild) else 1)
 
 
 @main.command()

@@ -53,6 +53,9 @@ class Progress:
         if key is None:
             return
         kind = event.event_type
+        if kind == dg.DagsterEventType.STEP_SKIPPED:
+            self.echo(f"{key:<44}   skipped: nothing upstream was built in this run")
+            return
         if kind == dg.DagsterEventType.STEP_START:
             self.steps[key] = _Step(time.monotonic())
             return
@@ -107,6 +110,8 @@ def _what(step: _Step) -> str:
         said.append(f"{sum(step.rows.values()):,} rows synced")
     elif step.materialized:
         said.append(f"{len(step.materialized)} asset(s) materialized")
+    elif not step.checks:
+        said.append("nothing materialized")
     if step.checks:
         counts = ", ".join(f"{n} {k}" for k, n in sorted(step.checks.items()))
         said.append(f"{sum(step.checks.values())} check result(s): {counts}")

@@ -13,6 +13,7 @@ import dagster as dg
 
 from connectors.warehouse import publish_marts
 from orchestration.assets.transform import MART_ASSET_KEYS
+from orchestration.reruns import record_if_complete
 from orchestration.resources import PipelineSettings
 from reports.serve import PORT as REPORTS_PORT
 
@@ -78,7 +79,9 @@ def serving_marts(
         "team's view of the whole ecosystem. Published atomically under "
         "`PARTNERPULSE_REPORTS_DIR` (default `reports/` beside the warehouse); open "
         "`index.html` from the folder, or serve it with `partnerpulse reports serve`. "
-        "docs/reports.md says what each page shows and what a partner never sees."
+        "docs/reports.md says what each page shows and what a partner never sees. The "
+        "last step of a run: a complete run records here what it built the marts from, so "
+        "that a rerun from the same inputs builds nothing."
     ),
 )
 def serving_reports(
@@ -102,6 +105,7 @@ def serving_reports(
         f"others unchanged since the last build), the index and {pdfs} in "
         f"{built.seconds:.1f} s: {built.index}"
     )
+    record_if_complete(context, settings)
     index = Path(built.index).absolute()
     return dg.MaterializeResult(
         metadata={

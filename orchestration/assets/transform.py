@@ -35,6 +35,7 @@ from dagster_dbt import (
 
 from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project, dbt_target_dir
+from orchestration.reruns import REBUILD_TAG, unchanged_since
 from orchestration.resources import PipelineSettings
 
 # The roots of the month-grained models; `+` adds everything downstream of each.
@@ -208,7 +209,16 @@ def partnerpulse_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
 ) -> Iterator[Any]:
     """Builds and tests the unpartitioned dbt models: staging, dimensions, conformed
-    intermediate models."""
+    intermediate models. In a complete run whose inputs (landed data, dbt vars, code) are
+    those of the last complete build, builds nothing, and everything after it is skipped
+    (orchestration/reruns.py)."""
+    built_by = unchanged_since(context, settings)
+    if built_by is not None:
+        context.log.info(
+            f"nothing changed since run {built_by} built, checked and published the marts from "
+            f"the same inputs: not built again (the run tag {REBUILD_TAG}=true builds anyway)"
+        )
+        return
     yield from _build(context, dbt, settings, dbt_month_vars(context))
 
 

@@ -77,6 +77,10 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
     assert f["transformation"]["handwritten_equal_to_dbt"]["fct_partner_months"]["rows_dbt"] > 0
     assert _median(f["incremental"], "daily_vs_full_pct") > 0
     assert f["incremental"]["daily_steps"]
+    # Nothing changed: the rerun builds nothing, so its steps stop after the syncs' checks.
+    assert 0 < _median(f["incremental"], "unchanged_vs_full_pct") < 100
+    unchanged_steps = {s["step"] for s in f["incremental"]["unchanged_steps"]}
+    assert "serving__marts" not in unchanged_steps and "ingest_erp" in unchanged_steps
     assert _median(f["validation"], "gx_s") > 0
     assert _median(f["validation"], "naive_s") > 0
     assert _median(f["validation"], "gx_vs_naive") > 0
@@ -86,7 +90,7 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
     assert _median(f["end_to_end"], "partnerpulse_run_s") > 0
     assert _median(f["end_to_end"], "world_generation_s") > 0
     statuses = {g["goal"]: g["status"] for g in results["goals"]}
-    assert len(statuses) == 7 and "not measured" not in statuses.values()
+    assert len(statuses) == 8 and "not measured" not in statuses.values()
 
 
 def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = pipeline_env(tmp)
     first = run_in_process(env)
     counts_first = table_counts(Path(env["PARTNERPULSE_WAREHOUSE"]))
-    second = run_in_process(env)  # incremental rerun: must change nothing
+    second = run_in_process(env)  # the same data again: builds nothing, changes nothing
     (world_dir,) = (tmp / "worlds").iterdir()
     return {
         "env": env,

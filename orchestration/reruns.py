@@ -1,0 +1,114 @@
+"""Reruns that change nothing: a complete run whose inputs are those of the last complete
+build does not build, check and publish the same marts again (docs/operations.md).
+
+A *complete* run is one of the whole graph over the whole history (`partnerpulse run`,
+`make demo`, "Materialize all" over every partition's range). Its first dbt step takes the
+fingerprint of what the marts would be built from (`connectors.builds`: the landed data,
+the dbt vars with today's date, the dbt manifest, the checks' suites and queries, the pages'
+code and the publication settings) and tags the run with it. When the same fingerprint was
+published by an earlier complete run and every model's table or view is still there, the
+step builds nothing: Dagster then skips every step
+downstream of it (the other dbt step, the checks on the marts, publishing, the pages), and
+the previous publication stays. The last step of a complete run (`serving/reports`)
+records the fingerprint once everything is published. The syncs and the checks on landed
+data always run.
+
+The run tag `partnerpulse/rebuild` = `true` (`partnerpulse run --rebuild`, or a tag in the
+launchpad) builds anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from connectors import builds
+from orchestration.partitions import WHOLE_HISTORY_TAG
+from orchestration.project import dbt_project
+from orchestration.resources import PipelineSettings
+
+INPUTS_TAG = "partnerpulse/inputs"
+REBUILD_TAG = "partnerpulse/rebuild"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def is_complete(context: dg.AssetExecutionContext) -> bool:
+    """Whether the run builds every asset over the whole history."""
+    from orchestration.definitions import defs  # it imports this module's users
+
+    run = context.run
+    if run.tags.get(WHOLE_HISTORY_TAG) != "all":
+        return False
+    # No selection (None, or empty in a run of the job itself) is every asset.
+    selected = run.asset_selection
+    return not selected or set(defs.resolve_all_asset_keys()) <= set(selected)
+
+
+def _code(settings: PipelineSettings) -> list[str]:
+    """What besides the landed data decides the marts, their checks and their publication."""
+    from orchestration.checks.gx_context import gx_root
+
+    digest = hashlib.sha256(Path(dbt_project.manifest_path).read_bytes())
+    root = gx_root()
+    for path in sorted(
+        [
+            *(root / "gx").rglob("*.json"),
+            *(root / "queries").glob("*.sql"),
+            *(REPO / "reports").rglob("*.py"),
+            *(REPO / "reports" / "templates").iterdir(),
+        ]
+    ):
+        digest.update(path.name.encode() + path.read_bytes())
+    config = settings.settings
+    published = (
+        config.serving_warehouse_path,
+        config.serving_parquet_path,
+        config.reports_path,
+        config.reports_pdf,
+        config.benchmark_min_cohort,
+        config.blocking_findings,
+    )
+    return [settings.dbt_vars_json(), digest.hexdigest(), repr(published)]
+
+
+def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSettings) -> str | None:
+    """For a complete run: tags it with its inputs' fingerprint and returns the run id of the
+    complete build made from the same inputs, if any (None: build)."""
+    if not is_complete(context):
+        return None
+    with settings.read_warehouse() as con:
+        fingerprint = builds.fingerprint(con, _code(settings))
+        last = builds.last_complete_build(con)
+        missing = builds.missing_relations(con, _model_relations())
+    context.instance.add_run_tags(context.run.run_id, {INPUTS_TAG: fingerprint})
+    if context.run.tags.get(REBUILD_TAG) == "true" or last is None or last[0] != fingerprint:
+        return None
+    if missing:  # dropped since: built again
+        context.log.info(f"built again: {', '.join(missing[:5])} missing from the warehouse")
+        return None
+    return last[1]
+
+
+def _model_relations() -> list[tuple[str, str]]:
+    """(schema, name) of every table or view the dbt project builds."""
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    return [
+        (node["schema"], node.get("alias") or node["name"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "snapshot")
+        and node["config"].get("enabled", True)
+        and node["config"].get("materialized") != "ephemeral"
+    ]
+
+
+def record_if_complete(context: dg.AssetExecutionContext, settings: PipelineSettings) -> None:
+    """At the end of a complete run: its inputs were built, checked and published."""
+    if not is_complete(context):
+        return
+    run = context.instance.get_run_by_id(context.run.run_id)
+    fingerprint = run.tags.get(INPUTS_TAG) if run else None
+    if fingerprint:
+        builds.record_complete_build(str(settings.warehouse_path), fingerprint, run.run_id)

@@ -1,0 +1,91 @@
+"""The fingerprint of a build's inputs: what a sync stamps on the rows it lands does not
+count; any landed value, a table's row count and the caller's extras do. A dropped relation
+is found missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from connectors import builds
+from connectors.warehouse import connect
+
+
+def _warehouse(path: Path) -> Path:
+    with connect(path) as con:
+        con.execute("create schema if not exists raw_erp")
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create table raw_erp.sample (id varchar, price double, _sync_id varchar, "
+            "_loaded_at timestamp)"
+        )
+        con.execute(
+            "insert into raw_erp.sample values ('A', 1.5, 's1', '2026-12-01'), "
+            "('B', 2.0, 's1', '2026-12-01')"
+        )
+        con.execute("create table marts.dim_products as select 1 as id")
+    return path
+
+
+def _fingerprint(path: Path, extra: tuple[str, ...] = ("vars",)) -> str:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return builds.fingerprint(con, extra)
+    finally:
+        con.close()
+
+
+def _change(path: Path, sql: str) -> None:
+    with connect(path) as con:
+        con.execute(sql)
+
+
+def test_a_sync_landing_the_same_rows_again_changes_nothing(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+    before = _fingerprint(path)
+    _change(path, "update raw_erp.sample set _sync_id = 's2', _loaded_at = '2026-12-02'")
+    assert _fingerprint(path) == before
+
+
+def test_a_landed_value_a_row_a_relation_or_an_extra_changes_it(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+    seen = {_fingerprint(path)}
+    _change(path, "update raw_erp.sample set price = 1.75 where id = 'A'")
+    seen.add(_fingerprint(path))
+    _change(path, "insert into raw_erp.sample values ('C', 3.0, 's3', '2026-12-03')")
+    seen.add(_fingerprint(path))
+    seen.add(_fingerprint(path, ("other vars",)))
+    assert len(seen) == 4
+
+
+def test_the_relations_a_build_left_are_checked(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+    expected = [("marts", "dim_products"), ("raw_erp", "sample")]
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert builds.missing_relations(con, expected) == []
+    finally:
+        con.close()
+    _change(path, "drop table marts.dim_products")  # a mart dropped: built again
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert builds.missing_relations(con, expected) == ["marts.dim_products"]
+    finally:
+        con.close()
+
+
+def test_the_last_complete_build_is_recorded(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert builds.last_complete_build(con) is None
+    finally:
+        con.close()
+    builds.record_complete_build(str(path), "f1", "run-1")
+    builds.record_complete_build(str(path), "f2", "run-2")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert builds.last_complete_build(con) == ("f2", "run-2")
+    finally:
+        con.close()
