@@ -54,7 +54,7 @@ class Progress:
             return
         kind = event.event_type
         if kind == dg.DagsterEventType.STEP_SKIPPED:
-            self.echo(f"{key:<44}   skipped: nothing upstream was built in this run")
+            self.echo(f"{key:<44}   skipped: a step it depends on built nothing")
             return
         if kind == dg.DagsterEventType.STEP_START:
             self.steps[key] = _Step(time.monotonic())
