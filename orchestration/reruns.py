@@ -105,10 +105,15 @@ def _model_relations() -> list[tuple[str, str]]:
 
 
 def record_if_complete(context: dg.AssetExecutionContext, settings: PipelineSettings) -> None:
-    """At the end of a complete run: its inputs were built, checked and published."""
+    """At the end of a complete run in which no step failed: its inputs were built, checked
+    and published."""
     if not is_complete(context):
         return
-    run = context.instance.get_run_by_id(context.run.run_id)
+    run_id = context.run.run_id
+    failed = context.instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1
+    ).records
+    run = context.instance.get_run_by_id(run_id)
     fingerprint = run.tags.get(INPUTS_TAG) if run else None
-    if fingerprint:
-        builds.record_complete_build(str(settings.warehouse_path), fingerprint, run.run_id)
+    if fingerprint and not failed:
+        builds.record_complete_build(str(settings.warehouse_path), fingerprint, run_id)
