@@ -92,12 +92,18 @@ def dbt_month_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     reuses its parse state only when the vars are unchanged (`transform._keep_parse_state`),
     and only the incremental models read these two.
     """
-    tags = context.run.tags
+    window = _month_window(context.run.tags)
+    return {"min_month": window[0], "max_month": window[1]} if window else {}
+
+
+def _month_window(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first and last partition of a run (one month, or a range), None for a
+    whole-history run and a run without partitions."""
     if tags.get(WHOLE_HISTORY_TAG) == "all":
-        return {}
+        return None
     first = tags.get(PARTITION_TAG) or tags.get(RANGE_START_TAG)
     last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG)
-    return {"min_month": first, "max_month": last} if first and last else {}
+    return (first, last) if first and last else None
 
 
 # -- months touched by a sync ----------------------------------------------------------------
@@ -163,11 +169,8 @@ def run_partitions(tags: Mapping[str, str]) -> list[str]:
     every partition (a whole-history run, or a run without partitions such as checks
     launched alone)."""
     every = monthly_partitions.get_partition_keys()
-    first = tags.get(PARTITION_TAG) or tags.get(RANGE_START_TAG)
-    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG)
-    if tags.get(WHOLE_HISTORY_TAG) == "all" or not (first and last):
-        return list(every)
-    return [k for k in every if first <= k <= last]
+    window = _month_window(tags)
+    return [k for k in every if window is None or window[0] <= k <= window[1]]
 
 
 def partition_range_tags(first: str, last: str) -> dict[str, str]:

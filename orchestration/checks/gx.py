@@ -312,12 +312,7 @@ def _check_result(
         )
         if named:
             shown = [*rows.index_columns, *(c for c in o.show if c not in rows.index_columns)]
-            if names and "partner_id" in shown:  # the partner by name beside its id
-                named = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in named]
-                shown.insert(shown.index("partner_id") + 1, "partner_name")
-            metadata[o.rule[:60]] = dg.MetadataValue.md(
-                f"**{o.finding}**\n\n" + rows_markdown(named, shown)
-            )
+            metadata[o.rule[:60]] = _finding_table(o, named, shown, names)
     if summary:
         metadata["findings"] = dg.MetadataValue.md("\n".join(summary))
     metadata["partner_months"] = dg.MetadataValue.json(partner_months)
@@ -336,6 +331,20 @@ def _check_result(
         description=description,
         metadata=metadata,
     )
+
+
+def _finding_table(
+    o: ExpectationOutcome,
+    rows: Sequence[Mapping[str, Any]],
+    shown: list[str],
+    names: Mapping[str, str],
+) -> dg.MetadataValue:
+    """The rows an expectation named, as a Markdown table; the partner by name beside its id."""
+    if names and "partner_id" in shown:
+        rows = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in rows]
+        shown = [*shown]
+        shown.insert(shown.index("partner_id") + 1, "partner_name")
+    return dg.MetadataValue.md(f"**{o.finding}**\n\n" + rows_markdown(rows, shown))
 
 
 def _latest_materialization(
@@ -380,12 +389,7 @@ def _by_month(
             partners = sorted(partner_label(names.get(i), i) for i in ids)
             lines.append(f"{o.finding}: {', '.join(partners)}")
             shown = ["partner_id", *(c for c in o.show if c != "partner_id")]
-            if names:
-                named = [{**r, "partner_name": names.get(str(r.get("partner_id")))} for r in named]
-                shown.insert(1, "partner_name")
-            metadata[o.rule[:60]] = dg.MetadataValue.md(
-                f"**{o.finding}**\n\n" + rows_markdown(named, shown)
-            )
+            metadata[o.rule[:60]] = _finding_table(o, named, shown, names)
         yield dg.AssetCheckEvaluation(
             asset_key=v.asset_key,
             check_name=v.by_month_check_name,

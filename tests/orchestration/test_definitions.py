@@ -117,3 +117,23 @@ def test_the_launchpad_names_the_org_mapping_for_one_run(tmp_path, monkeypatch) 
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "line 3: unknown field 'regoin' of accounts" in str(failure.step_failure_data.error)
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_a_runs_months_come_from_its_partition_its_range_or_the_whole_history() -> None:
+    from orchestration.partitions import (
+        PARTITION_TAG,
+        monthly_partitions,
+        partition_range_tags,
+        run_partitions,
+        whole_history_tags,
+    )
+
+    every = monthly_partitions.get_partition_keys()
+    assert run_partitions({PARTITION_TAG: "2026-03-01"}) == ["2026-03-01"]
+    assert run_partitions(partition_range_tags("2026-03-01", "2026-05-01")) == [
+        "2026-03-01",
+        "2026-04-01",
+        "2026-05-01",
+    ]
+    assert run_partitions(whole_history_tags()) == every  # tagged as a range, and "all"
+    assert run_partitions({}) == every  # checks launched alone
