@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,10 +89,14 @@ def _run_pipeline(
         job, run = create_run(inst, job_name, run_config=ENGINE_LOG, **kwargs)
         log_file = settings.warehouse.parent / "logs" / f"run-{run.run_id}.log"
         out = sys.stdout
-        progress = Progress(lambda line: click.echo(line, file=out), started)
+
+        def echo(line: str) -> None:
+            click.echo(line, file=out)
+
+        progress = Progress(echo, started)
         click.echo(f"run {run.run_id} ({'the engine log follows' if verbose else log_file})")
         evaluations = []
-        with _engine_output(None if verbose else log_file):
+        with _engine_output(None if verbose else log_file, echo):
             for event in run_events(inst, job, run):
                 progress(event)
                 if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -124,19 +128,19 @@ def _run_pipeline(
 
 
 @contextlib.contextmanager
-def _engine_output(log_file: Path | None) -> Iterator[None]:
-    """The engine's output (Dagster's log, dbt's lines, the connectors' warnings) into
-    `log_file`, appended; None: left where it goes."""
+def _engine_output(log_file: Path | None, echo: Callable[[str], None]) -> Iterator[None]:
+    """The engine's output into `log_file`, appended, with dbt's progress said by `echo`
+    (`progress.EngineLog`); None: left where it goes."""
+    from orchestration.progress import EngineLog
+
     if log_file is None:
         yield
         return
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        log_file.open("a", buffering=1) as sink,
-        contextlib.redirect_stdout(sink),
-        contextlib.redirect_stderr(sink),
-    ):
-        yield
+    with log_file.open("a", buffering=1) as file:
+        sink = EngineLog(file, echo)
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
 
 
 def _echo_warnings(failed: Sequence[dg.AssetCheckEvaluation]) -> None:

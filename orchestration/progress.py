@@ -3,15 +3,19 @@ finishes, with its time and what it did (rows synced per source object, dbt mode
 and tests passed, checks passed or failed, marts published), then where the time went.
 
 It reads the run's Dagster events as they happen (`launch.run_events`); the engine's own
-log goes to the run's log file instead (`--verbose` prints it).
+log goes to the run's log file instead (`--verbose` prints it), and dbt's lines of nodes
+done are counted on the way (`EngineLog`).
 """
 
 from __future__ import annotations
 
+import io
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import dagster as dg
 
@@ -116,3 +120,38 @@ def _what(step: _Step) -> str:
         counts = ", ".join(f"{n} {k}" for k, n in sorted(step.checks.items()))
         said.append(f"{sum(step.checks.values())} check result(s): {counts}")
     return "; ".join(said)
+
+
+class EngineLog(io.TextIOBase):
+    """The engine's output (Dagster's log, dbt's lines, the connectors' warnings) written to
+    `sink`; dbt's lines of finished nodes (`157 of 250 OK created ...`) are also counted, and
+    each quarter of a dbt invocation's nodes done is said with `echo`."""
+
+    # dbt's line of a node done; its number is the node's, not how many are done.
+    DBT_NODE_DONE = re.compile(r"^\d+ of (\d+) (?:OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
+
+    def __init__(self, sink: TextIO, echo: Callable[[str], None]) -> None:
+        self.sink = sink
+        self.echo = echo
+        self.done = 0
+        self.total = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.sink.write(text)
+        for line in text.splitlines():
+            match = self.DBT_NODE_DONE.match(line)
+            if not match:
+                continue
+            total = int(match[1])
+            if total != self.total or self.done >= self.total:  # the next dbt invocation
+                self.total, self.done = total, 0
+            self.done += 1
+            if self.done * 4 // total > (self.done - 1) * 4 // total:
+                self.echo(f"    dbt: {self.done} of {total} nodes done")
+        return len(text)
+
+    def flush(self) -> None:
+        self.sink.flush()

@@ -212,6 +212,10 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     assert re.fullmatch(r"ingest_crm +\d+\.\d s  [\d,]+ rows synced", crm), crm
     assert any(re.match(r" +crm/accounts +[\d,]+ rows$", line) for line in lines)
     assert any(line.startswith("partnerpulse_monthly_dbt_models ") for line in lines)
+    # dbt's progress inside its steps: each invocation's last quarter, all nodes done.
+    done = [re.fullmatch(r"    dbt: (\d+) of (\d+) nodes done", line) for line in lines]
+    finished = [m for m in done if m and m[1] == m[2]]
+    assert len(finished) == 2, lines
     assert any(re.match(r"[\d.]+ s in all: .*dbt [\d.]+ s", line) for line in lines)
     assert " - dagster - " not in proc.stdout and "OK created sql" not in proc.stdout
     engine_log = log_file.read_text()
