@@ -41,6 +41,7 @@ class _Step:
     rows: dict[str, int] = field(default_factory=dict)  # source object -> rows merged
     materialized: set = field(default_factory=set)  # asset keys (a range: one per month)
     checks: Counter = field(default_factory=Counter)  # passed / failed / warned
+    published: list[str] = field(default_factory=list)  # what the serving steps made
 
 
 @dataclass
@@ -69,9 +70,11 @@ class Progress:
         if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
             step.materialized.add(materialization.asset_key)
-            rows = materialization.metadata.get("rows_merged")
+            metadata = materialization.metadata
+            rows = metadata.get("rows_merged")
             if rows is not None:
                 step.rows[materialization.asset_key.to_user_string()] = rows.value
+            step.published.extend(_published(metadata))
         elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation.passed:
@@ -108,9 +111,24 @@ def _failure(event: dg.DagsterEvent) -> str:
     return data.error.message.strip() if data.error else "failed"
 
 
+def _published(metadata: dict) -> list[str]:
+    """What `serving/marts` and `serving/reports` say they published, in words."""
+    value = {k: getattr(v, "value", v) for k, v in metadata.items()}
+    if "tables" in value:
+        return [f"{len(value['tables'])} marts published"]
+    if "partner_pages" in value:
+        return [
+            f"{value['partner_pages']} partner pages ({value['pages_rendered']} rendered), "
+            f"{value['pdfs']} PDFs ({value['pdfs_printed']} printed)"
+        ]
+    return []
+
+
 def _what(step: _Step) -> str:
     said = []
-    if step.rows:
+    if step.published:
+        said.extend(step.published)
+    elif step.rows:
         said.append(f"{sum(step.rows.values()):,} rows synced")
     elif step.materialized:
         said.append(f"{len(step.materialized)} asset(s) materialized")

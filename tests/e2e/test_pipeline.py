@@ -216,6 +216,11 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     done = [re.fullmatch(r"    dbt: (\d+) of (\d+) nodes done", line) for line in lines]
     finished = [m for m in done if m and m[1] == m[2]]
     assert len(finished) == 2, lines
+    assert any(re.match(r"serving__marts +[\d.]+ s  \d+ marts published$", x) for x in lines)
+    assert any(
+        re.match(r"serving__reports +[\d.]+ s  \d+ partner pages \(\d+ rendered\), 0 PDFs", x)
+        for x in lines
+    )  # no PDFs asked for (PARTNERPULSE_REPORTS_PDF=false)
     assert any(re.match(r"[\d.]+ s in all: .*dbt [\d.]+ s", line) for line in lines)
     assert " - dagster - " not in proc.stdout and "OK created sql" not in proc.stdout
     engine_log = log_file.read_text()
