@@ -117,7 +117,9 @@ def _run_pipeline(
         if published:
             from orchestration.digest import summarise_run
 
-            summary = summarise_run(inst, run.run_id, settings)
+            # Its log lines (the webhook's answer, or that none is set) go with the run's.
+            with _engine_output(None if verbose else log_file, echo):
+                summary = summarise_run(inst, run.run_id, settings)
             if summary.digest is not None and summary.digest.items:
                 click.echo(f"{summary.digest.title}:")
                 for item in summary.digest.items:
