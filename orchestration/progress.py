@@ -19,6 +19,10 @@ from typing import TextIO
 
 import dagster as dg
 
+# Materialization metadata in which an asset says in a few words what it made ("18 marts
+# published"): a run's line for the step shows it.
+SUMMARY = "summary"
+
 # Steps by stage, from the step key's start (the key is the op's name).
 STAGES = (
     ("ingest_", "ingestion"),
@@ -41,7 +45,7 @@ class _Step:
     rows: dict[str, int] = field(default_factory=dict)  # source object -> rows merged
     materialized: set = field(default_factory=set)  # asset keys (a range: one per month)
     checks: Counter = field(default_factory=Counter)  # passed / failed / warned
-    published: list[str] = field(default_factory=list)  # what the serving steps made
+    published: list[str] = field(default_factory=list)  # the assets' own SUMMARY lines
 
 
 @dataclass
@@ -74,7 +78,8 @@ class Progress:
             rows = metadata.get("rows_merged")
             if rows is not None:
                 step.rows[materialization.asset_key.to_user_string()] = rows.value
-            step.published.extend(_published(metadata))
+            if SUMMARY in metadata:
+                step.published.append(str(metadata[SUMMARY].value))
         elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation.passed:
@@ -109,19 +114,6 @@ def _failure(event: dg.DagsterEvent) -> str:
     if data.user_failure_data is not None and data.user_failure_data.description:
         return data.user_failure_data.description
     return data.error.message.strip() if data.error else "failed"
-
-
-def _published(metadata: dict) -> list[str]:
-    """What `serving/marts` and `serving/reports` say they published, in words."""
-    value = {k: getattr(v, "value", v) for k, v in metadata.items()}
-    if "tables" in value:
-        return [f"{len(value['tables'])} marts published"]
-    if "partner_pages" in value:
-        return [
-            f"{value['partner_pages']} partner pages ({value['pages_rendered']} rendered), "
-            f"{value['pdfs']} PDFs ({value['pdfs_printed']} printed)"
-        ]
-    return []
 
 
 def _what(step: _Step) -> str:

@@ -13,6 +13,7 @@ import dagster as dg
 
 from connectors.warehouse import publish_marts
 from orchestration.assets.transform import MART_ASSET_KEYS
+from orchestration.progress import SUMMARY
 from orchestration.reruns import record_if_complete
 from orchestration.resources import PipelineSettings
 from reports.serve import PORT as REPORTS_PORT
@@ -49,12 +50,11 @@ def serving_marts(
         run_id=context.run.run_id,
         keep=config.serving_keep_publications,
     )
-    context.log.info(
-        f"published {len(publication.row_counts)} marts to {publication.serving_path} and "
-        f"{publication.parquet_dir}"
-    )
+    summary = f"{len(publication.row_counts)} marts published"
+    context.log.info(f"{summary} to {publication.serving_path} and {publication.parquet_dir}")
     return dg.MaterializeResult(
         metadata={
+            SUMMARY: summary,
             "publication_id": publication.publication_id,
             "serving_warehouse": dg.MetadataValue.path(str(publication.serving_path)),
             "parquet_dir": dg.MetadataValue.path(str(publication.parquet_dir)),
@@ -99,16 +99,20 @@ def serving_reports(
         pdf=config.reports_pdf,
         keep=config.serving_keep_publications,
     )
-    pdfs = f"{built.pdfs} PDFs" if built.pdfs else f"no PDFs ({built.pdf_skipped_reason})"
+    summary = (
+        f"{built.partner_pages} partner pages ({built.pages_rendered} rendered), "
+        f"{built.pdfs} PDFs ({built.pdfs_printed} printed)"
+    )
+    skipped = f", no PDFs: {built.pdf_skipped_reason}" if built.pdf_skipped_reason else ""
     context.log.info(
-        f"built {built.partner_pages} partner pages ({built.pages_rendered} rendered, the "
-        f"others unchanged since the last build), the index and {pdfs} in "
-        f"{built.seconds:.1f} s: {built.index}"
+        f"{summary}, the others unchanged since the last build, and the index in "
+        f"{built.seconds:.1f} s{skipped}: {built.index}"
     )
     record_if_complete(context, settings)
     index = Path(built.index).absolute()
     return dg.MaterializeResult(
         metadata={
+            SUMMARY: summary,
             "index": dg.MetadataValue.url(index.as_uri()),
             "reports_dir": dg.MetadataValue.path(str(built.link)),
             "serve": dg.MetadataValue.md(

@@ -43,8 +43,8 @@ def data_docs_dir() -> Path:
     return warehouse_gx_dir() / "data_docs"
 
 
-def _file_context(results: Path) -> Any:
-    """The GX file context of `gx_root()`, its results and Data Docs kept in `results`.
+def _file_context() -> Any:
+    """The GX file context of `gx_root()`, its results and Data Docs in `warehouse_gx_dir()`.
 
     great_expectations.yml names that folder `${warehouse_gx_dir}`; the value is given here,
     as a runtime variable (GX's highest-precedence source), so no environment is changed.
@@ -54,7 +54,7 @@ def _file_context(results: Path) -> Any:
     return gx.get_context(
         mode="file",
         project_root_dir=gx_root(),
-        runtime_environment={"warehouse_gx_dir": str(results)},
+        runtime_environment={"warehouse_gx_dir": str(warehouse_gx_dir())},
     )
 
 
@@ -69,7 +69,7 @@ def build_data_docs_index() -> Path:
     )
 
     docs = data_docs_dir()
-    context = _file_context(docs.parent)
+    context = _file_context()
     suites = sorted((gx_root() / "gx" / "expectations").glob("*.json"))
     identifiers = [ExpectationSuiteIdentifier(path.stem) for path in suites]
     context.build_data_docs(resource_identifiers=identifiers, build_index=True)
@@ -162,7 +162,7 @@ def run_checkpoint(
     from great_expectations.core.run_identifier import RunIdentifier
 
     docs = data_docs_dir()
-    context = _file_context(docs.parent)
+    context = _file_context()
     checkpoint = context.checkpoints.get(name)
     result = checkpoint.run(
         batch_parameters={"dataframe": dataframe},
