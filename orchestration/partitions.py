@@ -80,6 +80,7 @@ WHOLE_HISTORY_TAG = "partnerpulse/months"
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+BACKFILL_TAG = "dagster/backfill"
 
 
 def dbt_month_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -90,10 +91,29 @@ def dbt_month_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
 
     Read from the run's tags, so that every dbt step of a run passes the same vars: dbt
     reuses its parse state only when the vars are unchanged (`transform._keep_parse_state`),
-    and only the incremental models read these two.
+    and only the incremental models read these two. One exception: a backfill of months
+    selected in the asset graph runs the unpartitioned models it includes (the ERP sales
+    fact) in a run of their own, without partition tags; that run rebuilds the backfill's
+    months, from the first to the last.
     """
-    window = _month_window(context.run.tags)
+    window = _month_window(context.run.tags) or _backfill_window(context)
     return {"min_month": window[0], "max_month": window[1]} if window else {}
+
+
+def _backfill_window(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
+    """The first and last month partition targeted by the asset backfill the run belongs
+    to, if any."""
+    backfill_id = context.run.tags.get(BACKFILL_TAG)
+    backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
+    if backfill is None or not backfill.is_asset_backfill:
+        return None
+    target = backfill.get_asset_backfill_data(context.repository_def.asset_graph).target_subset
+    keys = {
+        key
+        for subset in target.partitions_subsets_by_asset_key.values()
+        for key in subset.get_partition_keys()
+    }
+    return (min(keys), max(keys)) if keys else None
 
 
 def _month_window(tags: Mapping[str, str]) -> tuple[str, str] | None:

@@ -13,7 +13,7 @@ from datetime import UTC, date
 import dagster as dg
 
 from connectors.config import Settings
-from orchestration.assets.transform import MONTHLY_ASSET_KEYS
+from orchestration.assets.transform import MONTH_GRAINED_ASSET_KEYS
 from orchestration.partitions import (
     add_months,
     latest_partition_at_or_before,
@@ -35,7 +35,7 @@ daily_refresh_job = dg.define_asset_job(
 
 month_rebuild_job = dg.define_asset_job(
     name="month_rebuild",
-    selection=dg.AssetSelection.assets(*MONTHLY_ASSET_KEYS).downstream(),
+    selection=dg.AssetSelection.assets(*MONTH_GRAINED_ASSET_KEYS).downstream(),
     description=(
         "Rebuild and validate one month's partition (or a range) of the month-grained "
         "models from what the warehouse holds, then publish the marts. No source is read."

@@ -30,7 +30,7 @@ from connectors.pos_files import parse_file_name, scan_landing_dir
 from connectors.sync import get_object
 from orchestration import alerts, digest
 from orchestration.assets.ingest import asset_key, ingest_assets
-from orchestration.assets.transform import MONTHLY_ASSET_KEYS
+from orchestration.assets.transform import PARTITIONED_ASSET_KEYS
 from orchestration.partitions import (
     MONTH_KEYED_OBJECTS,
     existing_partitions,
@@ -126,7 +126,7 @@ def months_rebuilt_by_run(instance: dg.DagsterInstance, run_id: str) -> set[str]
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records:
         event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key not in MONTHLY_ASSET_KEYS:
+        if event is None or event.asset_key not in PARTITIONED_ASSET_KEYS:
             continue
         if event.partition is None:
             return None

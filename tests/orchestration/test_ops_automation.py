@@ -19,7 +19,7 @@ import pytest
 from dagster._core.test_utils import freeze_time  # Dagster's own clock for tests
 
 from connectors import pos_files
-from orchestration.assets.transform import MONTHLY_ASSET_KEYS
+from orchestration.assets.transform import PARTITIONED_ASSET_KEYS
 from orchestration.definitions import defs
 from orchestration.partitions import whole_history_tags
 from orchestration.schedules import daily_refresh_schedule, month_close_schedule
@@ -42,14 +42,14 @@ def materialized_months(result: dg.ExecuteInProcessResult) -> dict[str, set[str 
     """Partitions materialized per month-grained asset in a run."""
     months: dict[str, set[str | None]] = {}
     for event in result.get_asset_materialization_events():
-        if event.asset_key in MONTHLY_ASSET_KEYS:
+        if event.asset_key in PARTITIONED_ASSET_KEYS:
             months.setdefault(event.asset_key.to_user_string(), set()).add(event.partition)
     return months
 
 
 def only_partition(result: dg.ExecuteInProcessResult, partition: str) -> None:
     """The run materialized every month-grained asset of its job, for `partition` only."""
-    expected = MONTHLY_ASSET_KEYS & result.job_def.asset_layer.executable_asset_keys
+    expected = PARTITIONED_ASSET_KEYS & result.job_def.asset_layer.executable_asset_keys
     months = materialized_months(result)
     assert expected and set(months) == {k.to_user_string() for k in expected}
     assert all(parts == {partition} for parts in months.values()), months
