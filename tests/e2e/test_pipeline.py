@@ -7,6 +7,7 @@ values computed independently from the generator's data (tests/e2e/oracle.py).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -18,9 +19,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.assets.transform import dbt_target_dir
+from orchestration.assets.transform import CI_ONLY_TESTS, dbt_target_dir
 from orchestration.launch import LOCATION_NAME
-from orchestration.resources import patched_environ
+from orchestration.project import DBT_PROJECT_DIR
+from orchestration.resources import PipelineSettings, patched_environ
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
 
 # One session-scoped run of the world (conftest.py): every test of it on one worker.
@@ -132,6 +134,50 @@ def _dbt_logs(run_id: str) -> list[Path]:
     """The dbt logs of a run's dbt invocations (dagster-dbt names each target folder
     `<step>-<run id prefix>-<random>`)."""
     return sorted(dbt_target_dir().glob(f"*-{run_id[:7]}-*/dbt.log"))
+
+
+def test_a_run_leaves_the_ci_only_dbt_tests_to_ci_which_passes_them_on_its_world(
+    run: dict, tmp_path: Path
+) -> None:
+    """The dbt tests of the project's SQL (intermediate grains, relationships, invariants:
+    `transform.CI_ONLY_TESTS`) are not run by the pipeline; here, in CI, they run on the
+    warehouse the pipeline built and pass."""
+    ran = set()
+    for log in _dbt_logs(run["first"].run_id):
+        results = json.loads((log.parent / "run_results.json").read_text())["results"]
+        ran |= {r["unique_id"] for r in results}
+    assert any(i.startswith("test.") for i in ran) and not any(
+        i.startswith("test.partnerpulse.intermediate.") or ".relationships_" in i for i in ran
+    )
+
+    with patched_environ(run["env"]):
+        settings = PipelineSettings()
+        with settings.dbt_environment():
+            proc = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "dbt"),
+                    "test",
+                    "--select",
+                    CI_ONLY_TESTS,
+                    "--vars",
+                    settings.dbt_vars_json(),
+                    "--project-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--profiles-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--target-path",
+                    str(tmp_path / "target"),
+                    "--log-path",
+                    str(tmp_path),
+                ],
+                env=os.environ.copy(),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert len(results) > 80 and {r["status"] for r in results} == {"pass"}
 
 
 def test_a_rerun_with_nothing_changed_builds_nothing_again(run: dict) -> None:
