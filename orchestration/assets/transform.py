@@ -118,6 +118,9 @@ def describe_test(manifest: Mapping[str, Any], unique_id: str) -> str:
     elif name == "unique_combination_of_columns":
         columns = ", ".join(kwargs.get("combination_of_columns", []))
         said = f"`{model}` has one row per {columns} (its grain)"
+    elif name == "not_null_columns":
+        columns = ", ".join(f"`{c}`" for c in kwargs.get("columns", []))
+        said = f"no NULL in `{model}`'s columns {columns} (a failure names each one holding NULLs)"
     elif name == "expression_is_true":
         said = f"`{kwargs.get('expression')}` holds on every row of `{model}`"
     else:

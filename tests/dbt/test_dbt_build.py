@@ -990,3 +990,39 @@ def test_a_picklist_value_the_map_does_not_cover_is_named_by_a_warning_test(
     finally:
         con.close()
     assert tiers == [("Diamond",)]
+
+
+def test_a_null_in_a_column_that_must_have_values_fails_the_models_one_null_test_naming_it(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """Each model's columns that must never be NULL are one `not_null_columns` test (one
+    node, one scan); a NULL fails it with one row per column that holds NULLs."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(
+            "update marts.fct_partner_months set units_sold = null where partner_id = ?", [P1]
+        )
+        con.execute("update marts.fct_partner_months set mqls = null where partner_id = ?", [P2])
+        nulls = con.execute(
+            "select count(*) filter (where units_sold is null), "
+            "count(*) filter (where mqls is null) from marts.fct_partner_months"
+        ).fetchone()
+    finally:
+        con.close()
+    result = _run_dbt(
+        ["test", "--select", "fct_partner_months,test_name:not_null_columns", "--store-failures"],
+        warehouse,
+        tmp_path,
+    )
+    assert result.returncode == 1, result.stdout[-4000:]
+    (run,) = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert (run["status"], run["failures"]) == ("fail", 2)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        relation = run["relation_name"]
+        failures = dict(con.execute(f"select column_name, null_rows from {relation}").fetchall())
+    finally:
+        con.close()
+    assert failures == {"units_sold": nulls[0], "mqls": nulls[1]}
