@@ -8,7 +8,11 @@ Two selections of one dbt project (docs/operations.md):
   month and what a backfill, a restated month or the month close rebuilds.
 - `partnerpulse_dbt_models`: everything else, unpartitioned: staging views, snapshots,
   dimensions, the intermediate models (the month-grained ones included: their months are
-  plumbing, not something an operator looks at) and the marts that are not partner-months.
+  plumbing, not something an operator looks at), the marts that are not partner-months and
+  the validation frames of the reports as landed.
+
+The validation frames (`validation/val_*`, views the Great Expectations checks read) fall
+where their parents put them: those built on partner-month marts are partitioned with them.
 
 A run for one month, or a single-run backfill of a range of months, passes its months to
 both dbt steps as `--vars '{"min_month": "YYYY-MM-01", "max_month": "YYYY-MM-01"}'`
@@ -271,4 +275,9 @@ MONTH_GRAINED_ASSET_KEYS = frozenset(
 )
 MART_ASSET_KEYS = frozenset(
     key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "marts"
+)
+# The frames the Great Expectations checks validate (and sit on): `serving/marts` depends on
+# them so that a failed blocking check on one stops publication.
+VALIDATION_ASSET_KEYS = frozenset(
+    key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "validation"
 )
