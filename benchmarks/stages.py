@@ -406,7 +406,7 @@ def explain(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gx_copy(target: Path) -> Path:
-    """A copy of `expectations/` (suites, queries; no Data Docs) for a run to write into."""
+    """A copy of `expectations/` (suites, checkpoints; no Data Docs) for a run to write into."""
     import shutil
 
     from benchmarks.validation import GX_ROOT
@@ -487,15 +487,13 @@ def checks_gx(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _frames(spec: dict[str, Any], con: Any):
-    from benchmarks.validation import Suite, bind, frame_sql, suite_parameters
+    from benchmarks.validation import Suite, suite_parameters
 
     root = _gx_copy(Path(spec["gx_project"]))
-    parameters = suite_parameters(con, root)
+    parameters = suite_parameters(con, spec["validations"][0]["suite_parameters_sql"])
     for v in spec["validations"]:
         suite = Suite.load(root, **v)
-        sql = frame_sql(root, suite.query)
-        params = bind(sql, {"as_of": spec["as_of"], **suite.query_parameters})
-        yield suite, sql, params, parameters
+        yield suite, suite.sql, suite.parameters, parameters
 
 
 @stage

@@ -1,9 +1,10 @@
 """The validation figure: our GX checks against the same expectations evaluated naively.
 
-Our checks (orchestration/checks/gx.py) run, per validation, a DuckDB query that reduces
-the warehouse to a small frame (`expectations/queries/<query>.sql`) and a GX checkpoint
-on that frame. The same expectations (read from the suites' JSON, `$PARAMETER`s resolved
-by `suite_parameters.sql`) are evaluated here two more ways on the same frames:
+Our checks (orchestration/checks/gx.py) read, per validation, a small frame from its view
+(the dbt model `validation.val_<name>`, which reduces the warehouse to one row per report
+or partner-month) and run a GX checkpoint on it. The same expectations (read from the
+suites' JSON, `$PARAMETER`s resolved by the view `validation.val_suite_parameters`) are
+evaluated here two more ways on the same frames, read by the same SQL:
 
 - naive: the frame's rows fetched into Python as tuples and checked in plain loops;
 - sql: one aggregate query per expectation in DuckDB over the materialised frame.
@@ -29,45 +30,43 @@ GX_ROOT = Path(__file__).resolve().parents[1] / "expectations"
 class Suite:
     checkpoint: str
     suite: str
-    query: str
-    query_parameters: dict[str, Any]
+    sql: str  # reads the frame, as the check does
+    parameters: dict[str, Any]  # the values `sql` binds
     expectations: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def load(
-        cls, root: Path, checkpoint: str, suite: str, query: str, query_parameters: dict
+        cls, root: Path, checkpoint: str, suite: str, sql: str, parameters: dict, **_: Any
     ) -> Suite:
         data = json.loads((root / "gx" / "expectations" / f"{suite}.json").read_text())
-        return cls(checkpoint, suite, query, dict(query_parameters), data["expectations"])
+        return cls(checkpoint, suite, sql, dict(parameters), data["expectations"])
 
 
 def validations() -> list[dict[str, Any]]:
-    """Every validation our asset checks run (`orchestration.checks.gx.VALIDATIONS`), as
-    plain dicts (so that the naive and SQL stages need not import Dagster)."""
+    """Every validation our asset checks run (`orchestration.checks.gx.VALIDATIONS`), with
+    the SQL that reads its frame and that of the suite parameters, as plain dicts (so that
+    the naive and SQL stages need not import Dagster)."""
     from orchestration.checks.gx import VALIDATIONS
+    from orchestration.checks.gx_context import SUITE_PARAMETERS_MODEL, frame_sql
 
-    return [
-        {
-            "checkpoint": v.checkpoint,
-            "suite": v.suite,
-            "query": v.query,
-            "query_parameters": dict(v.query_parameters),
-        }
-        for v in VALIDATIONS
-    ]
-
-
-def frame_sql(root: Path, query: str) -> str:
-    return (root / "queries" / f"{query}.sql").read_text()
-
-
-def bind(sql: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Only the `$name` parameters the query uses (DuckDB refuses unused ones)."""
-    return {k: v for k, v in parameters.items() if re.search(rf"\${re.escape(k)}\b", sql)}
+    out = []
+    for v in VALIDATIONS:
+        sql, parameters = v.frame_query()
+        out.append(
+            {
+                "checkpoint": v.checkpoint,
+                "suite": v.suite,
+                "sql": sql,
+                "parameters": parameters,
+                "suite_parameters_sql": frame_sql(SUITE_PARAMETERS_MODEL),
+            }
+        )
+    return out
 
 
-def suite_parameters(con: Any, root: Path = GX_ROOT) -> dict[str, Any]:
-    cur = con.execute(frame_sql(root, "suite_parameters"))
+def suite_parameters(con: Any, sql: str) -> dict[str, Any]:
+    """The suite parameters: the one row `sql` reads, one column per parameter."""
+    cur = con.execute(sql)
     row = cur.fetchall()[0]
     return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
 

@@ -203,7 +203,7 @@ class Settings:
     report_due_day: int = 10
     source_step_retries: int = 2
     source_retry_wait_s: float = 60.0
-    # The Great Expectations project the checks run (suites, checkpoints, queries; default
+    # The Great Expectations project the checks run (suites, checkpoints; default
     # `expectations/`). Validation results and Data Docs go beside the warehouse.
     gx_project_dir: Path | None = None
     # Your org's mapping file (connectors.org; docs/configuration.md). None: the default org.

@@ -4,14 +4,14 @@ build does not build, check and publish the same marts again (docs/operations.md
 A *complete* run is one of the whole graph over the whole history (`partnerpulse run`,
 `make demo`, "Materialize all" over every partition's range). Its first dbt step takes the
 fingerprint of what the marts would be built from (`connectors.builds`: the landed data,
-the dbt vars with today's date, the dbt manifest, the checks' suites and queries, the pages'
-code and the publication settings) and tags the run with it. When the same fingerprint was
-published by an earlier complete run and every model's table or view is still there, the
-step builds nothing: Dagster then skips every step
-downstream of it (the other dbt step, the checks on the marts, publishing, the pages), and
-the previous publication stays. The last step of a complete run (`serving/reports`)
-records the fingerprint once everything is published. The syncs and the checks on landed
-data always run.
+the dbt vars with today's date, the dbt manifest (the checks' frames are models of it), the
+checks' suites and checkpoints, the pages' code and the publication settings) and tags the
+run with it. When the same fingerprint was published by an earlier complete run and every
+model's table or view is still there, the step builds nothing: Dagster then skips every
+step downstream of it (the other dbt step, the Great Expectations checks on the frames,
+publishing, the pages), and the previous publication stays. The last step of a complete
+run (`serving/reports`) records the fingerprint once everything is published. The syncs
+always run.
 
 The run tag `partnerpulse/rebuild` = `true` (`partnerpulse run --rebuild`, or a tag in the
 launchpad) builds anyway.
@@ -56,7 +56,6 @@ def _code(settings: PipelineSettings) -> list[str]:
     for path in sorted(
         [
             *(root / "gx").rglob("*.json"),
-            *(root / "queries").glob("*.sql"),
             *(REPO / "reports").rglob("*.py"),
             *(REPO / "reports" / "templates").iterdir(),
         ]

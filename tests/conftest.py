@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session", autouse=True)
 def gx_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """This worker's copy of the GX project (suites, checkpoints, queries).
+    """This worker's copy of the GX project (suites, checkpoints).
 
     `PARTNERPULSE_GX_PROJECT_DIR` points the checks at it, in this process and in every
     process a test starts; a temporary `PARTNERPULSE_WAREHOUSE` (which tests that build one

@@ -1,6 +1,6 @@
 {#
-    Models land in exactly the schema they configure (staging, intermediate, marts),
-    not in "<target schema>_<custom schema>" as dbt does by default.
+    Models land in exactly the schema they configure (staging, intermediate, marts,
+    validation), not in "<target schema>_<custom schema>" as dbt does by default.
 #}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}

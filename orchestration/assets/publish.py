@@ -1,8 +1,10 @@
 """Publishing the marts for BI tools (docs/serving.md).
 
-`serving/marts` is downstream of every mart, so it runs only after they were all built in
+`serving/marts` is downstream of every mart and of every validation frame (the dbt models
+the Great Expectations checks read and sit on), so it runs only after they were all built in
 the run (or earlier) and after the blocking (ERROR) checks on them passed: a failed build
-or check leaves the previous publication in place. The file writing is
+or check leaves the previous publication in place. A frame feeds nothing else, so its
+blocking check stops publication and nothing before it. The file writing is
 `connectors.warehouse.publish_marts`: a new read-only DuckDB file swapped in with one
 `os.replace`, and a new Parquet folder that the `current` symlink is switched to.
 """
@@ -12,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.warehouse import publish_marts
-from orchestration.assets.transform import MART_ASSET_KEYS
+from orchestration.assets.transform import MART_ASSET_KEYS, VALIDATION_ASSET_KEYS
 from orchestration.progress import SUMMARY
 from orchestration.reruns import record_if_complete
 from orchestration.resources import PipelineSettings
@@ -24,7 +26,7 @@ SERVING_REPORTS = dg.AssetKey(["serving", "reports"])
 
 @dg.asset(
     key=SERVING_MARTS,
-    deps=sorted(MART_ASSET_KEYS, key=lambda k: k.to_user_string()),
+    deps=sorted(MART_ASSET_KEYS | VALIDATION_ASSET_KEYS, key=lambda k: k.to_user_string()),
     group_name="serving",
     kinds={"duckdb", "parquet"},
     owners=["team:data-platform"],

@@ -8,7 +8,11 @@ Two selections of one dbt project (docs/operations.md):
   month and what a backfill, a restated month or the month close rebuilds.
 - `partnerpulse_dbt_models`: everything else, unpartitioned: staging views, snapshots,
   dimensions, the intermediate models (the month-grained ones included: their months are
-  plumbing, not something an operator looks at) and the marts that are not partner-months.
+  plumbing, not something an operator looks at), the marts that are not partner-months and
+  the validation frames of the reports as landed.
+
+The validation frames (`validation/val_*`, views the Great Expectations checks read) fall
+where their parents put them: those built on partner-month marts are partitioned with them.
 
 A run for one month, or a single-run backfill of a range of months, passes its months to
 both dbt steps as `--vars '{"min_month": "YYYY-MM-01", "max_month": "YYYY-MM-01"}'`
@@ -54,13 +58,15 @@ MONTH_GRAINED_SELECT = "config.materialized:incremental+ int_partner_report_line
 # The partitioned ones among them: the partner-month marts and everything built on them.
 PARTITIONED_SELECT = "fct_partner_months+ rpt_partner_invoice_reconciliation+"
 # dbt tests that check the project's SQL rather than the data a run brings: the grain and
-# keys of intermediate models, relationships between models, and invariants that hold by
-# construction. CI runs them (tests/dbt on hand-made rows, tests/e2e on a whole world);
-# a pipeline run runs the tests that guard data (sources, staging, the marts' grain, keys,
-# values), and only on the models it rebuilds (docs/operations.md).
+# keys of intermediate models and of the validation frames (the Great Expectations structure
+# checks test the frames' keys in every run anyway), relationships between models, and
+# invariants that hold by construction. CI runs them (tests/dbt on hand-made rows, tests/e2e
+# on a whole world); a pipeline run runs the tests that guard data (sources, staging, the
+# marts' grain, keys, values), and only on the models it rebuilds (docs/models.md).
 CI_ONLY_TESTS = (
-    "resource_type:test,fqn:partnerpulse.intermediate test_name:relationships "
-    "test_name:expression_is_true"
+    "resource_type:test,fqn:partnerpulse.intermediate "
+    "resource_type:test,fqn:partnerpulse.validation "
+    "test_name:relationships test_name:expression_is_true"
 )
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
@@ -284,4 +290,9 @@ MONTH_GRAINED_ASSET_KEYS = frozenset(
 )
 MART_ASSET_KEYS = frozenset(
     key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "marts"
+)
+# The frames the Great Expectations checks validate (and sit on): `serving/marts` depends on
+# them so that a failed blocking check on one stops publication.
+VALIDATION_ASSET_KEYS = frozenset(
+    key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "validation"
 )

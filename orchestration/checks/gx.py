@@ -1,19 +1,22 @@
 """Great Expectations suites run as Dagster asset checks.
 
-Everything a data engineer edits lives in `expectations/` (see docs/data-quality.md):
+What a data engineer edits (see docs/data-quality.md):
 
-- `expectations/queries/<name>.sql`: the read-only DuckDB query that turns the warehouse
-  into the small frame a suite validates (one row per report, file or partner-month; the
-  heavy work over raw lines happens here, in SQL, not in pandas);
+- `dbt_project/models/validation/val_<name>.sql`: the dbt model (a view in the schema
+  `validation`) that turns the warehouse into the small frame a suite validates (one row
+  per report, file or partner-month; the heavy work over the lines happens there, in SQL,
+  not in pandas), built from the staging, intermediate and mart models like any other;
 - `expectations/gx/`: the GX file context: suites (`expectations/*.json`), validation
   definitions and checkpoints (one per validation below), the pandas datasource
   `warehouse`. Adding an expectation means adding an entry to a suite's JSON, not Python.
 
-Each checkpoint becomes up to two asset checks on the asset it validates:
+Each checkpoint becomes up to two asset checks on the asset of the frame it validates
+(`validation/val_<name>`):
 
 - `<check>_structure` from the suite's `critical` expectations (missing columns, duplicate
   keys, unknown values): severity ERROR and blocking, so downstream assets do not
-  materialise when it fails. A query that cannot run (a missing table or column) fails it.
+  materialise when it fails (the frames feed nothing; `serving/marts` depends on them so
+  that a failure stops publication). A frame that cannot be read fails it.
 - `<check>_partner_behaviour` (or the name given below) from its `warning` expectations
   (partners that over- or under-report, miss a report, send unknown SKUs, ...): severity
   WARN, never blocks. `info` expectations (restatements, timing differences) are reported
@@ -34,7 +37,6 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -46,13 +48,15 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from connectors.warehouse import record_validation_results
 from orchestration.checks.data_docs import page_url
 from orchestration.checks.gx_context import (
+    VALIDATION_SCHEMA,
     CheckpointRun,
     ExpectationOutcome,
     data_docs_dir,
+    frame_sql,
+    index_columns,
     load_suite,
-    read_query,
+    read_frame,
     run_checkpoint,
-    run_query,
     suite_parameters,
 )
 from orchestration.checks.gx_rows import (
@@ -76,17 +80,30 @@ from reports.formatting import partner_label
 
 @dataclass(frozen=True)
 class GxValidation:
-    """A GX checkpoint validating the frame of one query, reported on one asset."""
+    """A GX checkpoint validating the frame of one dbt model, reported on that model's
+    asset."""
 
     checkpoint: str
     suite: str
-    asset_key: dg.AssetKey
-    query: str
+    model: str  # in dbt_project/models/validation/
     check_prefix: str
-    query_parameters: Mapping[str, Any] = field(default_factory=dict)
+    frame_filter: Mapping[str, Any] = field(default_factory=dict)  # column: value
     behaviour_check: str | None = None  # default: <check_prefix>_partner_behaviour
-    additional_deps: tuple[dg.AssetKey, ...] = ()
     by_month: bool = False  # also one result per month partition: `<check_prefix>_by_month`
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey([VALIDATION_SCHEMA, self.model])
+
+    @property
+    def frame(self) -> str:
+        """The frame in words: its relation, and the rows validated when filtered."""
+        rows = " and ".join(f"`{c} = '{value}'`" for c, value in self.frame_filter.items())
+        return f"`{VALIDATION_SCHEMA}.{self.model}`" + (f" (rows with {rows})" if rows else "")
+
+    def frame_query(self) -> tuple[str, dict[str, Any]]:
+        """The SQL that reads the frame, and the values it binds."""
+        return frame_sql(self.model, self.frame_filter), dict(self.frame_filter)
 
     @property
     def structure_check_name(self) -> str:
@@ -120,7 +137,8 @@ def build_gx_checks(v: GxValidation) -> dg.AssetChecksDefinition:
     for name, severities in levels:
         blocking = "critical" in severities
         kind = (
-            "Structural expectations: failing is ERROR and blocks everything downstream."
+            "Structural expectations: failing is ERROR and blocks what is downstream: "
+            "the publication of the marts (`serving/marts`)."
             if blocking
             else "Partner behaviour: failing is a WARN and never blocks; `info` rows are noted."
         )
@@ -129,10 +147,10 @@ def build_gx_checks(v: GxValidation) -> dg.AssetChecksDefinition:
                 name,
                 asset=v.asset_key,
                 blocking=blocking,
-                additional_deps=list(v.additional_deps),
                 description=(
                     f"Great Expectations suite `{v.suite}` (checkpoint `{v.checkpoint}`) on the "
-                    f"frame of `expectations/queries/{v.query}.sql`. {kind}\n\n"
+                    f"frame {v.frame}, the dbt model "
+                    f"`dbt_project/models/validation/{v.model}.sql`. {kind}\n\n"
                     + "\n".join(f"- {f}" for f in findings_of(suite, severities))
                     + "\n\nEach result links its Data Docs page: `data_docs_page` (the file) "
                     "and `data_docs_url` (served by `partnerpulse gx-docs`, `make gx-docs`)."
@@ -197,11 +215,7 @@ def evaluate(
     }
     try:
         with settings.read_warehouse() as con:
-            frame = run_query(
-                con,
-                read_query(v.query),
-                {"as_of": settings.settings.today.isoformat(), **v.query_parameters},
-            )
+            frame = read_frame(con, v.model, v.frame_filter, index_columns(v.checkpoint))
             parameters = suite_parameters(con)
             names = partner_names(con)
     except duckdb.Error as exc:
@@ -229,7 +243,7 @@ def evaluate(
                 check_name=name,
                 passed=False,
                 severity=_severity(severities),
-                description=f"`expectations/queries/{v.query}.sql` failed: {error}",
+                description=f"The frame {v.frame} could not be read: {error}",
                 metadata={"query_error": dg.MetadataValue.text(error)},
             )
         return
@@ -406,91 +420,55 @@ def _by_month(
 
 # -- the registry ----------------------------------------------------------------------------
 
-CRM_ACCOUNTS = dg.AssetKey(["crm", "accounts"])
-ERP_ITEMS = dg.AssetKey(["erp", "items"])
-ERP_CURRENCIES = dg.AssetKey(["erp", "currencies"])
-ERP_TRANSACTIONS = dg.AssetKey(["erp", "transactions"])
-ERP_TRANSACTION_LINES = dg.AssetKey(["erp", "transaction_lines"])
-SALES_REPORTS = dg.AssetKey(["portal", "sales_reports"])
-POS_REPORTS = dg.AssetKey(["portal", "pos_reports"])
-RECONCILIATION = dg.AssetKey(["marts", "rpt_partner_reconciliation"])
-SKU_RECONCILIATION = dg.AssetKey(["marts", "rpt_partner_sku_reconciliation"])
-
 VALIDATIONS = [
     GxValidation(
         checkpoint="sales_reports",
         suite="sales_reports",
-        asset_key=SALES_REPORTS,
-        query="sales_reports",
+        model="val_sales_reports",
         check_prefix="sales_reports",
-        additional_deps=(CRM_ACCOUNTS, ERP_ITEMS, ERP_CURRENCIES),
     ),
     GxValidation(
         checkpoint="pos_reports",
         suite="pos_reports",
-        asset_key=POS_REPORTS,
-        query="pos_reports",
+        model="val_pos_reports",
         check_prefix="pos_reports",
-        additional_deps=(CRM_ACCOUNTS, ERP_ITEMS, ERP_CURRENCIES, SALES_REPORTS),
     ),
     GxValidation(
         checkpoint="sales_reports_line_matching",
         suite="report_line_matching",
-        asset_key=SALES_REPORTS,
-        query="report_line_matching",
-        query_parameters={"channel": "api"},
+        model="val_report_line_matching",
+        frame_filter={"channel": "api"},
         check_prefix="sales_reports_line_matching",
         behaviour_check="sales_reports_line_matching",
-        additional_deps=(CRM_ACCOUNTS, ERP_ITEMS, ERP_TRANSACTIONS, ERP_TRANSACTION_LINES),
     ),
     GxValidation(
         checkpoint="pos_reports_line_matching",
         suite="report_line_matching",
-        asset_key=POS_REPORTS,
-        query="report_line_matching",
-        query_parameters={"channel": "pos"},
+        model="val_report_line_matching",
+        frame_filter={"channel": "pos"},
         check_prefix="pos_reports_line_matching",
         behaviour_check="pos_reports_line_matching",
-        additional_deps=(CRM_ACCOUNTS, ERP_ITEMS, ERP_TRANSACTIONS, ERP_TRANSACTION_LINES),
     ),
     GxValidation(
         checkpoint="partner_reconciliation",
         suite="partner_reconciliation",
-        asset_key=RECONCILIATION,
-        query="partner_reconciliation",
+        model="val_partner_reconciliation",
         check_prefix="partner_reconciliation",
         by_month=True,
     ),
     GxValidation(
         checkpoint="report_completeness",
         suite="report_completeness",
-        asset_key=RECONCILIATION,
-        query="report_completeness",
+        model="val_report_completeness",
         check_prefix="report_completeness",
         behaviour_check="report_completeness",
-        additional_deps=(SALES_REPORTS, POS_REPORTS),
         by_month=True,
     ),
+    GxValidation(
+        checkpoint="partner_sku_reconciliation",
+        suite="partner_sku_reconciliation",
+        model="val_partner_sku_reconciliation",
+        check_prefix="partner_sku_reconciliation",
+    ),
 ]
-
-SKU_VALIDATION = GxValidation(
-    checkpoint="partner_sku_reconciliation",
-    suite="partner_sku_reconciliation",
-    asset_key=SKU_RECONCILIATION,
-    query="partner_sku_reconciliation",
-    check_prefix="partner_sku_reconciliation",
-)
-
-
-def _is_dbt_model(name: str) -> bool:
-    """Whether the dbt project's manifest defines the model (a check needs its asset)."""
-    from orchestration.project import dbt_project
-
-    nodes = json.loads(Path(dbt_project.manifest_path).read_text()).get("nodes", {})
-    return any(n.get("resource_type") == "model" and n.get("name") == name for n in nodes.values())
-
-
-if _is_dbt_model("rpt_partner_sku_reconciliation"):
-    VALIDATIONS.append(SKU_VALIDATION)
-
 gx_checks = [build_gx_checks(v) for v in VALIDATIONS]

@@ -1,7 +1,7 @@
 """Running Great Expectations: the file context in `expectations/gx/`, its checkpoints, the
-frames they validate, and the Data Docs site.
+frames they validate (dbt models in the schema `validation`), and the Data Docs site.
 
-The project (suites, checkpoints, queries) is shared by every warehouse run from it; the
+The project (suites, checkpoints) is shared by every warehouse run from it; the
 validation results and the Data Docs site are the warehouse's own, in `gx/` beside it
 (`warehouse_gx_dir`), so each warehouse's Data Docs list its validations only.
 
@@ -12,8 +12,7 @@ Great Expectations takes seconds to import, so it is imported inside the functio
 import contextlib
 import json
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -222,21 +221,43 @@ def _exception_message(info: Any) -> str | None:
 
 # -- reading the frame -----------------------------------------------------------------------
 
+# The frames are dbt models (`dbt_project/models/validation/`), views in this schema.
+VALIDATION_SCHEMA = "validation"
+SUITE_PARAMETERS_MODEL = "val_suite_parameters"
 
-def read_query(name: str, root: Path | None = None) -> str:
-    return ((root or gx_root()) / "queries" / f"{name}.sql").read_text()
+
+def frame_sql(model: str, filters: Mapping[str, Any] | None = None) -> str:
+    """The query of a frame: its model's rows, those equal to `filters` only (bound by name,
+    `$column`)."""
+    where = " and ".join(f"{column} = ${column}" for column in filters or {})
+    return f"select * from {VALIDATION_SCHEMA}.{model}" + (f" where {where}" if where else "")
 
 
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, Any]) -> Any:
-    """The query's result as a pandas frame; only the `$name` parameters it uses are bound."""
-    used = {k: v for k, v in parameters.items() if re.search(rf"\${re.escape(k)}\b", sql)}
-    return con.execute(sql, used).df() if used else con.execute(sql).df()
+def read_frame(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    filters: Mapping[str, Any] | None = None,
+    order_by: Sequence[str] = (),
+) -> Any:
+    """The frame as a pandas DataFrame, its rows in the order of `order_by` (the columns of
+    them it has: a frame that lacks one is for its suite to report, not for the read)."""
+    sql = frame_sql(model, filters)
+    frame = con.execute(sql, dict(filters)).df() if filters else con.execute(sql).df()
+    keys = [c for c in order_by if c in frame.columns]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
+
+
+def index_columns(checkpoint: str) -> tuple[str, ...]:
+    """The columns the checkpoint names a failing row by (`unexpected_index_column_names`)."""
+    path = gx_root() / "gx" / "checkpoints" / f"{checkpoint}.json"
+    result_format = json.loads(path.read_text()).get("result_format") or {}
+    return tuple(result_format.get("unexpected_index_column_names") or ())
 
 
 def suite_parameters(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Values that suites name as `{"$PARAMETER": ...}`: the one-row result of
-    `expectations/queries/suite_parameters.sql`, one column per parameter."""
-    cursor = con.execute(read_query("suite_parameters"))
+    """Values that suites name as `{"$PARAMETER": ...}`: the one row of the model
+    `val_suite_parameters`, one column per parameter."""
+    cursor = con.execute(frame_sql(SUITE_PARAMETERS_MODEL))
     row = cursor.fetchall()[0]
     return {d[0]: plain(v) for d, v in zip(cursor.description, row, strict=True)}
 

@@ -13,8 +13,8 @@ import duckdb
 from connectors.warehouse import ensure_warehouse
 from orchestration.checks import gx
 from orchestration.resources import PipelineSettings, patched_environ
+from tests.checks.frames import AS_OF, WAREHOUSE_NAME, create_frames
 
-AS_OF = "2026-11-22"
 PARTNER = "0018d000030AAAAAAA"
 # One matched and one over-reported partner-month: a passing and a failing expectation, so
 # the pages show both status icons.
@@ -35,9 +35,10 @@ RECONCILIATION = [
 
 
 def reconciliation_warehouse(folder: Path) -> Path:
-    """A warehouse in `folder` (created) holding the two partner-months above."""
+    """A warehouse in `folder` (created) holding the two partner-months above, and their
+    frame."""
     folder.mkdir(parents=True, exist_ok=True)
-    warehouse = folder / "warehouse.duckdb"
+    warehouse = folder / WAREHOUSE_NAME
     ensure_warehouse(warehouse)
     con = duckdb.connect(str(warehouse))
     try:
@@ -45,6 +46,7 @@ def reconciliation_warehouse(folder: Path) -> Path:
             con.execute(statement)
     finally:
         con.close()
+    create_frames(warehouse, "val_partner_reconciliation", "val_suite_parameters")
     return warehouse
 
 

@@ -1,11 +1,12 @@
 """An ERROR-severity (structural) check failure stops publishing; a WARN never does.
 
 Each test runs the real GX-backed asset checks in a tiny Dagster graph: a stand-in for the
-validated asset (the warehouse is prepared beforehand), the checks, and a dummy asset
-downstream of it standing in for the marts that publish. The run really executes.
+validated frame's asset (the warehouse is prepared beforehand: raw rows or a mart's table,
+and the frame's real dbt model as a view on them), the checks, and a dummy asset downstream
+of it standing in for `serving/marts`, which depends on every frame. The run really
+executes.
 """
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -14,13 +15,16 @@ import duckdb
 import pytest
 
 from connectors.warehouse import ensure_warehouse
+from orchestration.assets.publish import SERVING_MARTS
 from orchestration.checks import gx
 from orchestration.resources import PipelineSettings
+from tests.checks.frames import AS_OF, WAREHOUSE_NAME, create_frames
 
 # One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
 pytestmark = pytest.mark.xdist_group("gx_in_process")
 
 DOWNSTREAM = dg.AssetKey(["publish", "downstream"])
+PARTNER = "0018d000030AAAAAAA"
 RECON_COLUMNS = """
     partner_id VARCHAR, month_start DATE, erp_sales_usd DOUBLE, reported_sales_usd DOUBLE,
     variance_usd DOUBLE, variance_pct DOUBLE, has_effective_report BOOLEAN,
@@ -33,15 +37,15 @@ OVER = ("0018d000030AAAAAAA", "2026-04-01", 1000.0, 1500.0, 500.0, 0.5, "over_re
 
 def validation(checkpoint: str) -> gx.GxValidation:
     (v,) = [v for v in gx.VALIDATIONS if v.checkpoint == checkpoint]
-    return dataclasses.replace(v, additional_deps=())
+    return v
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "warehouse.duckdb"
+    path = tmp_path / WAREHOUSE_NAME
     ensure_warehouse(path)
     monkeypatch.setenv("PARTNERPULSE_WAREHOUSE", str(path))
-    monkeypatch.setenv("PARTNERPULSE_AS_OF", "2026-11-22")
+    monkeypatch.setenv("PARTNERPULSE_AS_OF", AS_OF)
     return path
 
 
@@ -54,7 +58,8 @@ def sql(path: Path, *statements: str) -> None:
         con.close()
 
 
-def reconciliation(path: Path, *rows: tuple, columns: str = RECON_COLUMNS) -> None:
+def reconciliation(path: Path, *rows: tuple) -> None:
+    """The mart `rpt_partner_reconciliation` holding `rows`, and the frame on it."""
     values = ", ".join(
         f"('{p}', DATE '{m}', {e}, {r}, {v}, {pct}, true, 1, DATE '{m}' + INTERVAL 40 DAY, "
         f"true, {str(s == 'matched').lower()}, false, false, '{s}')"
@@ -63,9 +68,10 @@ def reconciliation(path: Path, *rows: tuple, columns: str = RECON_COLUMNS) -> No
     sql(
         path,
         "CREATE SCHEMA IF NOT EXISTS marts",
-        f"CREATE TABLE marts.rpt_partner_reconciliation ({columns})",
+        f"CREATE TABLE marts.rpt_partner_reconciliation ({RECON_COLUMNS})",
         f"INSERT INTO marts.rpt_partner_reconciliation VALUES {values}" if rows else "SELECT 1",
     )
+    create_frames(path, "val_partner_reconciliation", "val_suite_parameters")
 
 
 def run_gated(v: gx.GxValidation) -> dg.ExecuteInProcessResult:
@@ -155,7 +161,9 @@ def test_a_partner_behaviour_warning_never_blocks(warehouse: Path) -> None:
 
 
 def test_a_missing_column_fails_the_blocking_check_and_stops_publishing(warehouse: Path) -> None:
-    reconciliation(warehouse, columns=RECON_COLUMNS.replace(", status VARCHAR", ""))
+    # The mart rebuilt without a column its frame reads: the frame cannot be read.
+    reconciliation(warehouse, MATCHED)
+    sql(warehouse, "ALTER TABLE marts.rpt_partner_reconciliation DROP COLUMN status")
     result = run_gated(validation("partner_reconciliation"))
     structure = outcome(result, "partner_reconciliation_structure")
     assert not structure.passed
@@ -163,17 +171,19 @@ def test_a_missing_column_fails_the_blocking_check_and_stops_publishing(warehous
     assert DOWNSTREAM not in materialized(result)
 
 
-def test_duplicate_report_revisions_stop_the_models_downstream(warehouse: Path) -> None:
+def test_duplicate_report_revisions_stop_publishing(warehouse: Path) -> None:
     sql(
         warehouse,
-        "INSERT INTO raw_crm.account (id, ispartner, isdeleted) "
-        "VALUES ('0018d000030AAAAAAA', true, false)",
+        "CREATE SCHEMA IF NOT EXISTS marts",
+        "CREATE TABLE marts.dim_partners (partner_id VARCHAR, partner_name VARCHAR)",
+        f"INSERT INTO marts.dim_partners VALUES ('{PARTNER}', 'Acme')",
         "INSERT INTO raw_erp.currency (id, symbol) VALUES (1, 'USD')",
         "INSERT INTO raw_portal.sales_reports (id, partner_id, period, revision, status, currency)"
         " VALUES ('SR-000001', '0018d000030AAAAAAA', '2026-03', 1, 'submitted', 'USD'),"
         " ('SR-000002', '0018d000030AAAAAAA', '2026-03', 1, 'submitted', 'USD'),"
         " ('SR-000003', '0018d000030AAAAAAA', '2026-04', 1, 'submitted', 'USD')",
     )
+    create_frames(warehouse, "val_sales_reports", "val_suite_parameters")
     result = run_gated(validation("sales_reports"))
     structure = outcome(result, "sales_reports_structure")
     assert not structure.passed
@@ -182,3 +192,25 @@ def test_duplicate_report_revisions_stop_the_models_downstream(warehouse: Path) 
     }
     assert outcome(result, "sales_reports_partner_behaviour").passed
     assert DOWNSTREAM not in materialized(result)
+
+
+def test_publication_waits_for_every_blocking_check() -> None:
+    """In the pipeline, `serving/marts` is downstream of every asset a blocking check sits
+    on (the frames), so that Dagster skips publishing when one fails, as `downstream` above."""
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    blocking = {
+        spec.name: spec.asset_key
+        for checks in gx.gx_checks
+        for spec in checks.check_specs
+        if spec.blocking
+    }
+    assert set(blocking) == {
+        "sales_reports_structure",
+        "pos_reports_structure",
+        "partner_reconciliation_structure",
+        "partner_sku_reconciliation_structure",
+    }
+    assert {key.path[0] for key in blocking.values()} == {"validation"}
+    assert set(blocking.values()) <= graph.get(SERVING_MARTS).parent_keys

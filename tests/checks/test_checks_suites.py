@@ -1,4 +1,4 @@
-"""The suites, checkpoints and queries are consistent, and editing a suite is all it takes.
+"""The suites, checkpoints and frames are consistent, and editing a suite is all it takes.
 
 Light tests: no pipeline run. Great Expectations runs on small frames built here.
 """
@@ -16,29 +16,35 @@ from orchestration.partitions import monthly_partitions
 # One worker runs every in-process GX test: each worker that imports GX pays ~6 s for it.
 pytestmark = pytest.mark.xdist_group("gx_in_process")
 
+# Each check sits on the asset of the frame it validates (a dbt model).
 CHECKS_BY_ASSET = {
-    "portal/sales_reports": {
+    "validation/val_sales_reports": {
         "sales_reports_structure",
         "sales_reports_partner_behaviour",
-        "sales_reports_line_matching",
     },
-    "portal/pos_reports": {
+    "validation/val_pos_reports": {
         "pos_reports_structure",
         "pos_reports_partner_behaviour",
+    },
+    "validation/val_report_line_matching": {
+        "sales_reports_line_matching",
         "pos_reports_line_matching",
     },
-    "marts/rpt_partner_reconciliation": {
+    "validation/val_partner_reconciliation": {
         "partner_reconciliation_structure",
         "partner_reconciliation_partner_behaviour",
         "partner_reconciliation_by_month",
+    },
+    "validation/val_report_completeness": {
         "report_completeness",
         "report_completeness_by_month",
     },
-    "marts/rpt_partner_sku_reconciliation": {
+    "validation/val_partner_sku_reconciliation": {
         "partner_sku_reconciliation_structure",
         "partner_sku_reconciliation_partner_behaviour",
     },
 }
+REPO = Path(__file__).resolve().parents[2]
 
 
 def gx_specs() -> list[dg.AssetCheckSpec]:
@@ -50,7 +56,7 @@ def gx_specs() -> list[dg.AssetCheckSpec]:
     ]
 
 
-def test_every_report_and_reconciliation_asset_has_its_checks() -> None:
+def test_every_frame_asset_has_its_checks() -> None:
     found: dict[str, set[str]] = {}
     for spec in gx_specs():
         found.setdefault(spec.asset_key.to_user_string(), set()).add(spec.name)
@@ -78,13 +84,23 @@ def test_every_expectation_is_named_explained_and_has_a_severity() -> None:
             assert x["meta"]["finding"], (suite, x)
 
 
-def test_every_checkpoint_has_its_query_and_index_columns(gx_project: Path) -> None:
+def test_every_checkpoint_has_its_frame_model_and_index_columns(gx_project: Path) -> None:
+    models = REPO / "dbt_project" / "models" / "validation"
     for v in gx.VALIDATIONS:
-        assert (gx_project / "queries" / f"{v.query}.sql").is_file()
+        assert (models / f"{v.model}.sql").is_file(), v.model
         path = gx_project / "gx" / "checkpoints" / f"{v.checkpoint}.json"
         checkpoint = json.loads(path.read_text())
         index = checkpoint["result_format"]["unexpected_index_column_names"]
         assert index[:2] == ["partner_id", "month_start"], v.checkpoint
+        assert gx_context.index_columns(v.checkpoint) == tuple(index)
+
+
+def test_the_frames_read_no_raw_table() -> None:
+    """The frames read the models (staging applies the org's mapping), never a raw table."""
+    for sql in (REPO / "dbt_project" / "models" / "validation").glob("*.sql"):
+        text = sql.read_text()
+        assert "source(" not in text and "raw_" not in text, sql.name
+        assert "ref(" in text, sql.name
 
 
 def recon_frame(statuses: list[str]) -> pd.DataFrame:
@@ -148,7 +164,7 @@ def test_adding_an_expectation_to_the_suite_json_adds_a_finding(gx_project: Path
 
 
 def test_docs_describe_every_rule_of_every_suite() -> None:
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "data-quality.md").read_text()
+    docs = (REPO / "docs" / "data-quality.md").read_text()
     for suite in {v.suite for v in gx.VALIDATIONS}:
         assert f"`{suite}`" in docs, suite
         for x in gx_context.load_suite(suite)["expectations"]:

@@ -783,7 +783,9 @@ def test_dbt_parse_writes_manifest(parsed: tuple[subprocess.CompletedProcess, Pa
     assert account["loaded_at_field"] == "_loaded_at"
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model":
-            assert node["schema"] in {"staging", "intermediate", "marts"}, node["name"]
+            assert node["schema"] in {"staging", "intermediate", "marts", "validation"}, node[
+                "name"
+            ]
 
 
 def test_dbt_parse_takes_an_empty_variable_as_unset(

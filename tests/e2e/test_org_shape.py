@@ -1,6 +1,8 @@
 """The same world served in another org's shape, read through that org's configuration file,
 gives the same marts as the default shape, partner-month by partner-month.
 
+The data-quality checks too: their frames read the models, which apply the org's mapping.
+
 "Northwind" (docs/examples/northwind.partnerpulse.yml; source_servers/shapes.py) renames the
 custom fields, uses other picklist values, keeps deal registrations as Leads of a record
 type, pays MDF through a custom record of its own and receives POS files in a distributor's
@@ -9,9 +11,11 @@ semicolon / decimal-comma layout.
 
 import math
 
+import dagster as dg
 import duckdb
 import pytest
 
+from orchestration.checks import gx
 from tests.e2e.harness import REPO, pipeline_env, run_in_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_world")]
@@ -114,3 +118,29 @@ def test_the_northwind_org_gives_the_default_orgs_marts(run: dict, northwind: di
     assert (
         layouts == con.execute("select count(*) from d.raw_portal.pos_report_lines").fetchone()[0]
     )
+
+
+def _gx_findings(result: dg.ExecuteInProcessResult) -> dict[str, tuple]:
+    """Each GX check's verdict and the partner-months it names, by check name."""
+    names = {name for v in gx.VALIDATIONS for name, _severities in v.check_levels()}
+    return {
+        e.check_name: (
+            e.passed,
+            e.metadata["partner_months"].value if "partner_months" in e.metadata else None,
+            e.metadata["query_error"].value if "query_error" in e.metadata else None,
+        )
+        for e in result.get_asset_check_evaluations()
+        if e.check_name in names
+    }
+
+
+def test_the_northwind_org_gets_the_default_orgs_data_quality_findings(
+    run: dict, northwind: dict
+) -> None:
+    """The frames read the models, not raw columns by the default org's names (the line
+    matching once read `raw_crm.account.erp_partner_id__c`, which Northwind calls
+    `NetSuite_Id__c`, and failed there): the same world gives the same findings."""
+    default, shaped = _gx_findings(run["first"]), _gx_findings(northwind["result"])
+    assert set(default) == {name for v in gx.VALIDATIONS for name, _ in v.check_levels()}
+    assert shaped == default
+    assert all(error is None for _passed, _named, error in shaped.values())

@@ -19,7 +19,6 @@ import pytest
 from orchestration.alerts import failed_checks
 from orchestration.assets.transform import MONTH_GRAINED_ASSET_KEYS, PARTITIONED_ASSET_KEYS
 from orchestration.checks.findings import FINDINGS
-from orchestration.checks.gx import RECONCILIATION
 from orchestration.digest import WARNING_NAMES_TAG, WARNINGS_TAG
 from orchestration.partitions import monthly_partitions
 from reports.formatting import usd
@@ -32,6 +31,8 @@ RESTATED = ("2026-03-01", "2026-04-01")  # restated in the ERP and backfilled
 UNTOUCHED = "2026-06-01"  # restated in the ERP too, but not backfilled
 MIS_REPORTS = ("over_reported", "under_reported", "no_erp_sales")
 UNMAPPED_CHECK = "findings_erp_partner_unmapped"
+# The reconciliation's checks sit on its validation frame (a dbt view, month-partitioned).
+RECONCILIATION_FRAME = dg.AssetKey(["validation", "val_partner_reconciliation"])
 
 # On the worker that builds the pipeline, after test_ops_automation.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops_pipeline")]
@@ -81,25 +82,37 @@ def test_asset_graph_is_grouped_described_owned_and_partitioned(webserver: Dagst
     assert nodes["staging/stg_erp__transaction_lines"]["dependencyKeys"] == [
         {"path": ["erp", "transaction_lines"]}
     ]
+    # Publication waits for every mart and every validation frame (their blocking checks).
     serving = nodes["serving/marts"]
     assert {"/".join(d["path"]) for d in serving["dependencyKeys"]} == {
-        k for k in nodes if k.startswith("marts/")
+        k for k in nodes if k.startswith(("marts/", "validation/"))
     }
     monthly = {k.to_user_string() for k in PARTITIONED_ASSET_KEYS}
     # The partner-month marts are partitioned; the models they are built from are not.
-    assert {"marts/fct_partner_months", "marts/rpt_partner_reconciliation"} <= monthly
+    assert {
+        "marts/fct_partner_months",
+        "marts/rpt_partner_reconciliation",
+        "validation/val_partner_reconciliation",
+    } <= monthly
     assert "intermediate/int_erp_sales_aggregated_to_erp_partner_item_months" not in monthly
     for key, node in nodes.items():
         assert node["isPartitioned"] == (key in monthly), key
         if key in monthly:
             assert node["partitionDefinition"]["description"].startswith("Monthly")
-    # Checks: Great Expectations (blocking) on the reconciliation, freshness on every
-    # source object, POS file acceptance, dbt tests.
+    # Checks: Great Expectations on the frames they validate (blocking: the structure
+    # checks), freshness on every source object, POS file acceptance, dbt tests.
     checks = {
         key: {c["name"]: c["blocking"] for c in n["assetChecksOrError"].get("checks", [])}
         for key, n in nodes.items()
     }
-    assert checks["marts/rpt_partner_reconciliation"]["partner_reconciliation_structure"] is True
+    frame = checks["validation/val_partner_reconciliation"]
+    assert frame["partner_reconciliation_structure"] is True
+    assert frame["partner_reconciliation_partner_behaviour"] is False
+    assert checks["validation/val_sales_reports"]["sales_reports_structure"] is True
+    assert {"sales_reports_line_matching", "pos_reports_line_matching"} <= set(
+        checks["validation/val_report_line_matching"]
+    )
+    assert nodes["validation/val_sales_reports"]["groupName"] == "validation"
     assert all("freshness_check" in checks[k] for k in nodes if k.split("/")[0] in ("crm", "erp"))
     assert "pos_files_accepted" in checks["portal/pos_reports"]
     assert any(name.startswith("unique") for name in checks["marts/fct_partner_months"])
@@ -213,7 +226,7 @@ def test_the_reconciliation_check_shows_per_month_which_months_hold_mis_reports(
     """After the backfill above: the by-month check's partitions are failed exactly for the
     backfilled months whose reconciliation holds a mis-report, passed for the others, and
     not evaluated elsewhere (no run of this instance covered them)."""
-    checks = _checks_of(webserver, RECONCILIATION)
+    checks = _checks_of(webserver, RECONCILIATION_FRAME)
     statuses = checks["partner_reconciliation_by_month"]["partitionStatuses"]
     assert statuses["__typename"] == "AssetCheckTimePartitionStatuses"
     shown: dict[str, str] = {}

@@ -1,11 +1,17 @@
--- Suite `partner_sku_reconciliation`: reported units held against ERP units per partner,
--- month and SKU (marts.rpt_partner_sku_reconciliation), summarised in DuckDB to one row
--- per partner-month, so that Great Expectations validates a small frame however many
--- SKUs partners sell. Per status: how many SKUs, their net unit variance, and a list
--- `SKU-10001 (+3 units)` of the SKUs concerned (worst first). The structural counts
--- (duplicate or keyless SKU rows, unknown statuses) are computed here as well.
+-- The frame of the GX suite `partner_sku_reconciliation` (grain: partner_id x month_start):
+-- rpt_partner_sku_reconciliation summarised to one row per partner-month, so that Great
+-- Expectations validates a small frame however many SKUs partners sell. Per status: how
+-- many SKUs, their net unit variance, and a list `SKU-10001 (+3 of 27 units)` of the SKUs
+-- concerned (worst first). The structural counts (duplicate or keyless SKU rows, unknown
+-- statuses) are computed here as well.
 
 with
+
+sku_reconciliation as (
+
+    select * from {{ ref('rpt_partner_sku_reconciliation') }}
+
+),
 
 sku_rows as (
 
@@ -25,7 +31,7 @@ sku_rows as (
         || format('{:,.0f}', coalesce(erp_units, 0))
         || ' units)' as sku_variance
 
-    from marts.rpt_partner_sku_reconciliation
+    from sku_reconciliation
 
 ),
 
@@ -77,13 +83,22 @@ by_partner_month as (
             filter (where status = 'timing_difference') as timing_difference_detail
 
     from sku_rows
-    group by partner_id, month_start
+
+    group by
+        partner_id,
+        month_start
+
+),
+
+final as (
+
+    select
+        *,
+        skus - not_due_skus - reconciled_skus as unreconciled_skus,
+        (not_due_skus < skus) as is_due
+
+    from by_partner_month
 
 )
 
-select
-    *,
-    skus - not_due_skus - reconciled_skus as unreconciled_skus,
-    (not_due_skus < skus) as is_due
-from by_partner_month
-order by partner_id, month_start
+select * from final
