@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import compare
+
 FIGURES = ("ingestion", "transformation", "incremental", "validation", "memory", "end_to_end")
 GIB_MB = 1024.0
 # The stages of a run, each measuring its figures; a run of some of them names its files
@@ -167,10 +169,8 @@ def transformation(samples: dict[str, list], extra: dict[str, Any]) -> dict[str,
     graph = extra.get("dbt_graph", {})
     types = graph.get("resource_types", {})
     parents = graph.get("parents", {})
-    needed = _ancestors(
-        parents,
-        [k for k in types if k.endswith((".fct_partner_months", ".rpt_partner_reconciliation"))],
-    )
+    marts = tuple(f".{m}" for m in compare.marts())
+    needed = _ancestors(parents, [k for k in types if k.startswith("model.") and k.endswith(marts)])
     by_type: dict[str, list[float]] = {}
     needed_s: list[float] = []
     model_times: dict[str, list[float]] = {}
