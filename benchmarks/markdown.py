@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks import floor
 from benchmarks.compare import ABS_TOL, REL_TOL
 from benchmarks.report import STAGES, partial_stages
 
@@ -99,6 +100,7 @@ def render(r: dict[str, Any]) -> str:
             f"beforehand took {fmt(e['world_generation_s'], ' s')} (not included).",
             "",
         ]
+    lines += floor.section(f)
     if r.get("profiles"):
         lines += ["## Profiles", ""]
         p = r["profiles"]

@@ -438,6 +438,14 @@ def goals(scale_name: str, figures: dict[str, Any]) -> list[dict[str, Any]]:
         "large",
         worst_stage=max(stages, key=stages.get) if stages else None,
     )
+    fl = figures["floor"]["ratio"]["median"]
+    add(
+        "full run (partnerpulse run from an empty warehouse) within 3x of the data floor",
+        "<= 3.0x",
+        fl,
+        fl is not None and fl <= 3.0,
+        "x",
+    )
     e2e = figures["end_to_end"]["partnerpulse_run_s"]["median"]
     add(
         "demo world end to end (partnerpulse run from an empty warehouse) under 60 s",
@@ -464,6 +472,9 @@ def build(
         "memory": memory(samples, extra),
         "end_to_end": end_to_end(samples),
     }
+    from benchmarks import floor  # it builds on this module's stat()
+
+    figures["floor"] = floor.figure(samples)
     return {
         "benchmark": "partnerpulse",
         "format": 1,

@@ -16,6 +16,16 @@ MARTS = sorted(p.stem for p in (REPO / "dbt_project" / "models" / "marts").glob(
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]
 
+FLOOR_ROWS = [
+    "ingestion",
+    "pos",
+    "transformation",
+    "checks",
+    "publishing",
+    "other_steps",
+    "orchestration",
+    "startup",
+]
 FIGURE_HEADINGS = (
     "## Goals",
     "## 1. Ingestion",
@@ -96,8 +106,22 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
         assert f["memory"][stage]["peak_rss_mb"]["median"] > 0
     assert _median(f["end_to_end"], "partnerpulse_run_s") > 0
     assert _median(f["end_to_end"], "world_generation_s") > 0
+    # The full run against the data floor: every row of the run's split, the three floor
+    # stages, and rows that add up to the run's wall time.
+    fl = f["floor"]
+    assert fl["complete"] and fl["run_measured"] and fl["status"] in ("met", "missed")
+    assert [r["stage"] for r in fl["rows"]] == FLOOR_ROWS
+    rows = {r["stage"]: r for r in fl["rows"]}
+    for stage in ("ingestion", "transformation", "checks"):
+        assert rows[stage]["floor_s"]["median"] > 0 and rows[stage]["ratio"]["median"] > 0
+    assert all(rows[s]["run_s"]["n"] == 1 for s in FLOOR_ROWS)
+    run_split = sum(rows[s]["run_s"]["values"][0] for s in FLOOR_ROWS)
+    assert run_split == pytest.approx(fl["run_s"]["values"][0])
+    assert fl["ratio"]["median"] > 0 and fl["bounded_by"]
+    assert "## 6. The full run against the data floor" in text
+    assert "Goal: the full run within 3x of the data floor" in text
     statuses = {g["goal"]: g["status"] for g in results["goals"]}
-    assert len(statuses) == 8 and "not measured" not in statuses.values()
+    assert len(statuses) == 9 and "not measured" not in statuses.values()
 
 
 def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
@@ -117,9 +141,17 @@ def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
     assert f["transformation"]["dbt_build_s"]["median"] is None
     statuses = {g["goal"]: g["status"] for g in results["goals"]}
     assert statuses["dbt build within 3x of the hand-written SQL"] == "not measured"
+    # The floor needs the hand-written SQL, the SQL checks and the full run: not made up.
+    assert not f["floor"]["complete"] and f["floor"]["floor_missing"] == [
+        "transformation",
+        "validation",
+    ]
+    assert f["floor"]["ratio"]["median"] is None and f["floor"]["status"] == "not measured"
+    assert [g for g in statuses if "data floor" in g and statuses[g] == "not measured"]
     md = js.with_suffix(".md").read_text()
     assert "Only these stages were measured: ingestion." in md
     assert "## 1. Ingestion" in md and "## 5. Peak memory and end to end" in md
+    assert "**The floor is incomplete**" in md
     assert not any(h in md for h in ("## 2. Transformation", "## 3. Incremental", "## 4. Val"))
 
     refused = subprocess.run(
