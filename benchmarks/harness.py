@@ -9,7 +9,9 @@ Figures (see BENCHMARKS.md for the method):
 3. incremental: `partnerpulse run --month` (the daily refresh) after one new day vs
    `partnerpulse run` from an empty warehouse;
 4. validation: our GX checks vs the same expectations evaluated naively (and in SQL);
-5. peak RSS per stage, and `partnerpulse run` end to end from an empty warehouse.
+5. peak RSS per stage, and `partnerpulse run` end to end from an empty warehouse;
+6. that run against the data floor: the local-file limit + the hand-written SQL + the
+   checks as SQL, stage by stage (benchmarks/floor.py).
 
 Every measurement is a child process in a folder of its own; each variant is measured
 `reps` times, interleaved with the others, so load drifts hit all variants alike.
