@@ -4,11 +4,14 @@ Figures (see BENCHMARKS.md for the method):
 
 1. ingestion: our connectors vs dlt `rest_api` (CRM + portal) vs DuckDB reading the same
    pages from local files, at 0 and 100 ms of injected latency per request;
-2. transformation: `dbt build` vs benchmarks/handwritten.sql;
+2. transformation: `dbt build` vs benchmarks/handwritten.sql (every mart, compared row by
+   row with dbt's);
 3. incremental: `partnerpulse run --month` (the daily refresh) after one new day vs
    `partnerpulse run` from an empty warehouse;
 4. validation: our GX checks vs the same expectations evaluated naively (and in SQL);
-5. peak RSS per stage, and `partnerpulse run` end to end from an empty warehouse.
+5. peak RSS per stage, and `partnerpulse run` end to end from an empty warehouse;
+6. that run against the data floor: the local-file limit + the hand-written SQL + the
+   checks as SQL, stage by stage (benchmarks/floor.py).
 
 Every measurement is a child process in a folder of its own; each variant is measured
 `reps` times, interleaved with the others, so load drifts hit all variants alike.
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import proc, report
+from benchmarks.compare import compare_marts, snapshot_time
 from benchmarks.daily import link_world
 from benchmarks.scales import Scale
 from benchmarks.serve import ServedSources
@@ -448,12 +452,11 @@ def _transformation(run: Run, base: Path) -> Path:
         h = run.folder(f"handwritten-r{rep}")
         hw = h / "warehouse.duckdb"
         shutil.copy2(base, hw)
-        res_h = run.stage(
-            "handwritten",
-            {"script": str(HANDWRITTEN), "warehouse": str(hw), "as_of": as_of},
-            h.name,
-            folder=h,
-        )
+        # The hand-written tier snapshot stamps its versions with dbt's snapshot time, so
+        # that the two histories can be compared (handwritten.sql's header).
+        spec = {"script": str(HANDWRITTEN), "warehouse": str(hw), "as_of": as_of}
+        spec["snapshot_at"] = snapshot_time(wh)
+        res_h = run.stage("handwritten", spec, h.name, folder=h)
         run.record(
             "handwritten",
             _sample(
@@ -473,71 +476,6 @@ def _transformation(run: Run, base: Path) -> Path:
             shutil.rmtree(d, ignore_errors=True)
     assert built is not None
     return built
-
-
-KEYS = ("partner_id", "month_start")
-
-
-def compare_marts(dbt_wh: Path, hand_wh: Path) -> dict[str, Any]:
-    """Do the hand-written tables hold what dbt built? Rows are matched on the partner-month
-    key; numbers agree within 1e-9 relative (sums in another order differ in the last
-    bits), everything else exactly. Per column: the rows that disagree."""
-    import duckdb
-
-    con = duckdb.connect()
-    out: dict[str, Any] = {}
-    try:
-        con.execute(f"ATTACH '{dbt_wh}' AS d (READ_ONLY)")
-        con.execute(f"ATTACH '{hand_wh}' AS h (READ_ONLY)")
-        for table in ("fct_partner_months", "rpt_partner_reconciliation"):
-            try:
-                described = con.execute(f"DESCRIBE d.marts.{table}").fetchall()
-                dcols = {r[0]: r[1] for r in described}
-                hcols = [r[0] for r in con.execute(f"DESCRIBE h.handwritten.{table}").fetchall()]
-            except duckdb.Error as exc:
-                out[table] = {"error": str(exc).splitlines()[0]}
-                continue
-            if not all(k in hcols for k in KEYS):
-                out[table] = {"error": "no partner_id / month_start"}
-                continue
-            common = [c for c in dcols if c in hcols and c not in KEYS]
-            join = " AND ".join(f"a.{k} = b.{k}" for k in KEYS)
-            diffs = []
-            for c in common:
-                numeric = dcols[c].upper() in ("DOUBLE", "FLOAT", "REAL") or dcols[
-                    c
-                ].upper().startswith("DECIMAL")
-                if numeric:
-                    cond = (
-                        f'(a."{c}" IS NULL) <> (b."{c}" IS NULL) OR abs(a."{c}" - b."{c}") > '
-                        f'1e-6 + 1e-9 * greatest(abs(a."{c}"), abs(b."{c}"))'
-                    )
-                else:
-                    cond = f'a."{c}" IS DISTINCT FROM b."{c}"'
-                diffs.append(f'count(*) FILTER (WHERE {cond}) AS "{c}"')
-            row = con.execute(
-                f"""SELECT count(*) FILTER (WHERE a.partner_id IS NULL),
-                    count(*) FILTER (WHERE b.partner_id IS NULL), {", ".join(diffs) or "0"}
-                FROM d.marts.{table} a FULL OUTER JOIN h.handwritten.{table} b ON {join}"""
-            ).fetchall()[0]
-            only_hand, only_dbt, *per_col = row
-            differing = {c: n for c, n in zip(common, per_col, strict=False) if n}
-            missing = [c for c in dcols if c not in hcols]
-            out[table] = {
-                "rows_dbt": con.execute(f"SELECT count(*) FROM d.marts.{table}").fetchall()[0][0],
-                "rows_handwritten": con.execute(
-                    f"SELECT count(*) FROM h.handwritten.{table}"
-                ).fetchall()[0][0],
-                "rows_only_in_dbt": only_dbt,
-                "rows_only_in_handwritten": only_hand,
-                "columns_compared": len(common) + len(KEYS),
-                "columns_only_in_dbt": missing,
-                "columns_differing": differing,
-                "equal": not (only_dbt or only_hand or differing or missing),
-            }
-    finally:
-        con.close()
-    return out
 
 
 # -- figure 4: validation ---------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks import floor
+from benchmarks.compare import ABS_TOL, REL_TOL
 from benchmarks.report import STAGES, partial_stages
 
 
@@ -98,6 +100,7 @@ def render(r: dict[str, Any]) -> str:
             f"beforehand took {fmt(e['world_generation_s'], ' s')} (not included).",
             "",
         ]
+    lines += floor.section(f)
     if r.get("profiles"):
         lines += ["## Profiles", ""]
         p = r["profiles"]
@@ -238,7 +241,7 @@ def _transformation_section(f: dict[str, Any]) -> list[str]:
                 ["hand-written SQL (statements only)", fmt(t["handwritten_sql_s"], " s")],
                 ["**dbt build / hand-written**", f"**{fmt(t['dbt_vs_handwritten'], 'x')}**"],
                 [
-                    f"dbt's {b['needed_models']} models behind the two marts / "
+                    f"dbt's {b['needed_models']} models and snapshots behind the marts / "
                     "hand-written statements",
                     fmt(t["dbt_needed_models_vs_handwritten_sql"], "x"),
                 ],
@@ -256,7 +259,7 @@ def _transformation_section(f: dict[str, Any]) -> list[str]:
                     [f"  sum of {k} node times", fmt(v, " s")]
                     for k, v in b["node_seconds_by_type"].items()
                 ],
-                ["  models behind the two marts", fmt(b["needed_models_s"], " s")],
+                ["  models and snapshots behind the marts", fmt(b["needed_models_s"], " s")],
                 ["tear-down", fmt(b["teardown_s"], " s")],
                 ["(a full parse, for comparison)", fmt(t["dbt_parse_full_s"], " s")],
             ],
@@ -269,33 +272,51 @@ def _transformation_section(f: dict[str, Any]) -> list[str]:
             + ".",
             "",
         ]
-    eq = t.get("handwritten_equal_to_dbt") or {}
-    if eq:
-        parts = []
-        for table, e in eq.items():
-            if "error" in e:
-                parts.append(f"`{table}`: {e['error']}")
-            else:
-                parts.append(
-                    f"`{table}` {'identical' if e['equal'] else 'DIFFERS'} "
-                    f"({e['rows_dbt']:,} rows dbt, "
-                    f"{e['rows_handwritten']:,} hand-written, {e['rows_only_in_dbt']} / "
-                    f"{e['rows_only_in_handwritten']} rows only in one, "
-                    f"{e['columns_compared']} columns"
-                    + (
-                        f", differing: {e['columns_differing']}"
-                        if e.get("columns_differing")
-                        else ""
-                    )
-                    + (
-                        f", not computed: {', '.join(e['columns_only_in_dbt'])}"
-                        if e["columns_only_in_dbt"]
-                        else ""
-                    )
-                    + ")"
-                )
-        lines += ["The hand-written tables compared with dbt's: " + "; ".join(parts) + ".", ""]
+    lines += _equality(t.get("handwritten_equal_to_dbt") or {})
     return lines
+
+
+def _equality(eq: dict[str, Any]) -> list[str]:
+    """Each hand-written mart against dbt's: equal or not, rows, and what differs."""
+    if not eq:
+        return []
+    rows = []
+    for table, e in eq.items():
+        if "error" in e:
+            rows.append([f"`{table}`", "-", "-", "-", "-", f"**ERROR**: {e['error']}"])
+            continue
+        what = []
+        if e["columns_differing"]:
+            what.append(
+                "differing: " + ", ".join(f"{c} ({n})" for c, n in e["columns_differing"].items())
+            )
+        for side in ("dbt", "handwritten"):
+            if e[f"columns_only_in_{side}"]:
+                what.append(f"only in {side}: {', '.join(e[f'columns_only_in_{side}'])}")
+            if e[f"duplicate_keys_{side}"]:
+                what.append(f"{e[f'duplicate_keys_{side}']} duplicate keys in {side}")
+        rows.append(
+            [
+                f"`{table}`",
+                ", ".join(e["key"]),
+                f"{e['rows_dbt']:,} / {e['rows_handwritten']:,}",
+                f"{e['rows_only_in_dbt']:,} / {e['rows_only_in_handwritten']:,}",
+                str(e["columns_compared"]),
+                ("equal" if e["equal"] else "**DIFFERS**")
+                + (f" ({'; '.join(what)})" if what else ""),
+            ]
+        )
+    equal = sum(1 for e in eq.values() if e.get("equal"))
+    return [
+        f"The hand-written marts against dbt's, row by row on each mart's grain (numbers "
+        f"within {REL_TOL:g} relative, {ABS_TOL:g} absolute near zero; the rest exactly): "
+        f"**{equal} of {len(eq)} equal**.",
+        "",
+        _table(
+            ["mart", "grain", "rows dbt / hand", "rows only in dbt / hand", "columns", "result"],
+            rows,
+        ),
+    ]
 
 
 def _incremental_section(f: dict[str, Any]) -> list[str]:

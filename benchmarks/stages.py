@@ -368,6 +368,8 @@ def handwritten(spec: dict[str, Any]) -> dict[str, Any]:
     con = duckdb.connect(spec["warehouse"])
     started = time.perf_counter()
     con.execute(f"SET VARIABLE as_of = DATE '{spec['as_of']}'")
+    if spec.get("snapshot_at"):
+        con.execute(f"SET VARIABLE snapshot_at = TIMESTAMP '{spec['snapshot_at']}'")
     timings = []
     for sql in statements:
         t = time.perf_counter()
@@ -376,9 +378,11 @@ def handwritten(spec: dict[str, Any]) -> dict[str, Any]:
             {"sql": sql.strip().splitlines()[0][:100], "seconds": time.perf_counter() - t}
         )
     seconds = time.perf_counter() - started
+    tables = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'handwritten' ORDER BY 1"
+    ).fetchall()
     counts = {
-        t: con.execute(f"SELECT count(*) FROM handwritten.{t}").fetchall()[0][0]
-        for t in ("fct_partner_months", "rpt_partner_reconciliation")
+        t: con.execute(f"SELECT count(*) FROM handwritten.{t}").fetchall()[0][0] for (t,) in tables
     }
     con.close()
     return {"seconds": seconds, "statements": timings, "rows": counts}

@@ -12,9 +12,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+MARTS = sorted(p.stem for p in (REPO / "dbt_project" / "models" / "marts").glob("*.sql"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]
 
+FLOOR_ROWS = [
+    "ingestion",
+    "pos",
+    "transformation",
+    "checks",
+    "publishing",
+    "other_steps",
+    "orchestration",
+    "startup",
+]
 FIGURE_HEADINGS = (
     "## Goals",
     "## 1. Ingestion",
@@ -74,7 +85,13 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
     assert _median(f["transformation"], "handwritten_s") > 0
     assert _median(f["transformation"], "dbt_vs_handwritten") > 0
     assert _median(f["transformation"]["breakdown"], "setup_parse_s") is not None
-    assert f["transformation"]["handwritten_equal_to_dbt"]["fct_partner_months"]["rows_dbt"] > 0
+    # Every mart of the dbt project, hand-written, holds what dbt built.
+    equal = f["transformation"]["handwritten_equal_to_dbt"]
+    assert sorted(equal) == MARTS and len(MARTS) == 18
+    assert all(e["equal"] for e in equal.values()), {
+        t: e for t, e in equal.items() if not e["equal"]
+    }
+    assert all(e["rows_dbt"] > 0 for e in equal.values())
     assert _median(f["incremental"], "daily_vs_full_pct") > 0
     assert f["incremental"]["daily_steps"]
     # Nothing changed: the rerun builds nothing, so its steps stop after the syncs' checks.
@@ -89,8 +106,22 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
         assert f["memory"][stage]["peak_rss_mb"]["median"] > 0
     assert _median(f["end_to_end"], "partnerpulse_run_s") > 0
     assert _median(f["end_to_end"], "world_generation_s") > 0
+    # The full run against the data floor: every row of the run's split, the three floor
+    # stages, and rows that add up to the run's wall time.
+    fl = f["floor"]
+    assert fl["complete"] and fl["run_measured"] and fl["status"] in ("met", "missed")
+    assert [r["stage"] for r in fl["rows"]] == FLOOR_ROWS
+    rows = {r["stage"]: r for r in fl["rows"]}
+    for stage in ("ingestion", "transformation", "checks"):
+        assert rows[stage]["floor_s"]["median"] > 0 and rows[stage]["ratio"]["median"] > 0
+    assert all(rows[s]["run_s"]["n"] == 1 for s in FLOOR_ROWS)
+    run_split = sum(rows[s]["run_s"]["values"][0] for s in FLOOR_ROWS)
+    assert run_split == pytest.approx(fl["run_s"]["values"][0])
+    assert fl["ratio"]["median"] > 0 and fl["bounded_by"]
+    assert "## 6. The full run against the data floor" in text
+    assert "Goal: the full run within 3x of the data floor" in text
     statuses = {g["goal"]: g["status"] for g in results["goals"]}
-    assert len(statuses) == 8 and "not measured" not in statuses.values()
+    assert len(statuses) == 9 and "not measured" not in statuses.values()
 
 
 def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
@@ -110,9 +141,17 @@ def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
     assert f["transformation"]["dbt_build_s"]["median"] is None
     statuses = {g["goal"]: g["status"] for g in results["goals"]}
     assert statuses["dbt build within 3x of the hand-written SQL"] == "not measured"
+    # The floor needs the hand-written SQL, the SQL checks and the full run: not made up.
+    assert not f["floor"]["complete"] and f["floor"]["floor_missing"] == [
+        "transformation",
+        "validation",
+    ]
+    assert f["floor"]["ratio"]["median"] is None and f["floor"]["status"] == "not measured"
+    assert [g for g in statuses if "data floor" in g and statuses[g] == "not measured"]
     md = js.with_suffix(".md").read_text()
     assert "Only these stages were measured: ingestion." in md
     assert "## 1. Ingestion" in md and "## 5. Peak memory and end to end" in md
+    assert "**The floor is incomplete**" in md
     assert not any(h in md for h in ("## 2. Transformation", "## 3. Incremental", "## 4. Val"))
 
     refused = subprocess.run(
