@@ -36,6 +36,7 @@ from benchmarks.compare import compare_marts, snapshot_time
 from benchmarks.daily import link_world
 from benchmarks.scales import Scale
 from benchmarks.serve import ServedSources
+from orchestration.dbt_selection import CI_ONLY_TESTS
 
 REPO = proc.REPO
 DBT_PROJECT = REPO / "dbt_project"
@@ -415,6 +416,7 @@ def _transformation(run: Run, base: Path) -> Path:
             "dbt",
             {
                 "command": "build",
+                "exclude": CI_ONLY_TESTS,
                 "project_dir": str(DBT_PROJECT),
                 "target_dir": str(d / "target"),
                 "log_dir": str(d / "logs"),

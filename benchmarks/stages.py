@@ -278,8 +278,11 @@ def dbt(spec: dict[str, Any]) -> dict[str, Any]:
         shutil.copy2(spec["partial_parse_from"], target / "partial_parse.msgpack")
     os.environ["PARTNERPULSE_WAREHOUSE"] = spec["warehouse"]
     command = spec.get("command", "build")
-    # As the pipeline builds: unit tests are CI's (orchestration/assets/transform.py).
+    # As the pipeline builds: unit tests and the other tests of the SQL itself are CI's
+    # (CI_ONLY_TESTS in orchestration/assets/transform.py).
     exclude = ["--exclude-resource-type", "unit_test"] if command == "build" else []
+    if spec.get("exclude"):
+        exclude += ["--exclude", spec["exclude"]]
     args = [
         command,
         *exclude,

@@ -19,7 +19,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.assets.transform import CI_ONLY_TESTS, dbt_target_dir
+from orchestration.assets.transform import dbt_target_dir
+from orchestration.dbt_selection import CI_ONLY_TESTS
 from orchestration.launch import LOCATION_NAME
 from orchestration.project import DBT_PROJECT_DIR
 from orchestration.resources import PipelineSettings, patched_environ
@@ -140,7 +141,7 @@ def test_a_run_leaves_the_ci_only_dbt_tests_to_ci_which_passes_them_on_its_world
     run: dict, tmp_path: Path
 ) -> None:
     """The dbt tests of the project's SQL (intermediate grains, relationships, invariants:
-    `transform.CI_ONLY_TESTS`) are not run by the pipeline; here, in CI, they run on the
+    `dbt_selection.CI_ONLY_TESTS`) are not run by the pipeline; here, in CI, they run on the
     warehouse the pipeline built and pass."""
     ran = set()
     for log in _dbt_logs(run["first"].run_id):
