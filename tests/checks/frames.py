@@ -31,21 +31,23 @@ VIEWS = "path:models/staging path:models/validation"  # what can be created from
 @functools.cache
 def _compiled() -> dict[str, dict]:
     """Every staging and validation model by name: its schema, compiled SQL and parents."""
-    folder = Path(tempfile.mkdtemp(prefix="frames-"))
-    warehouse = folder / WAREHOUSE_NAME
-    ensure_warehouse(warehouse)
-    env = {
-        **os.environ,
-        "PARTNERPULSE_WAREHOUSE": str(warehouse),
-        "PARTNERPULSE_AS_OF": AS_OF,
-        "DBT_TARGET_PATH": str(folder / "target"),
-    }
-    dbt = Path(sys.executable).with_name("dbt")
-    argv = [str(dbt), "compile", "--quiet", "--select", *VIEWS.split()]
-    argv += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    nodes = json.loads((folder / "target" / "manifest.json").read_text())["nodes"].values()
+    with tempfile.TemporaryDirectory(prefix="frames-") as name:
+        folder = Path(name)
+        warehouse = folder / WAREHOUSE_NAME
+        ensure_warehouse(warehouse)
+        env = {
+            **os.environ,
+            "PARTNERPULSE_WAREHOUSE": str(warehouse),
+            "PARTNERPULSE_AS_OF": AS_OF,
+            "DBT_TARGET_PATH": str(folder / "target"),
+        }
+        dbt = Path(sys.executable).with_name("dbt")
+        argv = [str(dbt), "compile", "--quiet", "--select", *VIEWS.split()]
+        argv += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        manifest = json.loads((folder / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"].values()
     return {
         n["name"]: {
             "schema": n["schema"],
