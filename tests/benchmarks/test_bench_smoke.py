@@ -22,6 +22,7 @@ FLOOR_ROWS = [
     "transformation",
     "checks",
     "publishing",
+    "pages",
     "other_steps",
     "orchestration",
     "startup",
