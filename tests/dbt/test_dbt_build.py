@@ -1028,3 +1028,35 @@ def test_a_null_in_a_column_that_must_have_values_fails_the_models_one_null_test
     finally:
         con.close()
     assert failures == {"units_sold": nulls[0], "mqls": nulls[1]}
+
+
+def test_an_erp_partner_id_that_is_not_a_number_is_a_finding_not_a_failed_build(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """`ERP_Partner_Id__c` is free text in the CRM: a value that is not a number stages as
+    NULL (dbt's safe_cast, which dbt-duckdb leaves a plain cast) and is named as a
+    `crm_erp_partner_id_invalid` finding; the build goes on."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("update raw_crm.account set erp_partner_id__c = 'N/A' where id = ?", [P5])
+    finally:
+        con.close()
+    result = _run_dbt(
+        ["build", "--select", "stg_crm__accounts", "rpt_data_quality_findings"], warehouse, tmp_path
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        staged = con.execute(
+            "select erp_partner_id from staging.stg_crm__accounts where account_id = ?", [P5]
+        ).fetchall()
+        findings = con.execute(
+            "select record_id from marts.rpt_data_quality_findings "
+            "where finding_type = 'crm_erp_partner_id_invalid'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert staged == [(None,)]
+    assert findings == [(P5,)]
