@@ -691,6 +691,18 @@ def _run_dbt(
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
+def _changed_copy(built_warehouse: Path, tmp_path: Path, sql: str, params: list) -> Path:
+    """A copy of the built warehouse with one statement applied to it."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(sql, params)
+    finally:
+        con.close()
+    return warehouse
+
+
 # --------------------------------------------------------------------------------------
 # Fixtures
 # --------------------------------------------------------------------------------------
@@ -969,13 +981,12 @@ def test_a_picklist_value_the_map_does_not_cover_is_named_by_a_warning_test(
 ) -> None:
     """An org value added after the last `config check` passes through staging and the
     `org_values_mapped` test names it, as a warning (one odd record stops nothing)."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_warehouse, warehouse)
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute("update raw_crm.account set partner_tier__c = 'Diamond' where id = ?", [P1])
-    finally:
-        con.close()
+    warehouse = _changed_copy(
+        built_warehouse,
+        tmp_path,
+        "update raw_crm.account set partner_tier__c = 'Diamond' where id = ?",
+        [P1],
+    )
     result = _run_dbt(["build", "--select", "stg_crm__accounts"], warehouse, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
     run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
@@ -1036,13 +1047,12 @@ def test_an_erp_partner_id_that_is_not_a_number_is_a_finding_not_a_failed_build(
     """`ERP_Partner_Id__c` is free text in the CRM: a value that is not a number stages as
     NULL (dbt's safe_cast, which dbt-duckdb leaves a plain cast) and is named as a
     `crm_erp_partner_id_invalid` finding; the build goes on."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_warehouse, warehouse)
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute("update raw_crm.account set erp_partner_id__c = 'N/A' where id = ?", [P5])
-    finally:
-        con.close()
+    warehouse = _changed_copy(
+        built_warehouse,
+        tmp_path,
+        "update raw_crm.account set erp_partner_id__c = 'N/A' where id = ?",
+        [P5],
+    )
     result = _run_dbt(
         ["build", "--select", "stg_crm__accounts", "rpt_data_quality_findings"], warehouse, tmp_path
     )
