@@ -3,7 +3,7 @@ partner-month facts and the reconciliation (docs/operations.md).
 
 Ingestion stays unpartitioned (incremental by watermark); the month-grained dbt models are
 one `@dbt_assets` selection partitioned by `monthly_partitions`, and each run passes its
-months to dbt as the vars `min_month` / `max_month`.
+months to dbt's `min_month` / `max_month` (through the environment: transform.py).
 """
 
 from __future__ import annotations

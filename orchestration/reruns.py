@@ -70,7 +70,7 @@ def _code(settings: PipelineSettings) -> list[str]:
         config.benchmark_min_cohort,
         config.blocking_findings,
     )
-    return [settings.dbt_vars_json(), digest.hexdigest(), repr(published)]
+    return [settings.dbt_vars_json(), config.today.isoformat(), digest.hexdigest(), repr(published)]
 
 
 def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSettings) -> str | None:

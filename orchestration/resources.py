@@ -57,29 +57,31 @@ class PipelineSettings(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def dbt_vars_json(self, min_month: str | None = None, max_month: str | None = None) -> str:
-        """The dbt vars that carry pipeline settings (today's date, the report due day, the
-        org's mapping where it is not the default) and, for a partitioned run, its first and
-        last month (`YYYY-MM-01`)."""
+    def dbt_vars_json(self) -> str:
+        """The dbt vars that carry the deployment's settings (the report due day, the org's
+        mapping where it is not the default). What changes from run to run (today, a
+        partitioned run's months) goes through `dbt_environment` instead: dbt parses the
+        whole project again whenever its vars change."""
         settings = self.settings
-        values: dict[str, object] = {
-            "as_of": settings.today.isoformat(),
-            "report_due_day": settings.report_due_day,
-        }
+        values: dict[str, object] = {"report_due_day": settings.report_due_day}
         values.update(dbt_vars_override(settings.org))
-        if min_month:
-            values["min_month"] = min_month
-        if max_month:
-            values["max_month"] = max_month
         return json.dumps(values)
 
     @contextlib.contextmanager
-    def dbt_environment(self) -> Iterator[None]:
-        """Exports, while dbt runs, what dbt's profiles.yml reads with `env_var`: the
-        warehouse path and DuckDB's memory limit (beyond it, DuckDB spills to disk)."""
+    def dbt_environment(
+        self, min_month: str | None = None, max_month: str | None = None
+    ) -> Iterator[None]:
+        """Exports, while dbt runs, what dbt reads with `env_var`: the warehouse path and
+        DuckDB's memory limit (profiles.yml; beyond the limit, DuckDB spills to disk), the
+        run's today (macros/as_of.sql) and, for a partitioned run, its first and last month
+        (`YYYY-MM-01`, macros/month_vars.sql; empty: none)."""
+        settings = self.settings
         values = {
             "PARTNERPULSE_WAREHOUSE": str(self.warehouse_path),
-            "PARTNERPULSE_DBT_MEMORY_LIMIT": self.settings.dbt_memory_limit,
+            "PARTNERPULSE_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
+            "PARTNERPULSE_AS_OF": settings.today.isoformat(),
+            "PARTNERPULSE_DBT_MIN_MONTH": min_month or "",
+            "PARTNERPULSE_DBT_MAX_MONTH": max_month or "",
         }
         with patched_environ(values):
             yield

@@ -2,9 +2,13 @@
     A month given by a dbt var, as the date literal of its first day, or none when the var
     is empty. Accepts 'YYYY-MM' and 'YYYY-MM-DD' (a Dagster monthly partition key); any day
     of the month names the month. A malformed value stops compilation.
+
+    An empty var falls back to the environment's PARTNERPULSE_DBT_<VAR> (min_month:
+    PARTNERPULSE_DBT_MIN_MONTH), which is how the pipeline passes a run's months: a var that
+    changes from run to run would make dbt parse the whole project again (as_of.sql).
 #}
 {% macro month_var_literal(var_name) -%}
-    {%- set raw = (var(var_name, '') or '') | string | trim -%}
+    {%- set raw = (var(var_name, '') or env_var('PARTNERPULSE_DBT_' ~ var_name | upper, '') or '') | string | trim -%}
     {%- if raw == '' -%}
         {{ return(none) }}
     {%- endif -%}

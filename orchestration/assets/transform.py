@@ -15,11 +15,13 @@ The validation frames (`validation/val_*`, views the Great Expectations checks r
 where their parents put them: those built on partner-month marts are partitioned with them.
 
 A run for one month, or a single-run backfill of a range of months, passes its months to
-both dbt steps as `--vars '{"min_month": "YYYY-MM-01", "max_month": "YYYY-MM-01"}'`
-(read from the run's tags): incremental models rebuild exactly those months, tables are
-rebuilt whole from what is stored. A run of the whole history (`partnerpulse run`: the
-range of every partition, tagged by `partitions.whole_history_tags()`) passes neither:
-incremental models rebuild the months whose data changed. Dagster cannot run the
+both dbt steps as `PARTNERPULSE_DBT_MIN_MONTH` / `PARTNERPULSE_DBT_MAX_MONTH`
+(`YYYY-MM-01`, read from the run's tags; environment variables rather than dbt vars, which
+would make dbt parse the whole project again at every change): incremental models rebuild
+exactly those months, tables are rebuilt whole from what is stored. A run of the whole
+history (`partnerpulse run`: the range of every partition, tagged by
+`partitions.whole_history_tags()`) passes neither: incremental models rebuild the months
+whose data changed. Dagster cannot run the
 partitioned models without a partition.
 
 Each partitioned asset costs Dagster one planned and one done event per month in a
@@ -150,13 +152,13 @@ def _build(
         "--exclude-resource-type",
         "unit_test",
         "--vars",
-        settings.dbt_vars_json(**month_vars),
+        settings.dbt_vars_json(),
     ]
     if month_vars:
-        context.log.info(f"dbt vars for this run's months: {dict(month_vars)}")
+        context.log.info(f"dbt builds this run's months: {dict(month_vars)}")
     events: list[Any] = []
     failure: Exception | None = None
-    with settings.dbt_environment():
+    with settings.dbt_environment(**month_vars):
         invocation = dbt.cli(args, context=context)
         try:
             events.extend(invocation.stream())

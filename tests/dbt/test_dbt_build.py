@@ -810,6 +810,28 @@ def test_dbt_parse_takes_an_empty_variable_as_unset(
     assert (target / "manifest.json").is_file()
 
 
+def test_dbt_keeps_its_parse_when_today_or_the_runs_months_change(
+    parsed: tuple[subprocess.CompletedProcess, Path], tmp_path: Path
+) -> None:
+    # The pipeline passes what changes from run to run (today, a month partition's months)
+    # through the environment: as dbt vars (or an env_var of dbt_project.yml) each new day
+    # and each month's run parsed the whole project again, 5-10 s per dbt step.
+    result, target = parsed
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    shutil.copytree(target, tmp_path / "target")
+    again = _run_dbt(
+        ["parse"],
+        "",
+        tmp_path,
+        PARTNERPULSE_DBT_MEMORY_LIMIT=" ",
+        PARTNERPULSE_AS_OF="2024-06-16",
+        PARTNERPULSE_DBT_MIN_MONTH="2024-06-01",
+        PARTNERPULSE_DBT_MAX_MONTH="2024-06-01",
+    )
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr
+    assert "Unable to do partial parsing" not in again.stdout, again.stdout[-4000:]
+
+
 def test_spine_holds_every_partner_month(marts) -> None:
     rows = _rows(
         marts,
