@@ -4,9 +4,9 @@
     wall clock when dbt compiles. It is rendered as a date literal, so one build sees one
     today in every model.
 
-    Read from the environment here rather than passed as a var: dbt parses the whole project
-    again whenever its vars (or an env_var of dbt_project.yml) change, 5-10 s per dbt step of
-    every run on a new day, while an env_var read in a model re-parses only that model.
+    The pipeline sets the environment rather than passing a var: dbt parses the whole
+    project again (about 6 s) whenever its vars change, so as a var a new day cost every
+    run's first dbt step that parse.
 #}
 {% macro as_of_date_string() -%}
     {%- set raw = (var('as_of', '') or env_var('PARTNERPULSE_AS_OF', '') or '') | string | trim -%}

@@ -21,8 +21,7 @@ would make dbt parse the whole project again at every change): incremental model
 exactly those months, tables are rebuilt whole from what is stored. A run of the whole
 history (`partnerpulse run`: the range of every partition, tagged by
 `partitions.whole_history_tags()`) passes neither: incremental models rebuild the months
-whose data changed. Dagster cannot run the
-partitioned models without a partition.
+whose data changed. Dagster cannot run the partitioned models without a partition.
 
 Each partitioned asset costs Dagster one planned and one done event per month in a
 whole-history run, written one by one to its event log: with every month-grained model

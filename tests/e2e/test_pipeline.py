@@ -276,7 +276,7 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     partitions = {r.event_log_entry.dagster_event.partition for r in materialized}
     assert partitions == {None, "2026-11-01"}  # unpartitioned assets, and that month
     # The month reaches dbt through the environment, not as a var: dbt parses the whole
-    # project again whenever its vars change (5-10 s per dbt step).
+    # project again whenever its vars change (about 6 s).
     invocations = [log for r in (run["first"].run_id, latest.run_id) for log in _dbt_logs(r)]
     assert len(invocations) == 4  # two dbt steps in each run
     dbt_vars = {
