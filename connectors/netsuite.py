@@ -24,9 +24,9 @@ import jwt
 
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
+from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.schema import ERP_TABLES, RawTable
 from connectors.spool import PageSpool
-from connectors.warehouse import DEFAULT_PARSERS, JsonLanding
 
 log = logging.getLogger("partnerpulse.connectors.netsuite")
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from connectors.config import Settings
 from connectors.http import ApiKeyAuth, HttpClient, is_array, is_object
+from connectors.landing import DEFAULT_PARSERS, ChildLanding, JsonLanding
 from connectors.schema import PORTAL_TABLES, RawTable
 from connectors.spool import PageSpool
-from connectors.warehouse import DEFAULT_PARSERS, ChildLanding, JsonLanding
 
 log = logging.getLogger("partnerpulse.connectors.partner_portal")
 

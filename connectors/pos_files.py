@@ -41,6 +41,7 @@ from typing import Any, BinaryIO, TextIO
 
 import duckdb
 
+from connectors.landing import RowStager, replace_rows
 from connectors.pos_layouts import (
     DEFAULT_LAYOUT,
     FIELDS,
@@ -50,7 +51,7 @@ from connectors.pos_layouts import (
     layout_for_partner,
 )
 from connectors.schema import PORTAL_TABLES
-from connectors.warehouse import Landed, RowStager, SyncRun, replace_rows
+from connectors.sync_runs import Landed, SyncRun
 
 log = logging.getLogger("partnerpulse.connectors.pos_files")
 

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 from connectors.config import Settings
 from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
+from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.org import LOGICAL, OrgConfig, default_org
 from connectors.schema import RawTable, object_table, source_columns
 from connectors.spool import PageSpool
-from connectors.warehouse import DEFAULT_PARSERS, JsonLanding
 
 log = logging.getLogger("partnerpulse.connectors.salesforce")
 

@@ -1,8 +1,8 @@
 """The raw layer's tables: names, typed columns, primary keys and watermark columns.
 
-This is the one description of the raw schemas. The loader (`warehouse.py`) creates and
-merges tables from it, and the connectors type their rows to it. `docs/warehouse.md`
-explains the conventions.
+This is the one description of the raw schemas. `warehouse.py` creates the tables from it,
+`landing.py` merges into them, and the connectors type their rows to it.
+`docs/warehouse.md` explains the conventions.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Private temporary folders for what a sync holds on disk until it commits: source pages
-as they arrived (`PageSpool`) and staged rows (`connectors.warehouse.RowStager`).
+as they arrived (`PageSpool`) and staged rows (`connectors.landing.RowStager`).
 
 Each folder is locked (`flock`) by the process using it for as long as it does. A sync
 killed mid-fetch cannot clean up after itself, so making a folder first removes the ones

@@ -20,19 +20,12 @@ from typing import Any
 from connectors import netsuite, partner_portal, pos_files, salesforce
 from connectors.config import Settings
 from connectors.http import ClientStats
+from connectors.landing import JsonLanding, land_json_pages
 from connectors.org import LOGICAL, default_org
 from connectors.schema import object_table
 from connectors.spool import PageSpool
-from connectors.warehouse import (
-    Committed,
-    JsonLanding,
-    SyncRun,
-    commit_sync,
-    land_json_pages,
-    read_column_map,
-    record_failure,
-    start_run,
-)
+from connectors.sync_runs import Committed, SyncRun, commit_sync, record_failure, start_run
+from connectors.warehouse import read_column_map
 
 log = logging.getLogger("partnerpulse.connectors.sync")
 
@@ -274,7 +267,7 @@ def sync_object(
 ) -> SyncResult:
     """Sync one object end to end: fetch pages since the watermark, land them atomically.
 
-    Raises `connectors.http.SourceError` (source failures), `connectors.warehouse.LandingError`
+    Raises `connectors.http.SourceError` (source failures), `connectors.landing.LandingError`
     (invalid data) or the underlying error; a failed sync commits nothing but a `failed`
     `ops.sync_runs` row.
     """

@@ -5,7 +5,7 @@ the Great Expectations checks read and sit on), so it runs only after they were 
 the run (or earlier) and after the blocking (ERROR) checks on them passed: a failed build
 or check leaves the previous publication in place. A frame feeds nothing else, so its
 blocking check stops publication and nothing before it. The file writing is
-`connectors.warehouse.publish_marts`: a new read-only DuckDB file swapped in with one
+`connectors.serving.publish_marts`: a new read-only DuckDB file swapped in with one
 `os.replace`, and a new Parquet folder that the `current` symlink is switched to.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from connectors.warehouse import publish_marts
+from connectors.serving import publish_marts
 from orchestration.assets.transform import MART_ASSET_KEYS, VALIDATION_ASSET_KEYS
 from orchestration.progress import SUMMARY
 from orchestration.reruns import record_if_complete

@@ -45,7 +45,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from connectors.warehouse import record_validation_results
+from connectors.validation_results import record_validation_results
 from orchestration.checks.data_docs import page_url
 from orchestration.checks.gx_context import (
     VALIDATION_SCHEMA,

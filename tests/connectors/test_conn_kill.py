@@ -27,9 +27,10 @@ import pytest
 
 from connectors.config import Settings
 from connectors.schema import ALL_TABLES
+from connectors.serving import PUBLICATION_TABLE, publish_marts
 from connectors.spool import PREFIX
 from connectors.sync import sync_object
-from connectors.warehouse import PUBLICATION_TABLE, ensure_warehouse, publish_marts, sql_string
+from connectors.warehouse import ensure_warehouse, sql_string
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 60.0
@@ -310,7 +311,7 @@ KILLED_RUN = "B-killed"  # publication folders end with the run id's first 8 cha
 
 PUBLISH = """
 import sys
-from connectors.warehouse import publish_marts
+from connectors.serving import publish_marts
 warehouse, serving, parquet, run_id, keep = sys.argv[1:6]
 publish_marts(warehouse, serving, parquet, run_id=run_id, keep=int(keep))
 """

@@ -11,8 +11,8 @@ from conn_http_stub import Reply
 from connectors import netsuite, partner_portal, salesforce
 from connectors.config import Secret, Settings
 from connectors.http import SourceError
+from connectors.landing import LandingError
 from connectors.spool import PageSpool
-from connectors.warehouse import LandingError
 
 # -- Salesforce -----------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors import netsuite, partner_portal, salesforce
 from connectors.config import Secret, Settings
+from connectors.landing import parse_expr
 from connectors.netsuite import Window, build_query, keyset_after, keyset_upto
 from connectors.schema import CRM_TABLES, ERP_TABLES
-from connectors.warehouse import parse_expr
 
 # -- Salesforce ---------------------------------------------------------------------------
 

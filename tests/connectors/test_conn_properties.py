@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.config import Settings
+from connectors.landing import LandingError
 from connectors.pos_files import HEADER, read_pos_file
 from connectors.sync import sync_object
-from connectors.warehouse import LandingError
 from tests.connectors.test_conn_pos_files import NAME, PARTNER, good_row
 from tests.connectors.test_conn_warehouse import ACCOUNT, account, land, sf_pages
 

@@ -9,17 +9,10 @@ import duckdb
 import pytest
 
 from connectors import netsuite, partner_portal, salesforce
+from connectors.landing import LandingError, land_json_pages
 from connectors.spool import PageSpool
-from connectors.warehouse import (
-    LandingError,
-    commit_sync,
-    ensure_warehouse,
-    land_json_pages,
-    read_watermark,
-    record_failure,
-    start_run,
-    utcnow,
-)
+from connectors.sync_runs import commit_sync, read_watermark, record_failure, start_run
+from connectors.warehouse import ensure_warehouse, utcnow
 
 ACCOUNT = salesforce.OBJECTS["account"]
 
@@ -438,20 +431,3 @@ def test_read_watermark_of_a_missing_warehouse_creates_nothing(tmp_path):
     path = tmp_path / "none.duckdb"
     assert read_watermark(path, "crm", "accounts") is None
     assert not path.exists()
-
-
-def test_warehouse_handle(wh):
-    from connectors.warehouse import Warehouse
-
-    handle = Warehouse(wh)
-    assert handle.read_watermark("crm", "accounts") is None
-    land(
-        wh,
-        "crm",
-        "accounts",
-        ACCOUNT.landing(),
-        sf_pages([account(1, "2024-05-01T00:00:00.000+0000")]),
-    )
-    assert handle.read_watermark("crm", "accounts") == datetime(2024, 5, 1)
-    with handle.connect() as con:
-        assert con.execute("SELECT count(*) FROM raw_crm.account").fetchall() == [(1,)]

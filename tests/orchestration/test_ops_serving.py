@@ -1,7 +1,7 @@
 """Publishing for BI: readers in other processes never err and never see two publishes mixed.
 
 Two small warehouses (A and B, different row counts, every row tagged with its
-warehouse) are published in turn by `connectors.warehouse.publish_marts` while two reader
+warehouse) are published in turn by `connectors.serving.publish_marts` while two reader
 PROCESSES read the serving file: one opens a new connection for every read and must see
 each new publication; one holds a single connection open throughout and must keep
 reading the publication it opened. Every read checks that each table holds exactly the
@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.warehouse import publish_marts
+from connectors.serving import publish_marts
 
 ROWS = {
     "A": {"fct_partner_months": 500, "rpt_partner_reconciliation": 30},
