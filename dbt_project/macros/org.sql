@@ -15,12 +15,13 @@
 
 
 {% macro org_column(object, field) -%}
-    {#- The raw column holding a logical field: the org's field name, lower-cased. -#}
+    {#- The raw column holding a logical field: the org's field name, lower-cased, quoted
+        as the engine quotes identifiers (on Spark a double-quoted name is a string). -#}
     {%- set fields = _org_object(object)['fields'] -%}
     {%- if field not in fields -%}
         {{ exceptions.raise_compiler_error("the org mapping of " ~ object ~ " has no field " ~ field) }}
     {%- endif -%}
-    "{{ fields[field] | lower }}"
+    {{ adapter.quote(fields[field] | lower) }}
 {%- endmacro %}
 
 
