@@ -4,9 +4,9 @@ Pages arrive as JSON files spooled on disk, exactly as the source sent them: Duc
 them (`read_text`) and parses them with an explicit structure (`from_json`, every field
 as VARCHAR), then types the columns to the column types of `schema.py` in SQL: no Python
 loop over records. Every value must parse and the primary key and watermark must be
-present, or nothing lands. Rows built in Python (POS files) are staged in bounded Arrow
-batches. Both are merged on the primary key, inside the sync's transaction
-(`sync_runs.commit_sync`).
+present, or nothing lands. Rows built in Python (POS files) are staged in a Parquet file
+written in bounded Arrow batches (`RowStager`). Both are merged on the primary key inside
+the sync's transaction (`sync_runs.commit_sync`).
 """
 
 from __future__ import annotations
