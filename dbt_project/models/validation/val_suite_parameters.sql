@@ -13,13 +13,9 @@ final as (
 
     select
         -- The currencies the ERP knows, and so has rates for: the report currencies allowed.
-        coalesce(
-            (
-                select list(distinct currency_code order by currency_code)
-                from currencies
-                where currency_code is not null
-            ),
-            []
+        (
+            select {{ sorted_distinct_list('currency_code') }}
+            from currencies
         ) as erp_currencies
 
 )
