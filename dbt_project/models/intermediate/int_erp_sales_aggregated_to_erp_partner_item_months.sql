@@ -5,8 +5,9 @@
 -- (ERP partner, item, USD at the transaction's own exchangerate) so that a change of the
 -- CRM mapping, of an item's product line or of its standard cost needs no rebuild here.
 --
--- Incremental, keyed on the month (delete+insert on month_start: every row of a rebuilt
--- month is replaced). An incremental run rebuilds
+-- Incremental, keyed on the month (every row of a rebuilt month is replaced: delete+insert
+-- on month_start, or on Spark the month's partition overwritten; macros/incremental.sql).
+-- An incremental run rebuilds
 --   - the months from var min_month to var max_month (either may be empty: open-ended)
 --     when one of them is set (a Dagster month partition passes its month through both);
 --   - otherwise the months of sales lines landed (line or transaction _loaded_at) after
@@ -18,9 +19,8 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='month_start',
         on_schema_change='append_new_columns',
+        **month_replace_config()
     )
 }}
 
