@@ -274,11 +274,16 @@ MONTH_GRAINED_ASSET_KEYS = frozenset(
         [assets]
     )
 )
-MART_ASSET_KEYS = frozenset(
-    key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "marts"
-)
+
+
+def _model_keys_in(schema: str) -> frozenset[dg.AssetKey]:
+    """The asset keys of the dbt models of one schema (its group)."""
+    return frozenset(
+        key for assets in dbt_model_assets for key in assets.keys if key.path[0] == schema
+    )
+
+
+MART_ASSET_KEYS = _model_keys_in("marts")
 # The frames the Great Expectations checks validate (and sit on): `serving/marts` depends on
 # them so that a failed blocking check on one stops publication.
-VALIDATION_ASSET_KEYS = frozenset(
-    key for assets in dbt_model_assets for key in assets.keys if key.path[0] == "validation"
-)
+VALIDATION_ASSET_KEYS = _model_keys_in("validation")
