@@ -26,6 +26,14 @@ def fingerprint(con: duckdb.DuckDBPyConnection, extra: Iterable[str] = ()) -> st
     digest = hashlib.sha256()
     for item in extra:
         digest.update(item.encode() + b"\0")
+    for name, content in table_contents(con).items():
+        digest.update(f"{name}:{content}\0".encode())
+    return digest.hexdigest()
+
+
+def table_contents(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """`schema.table` -> its row count and a hash of its rows (without the sync's stamps),
+    for every raw table: equal strings, equal content."""
     columns: dict[tuple[str, str], list[str]] = {}
     for schema, table, column in con.execute(
         "select table_schema, table_name, column_name from information_schema.columns "
@@ -33,13 +41,14 @@ def fingerprint(con: duckdb.DuckDBPyConnection, extra: Iterable[str] = ()) -> st
     ).fetchall():
         if column not in LOAD_COLUMNS:
             columns.setdefault((schema, table), []).append(quote(column))
+    contents = {}
     for (schema, table), names in columns.items():
         count, content = con.execute(
             f"select count(*), coalesce(sum(hash({', '.join(names)})), 0) "
             f"from {quote(schema)}.{quote(table)}"
         ).fetchone()
-        digest.update(f"{schema}.{table}:{count}:{content}\0".encode())
-    return digest.hexdigest()
+        contents[f"{schema}.{table}"] = f"{count}:{content}"
+    return contents
 
 
 def missing_relations(

@@ -184,6 +184,14 @@ class Settings:
     # DuckDB's memory limit while dbt builds (profiles.yml). Two models build at a time and
     # some operators cannot spill: at 2,000 partners x 60 months, 1GB failed two nodes.
     dbt_memory_limit: str = "1536MB"
+    # What dbt builds the models on (docs/scaling.md): "duckdb", in the warehouse file, or
+    # "spark": a Spark session of `spark_master` (local[N] or a cluster's master URL) with
+    # `spark_driver_memory`, its tables, local metastore and the raw layer's Parquet
+    # versions in `spark_dir` (default: `spark/` beside the warehouse).
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+    spark_dir: Path | None = None
     # Operations (docs/operations.md): alerts, publishing for BI, partitions, schedules.
     alert_webhook_url: Secret | None = field(default=None, repr=False)
     dagster_ui_url: str | None = None
@@ -242,6 +250,12 @@ class Settings:
         """The folder of published Parquet marts, `current/` being the latest (default:
         `parquet/` beside the warehouse)."""
         return self.serving_parquet_dir or self.warehouse.parent / "parquet"
+
+    @property
+    def spark_path(self) -> Path:
+        """The Spark engine's folder: its tables (`warehouse/`), local metastore
+        (`metastore/`) and the raw layer's Parquet versions (`raw/`)."""
+        return self.spark_dir or self.warehouse.parent / "spark"
 
     @property
     def reports_path(self) -> Path:

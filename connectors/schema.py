@@ -233,6 +233,10 @@ OPS_DDL = [
     # inputs each was made from (connectors/builds.py).
     """CREATE TABLE IF NOT EXISTS ops.complete_builds (
         run_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, finished_at TIMESTAMP)""",
+    # The Parquet version of each raw table that Spark reads (connectors/spark_raw.py).
+    """CREATE TABLE IF NOT EXISTS ops.spark_raw_versions (
+        table_name VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, content VARCHAR NOT NULL,
+        row_count BIGINT, exported_at TIMESTAMP)""",
 ]
 
 ALL_TABLES: dict[str, RawTable] = {

@@ -71,12 +71,15 @@ class PipelineSettings(dg.ConfigurableResource):
     def dbt_environment(
         self, min_month: str | None = None, max_month: str | None = None
     ) -> Iterator[None]:
-        """Exports, while dbt runs, what dbt reads with `env_var`: the warehouse path and
-        DuckDB's memory limit (profiles.yml; beyond the limit, DuckDB spills to disk), the
-        run's today (macros/as_of.sql) and, for a partitioned run, its first and last month
-        (`YYYY-MM-01`, macros/month_vars.sql; empty: none)."""
+        """Exports, while dbt runs, what dbt reads with `env_var`: the engine, the warehouse
+        path and DuckDB's memory limit (profiles.yml; beyond the limit, DuckDB spills to
+        disk), the run's today (macros/as_of.sql) and, for a partitioned run, its first and
+        last month (`YYYY-MM-01`, macros/month_vars.sql; empty: none)."""
         settings = self.settings
         values = {
+            # dbt's profile takes its target from it (the pipeline builds on DuckDB; dbt
+            # alone builds on Spark too, docs/scaling.md).
+            "PARTNERPULSE_ENGINE": "duckdb",
             "PARTNERPULSE_WAREHOUSE": str(self.warehouse_path),
             "PARTNERPULSE_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
             "PARTNERPULSE_AS_OF": settings.today.isoformat(),

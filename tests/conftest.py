@@ -71,7 +71,15 @@ def seed_dbt_target(target: Path) -> None:
 # The groups of tests that share one long pipeline run, longest first: xdist hands work out
 # in collection order (`--no-loadscope-reorder` in the Makefile), so the longest chains start
 # at once and the many short tests fill the workers' gaps at the end.
-LONGEST_FIRST = ("ops_pipeline", "e2e_world", "bench", "world_7", "world_11", "dbt_build")
+LONGEST_FIRST = (
+    "spark_world",
+    "ops_pipeline",
+    "e2e_world",
+    "bench",
+    "world_7",
+    "world_11",
+    "dbt_build",
+)
 
 
 @pytest.hookimpl(trylast=True)

@@ -8,7 +8,7 @@
    for the month `period` ('YYYY-MM'); `erp_sku` is NULL when no ERP item has the SKU. #}
 {% macro report_line_flags(line, period, erp_sku) -%}
     ({{ line }}.sku is not null and {{ erp_sku }} is null) as is_unknown_sku,
-    (strftime({{ line }}.sold_on_date, '%Y-%m') <> {{ period }}) as is_sold_outside_period,
+    (substring(cast({{ line }}.sold_on_date as {{ dbt.type_string() }}), 1, 7) <> {{ period }}) as is_sold_outside_period,
     (
         {{ line }}.quantity = 0
         or ({{ line }}.quantity > 0 and {{ line }}.amount < 0)
@@ -24,11 +24,11 @@
     sum(amount) filter (where is_wrong_sign) as wrong_sign_amount,
     count(*) filter (where is_sold_outside_period) as sold_outside_period_lines,
     sum(amount) filter (where is_sold_outside_period) as sold_outside_period_amount,
-    strftime(min(sold_on_date) filter (where is_sold_outside_period), '%Y-%m-%d')
+    cast(min(sold_on_date) filter (where is_sold_outside_period) as {{ dbt.type_string() }})
     || ' .. '
-    || strftime(max(sold_on_date) filter (where is_sold_outside_period), '%Y-%m-%d')
+    || cast(max(sold_on_date) filter (where is_sold_outside_period) as {{ dbt.type_string() }})
         as sold_outside_period_dates,
     count(*) filter (where is_unknown_sku) as unknown_sku_lines,
     sum(amount) filter (where is_unknown_sku) as unknown_sku_amount,
-    string_agg(distinct sku, ', ' order by sku) filter (where is_unknown_sku) as unknown_skus
+    {{ ordered_string_agg('sku', ', ', distinct=true, where='is_unknown_sku') }} as unknown_skus
 {%- endmacro %}

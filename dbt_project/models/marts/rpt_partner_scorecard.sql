@@ -201,7 +201,9 @@ final as (
             {%- endfor %}
         end as {{ 'next_tier_sales_gap_usd' if threshold == 'min_sales_usd' else 'next_tier_certifications_gap' }},
         {%- endfor %}
-        {{ safe_divide('weighted_rank_sum', 'ranked_weight_sum') }} as capability_score,
+        -- A double, as weighted_rank_sum is: Spark divides by a decimal (the weights'
+        -- sum) to 6 decimal places.
+        {{ safe_divide('weighted_rank_sum', 'cast(ranked_weight_sum as double)') }} as capability_score,
         gross_margin_to_date_usd - mdf_paid_to_date_usd - recruitment_cost_usd
             as lifetime_value_to_date_usd,
         active_certifications,

@@ -362,7 +362,8 @@ final as (
         long_values.window_months,
         long_values.partner_tier,
         long_values.measure_value,
-        (ranked.partners_below + 0.5 * ranked.partners_equal) / ranked.partners_ranked
+        (ranked.partners_below + 0.5 * ranked.partners_equal)
+            / cast(ranked.partners_ranked as double)
             as percentile_rank,
         tier_statistics.tier_average,
         tier_statistics.tier_top_decile,

@@ -17,21 +17,21 @@ final as (
         *,
         case
             when status in ('over_reported', 'under_reported') then
-                'reported ' || format('{:,.2f}', reported_sales_usd)
-                || ' USD, ERP invoiced ' || format('{:,.2f}', erp_sales_usd)
+                'reported ' || {{ format_grouped('reported_sales_usd', 2) }}
+                || ' USD, ERP invoiced ' || {{ format_grouped('erp_sales_usd', 2) }}
                 || ' USD: ' || (case when variance_usd < 0 then '-' else '+' end)
-                || format('{:,.2f}', abs(variance_usd)) || ' USD'
-                || coalesce(' (' || format('{:+.1f}', 100 * variance_pct) || '%)', '')
+                || {{ format_grouped('abs(variance_usd)', 2) }} || ' USD'
+                || coalesce(' (' || {{ format_signed('100 * variance_pct', 1) }} || '%)', '')
             when status = 'missing_report' then
-                'ERP invoiced ' || format('{:,.2f}', erp_sales_usd)
+                'ERP invoiced ' || {{ format_grouped('erp_sales_usd', 2) }}
                 || ' USD; no effective report although it was due on '
-                || strftime(report_due_date, '%Y-%m-%d')
+                || cast(report_due_date as {{ dbt.type_string() }})
             when status = 'no_erp_sales' then
-                'reported ' || format('{:,.2f}', reported_sales_usd)
+                'reported ' || {{ format_grouped('reported_sales_usd', 2) }}
                 || ' USD; the ERP invoiced nothing to this partner that month'
             when status = 'timing_difference' then
                 'off by ' || (case when variance_usd < 0 then '-' else '+' end)
-                || format('{:,.2f}', abs(variance_usd))
+                || {{ format_grouped('abs(variance_usd)', 2) }}
                 || ' USD alone; within tolerance together with the '
                 || case
                     when is_within_tolerance_with_previous_month

@@ -26,9 +26,9 @@ sku_rows as (
         sku
         || ' ('
         || case when variance_units < 0 then '-' else '+' end
-        || format('{:,.0f}', abs(coalesce(variance_units, 0)))
+        || {{ format_grouped('abs(coalesce(variance_units, 0))', 0) }}
         || ' of '
-        || format('{:,.0f}', coalesce(erp_units, 0))
+        || {{ format_grouped('coalesce(erp_units, 0)', 0) }}
         || ' units)' as sku_variance
 
     from sku_reconciliation
@@ -57,30 +57,30 @@ by_partner_month as (
 
         count(*) filter (where status = 'over_reported') as over_reported_skus,
         sum(variance_units) filter (where status = 'over_reported') as over_reported_units,
-        string_agg(sku_variance, ', ' order by abs(variance_units) desc, sku)
-            filter (where status = 'over_reported') as over_reported_detail,
+        {{ ordered_string_agg('sku_variance', ', ', order_by=['-abs(variance_units)', 'sku'],
+                                   where="status = 'over_reported'") }} as over_reported_detail,
 
         count(*) filter (where status = 'under_reported') as under_reported_skus,
         sum(variance_units) filter (where status = 'under_reported') as under_reported_units,
-        string_agg(sku_variance, ', ' order by abs(variance_units) desc, sku)
-            filter (where status = 'under_reported') as under_reported_detail,
+        {{ ordered_string_agg('sku_variance', ', ', order_by=['-abs(variance_units)', 'sku'],
+                                   where="status = 'under_reported'") }} as under_reported_detail,
 
         count(*) filter (where status = 'missing_report') as missing_report_skus,
         sum(erp_units) filter (where status = 'missing_report') as missing_report_units,
 
         count(*) filter (where status = 'unknown_sku') as unknown_sku_skus,
         sum(reported_units) filter (where status = 'unknown_sku') as unknown_sku_units,
-        string_agg(sku_variance, ', ' order by sku) filter (where status = 'unknown_sku')
+        {{ ordered_string_agg('sku_variance', ', ', order_by=['sku'], where="status = 'unknown_sku'") }}
             as unknown_sku_detail,
 
         count(*) filter (where status = 'no_erp_units') as no_erp_units_skus,
         sum(reported_units) filter (where status = 'no_erp_units') as no_erp_units_units,
-        string_agg(sku_variance, ', ' order by abs(variance_units) desc, sku)
-            filter (where status = 'no_erp_units') as no_erp_units_detail,
+        {{ ordered_string_agg('sku_variance', ', ', order_by=['-abs(variance_units)', 'sku'],
+                                   where="status = 'no_erp_units'") }} as no_erp_units_detail,
 
         count(*) filter (where status = 'timing_difference') as timing_difference_skus,
-        string_agg(sku_variance, ', ' order by abs(variance_units) desc, sku)
-            filter (where status = 'timing_difference') as timing_difference_detail
+        {{ ordered_string_agg('sku_variance', ', ', order_by=['-abs(variance_units)', 'sku'],
+                                   where="status = 'timing_difference'") }} as timing_difference_detail
 
     from sku_rows
 

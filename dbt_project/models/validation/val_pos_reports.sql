@@ -66,7 +66,7 @@ line_summary as (
         pos_file_name,
         count(*) as lines,
         sum(amount) as reported_amount,
-        string_agg(distinct currency_code, ',' order by currency_code) as currency,
+        {{ ordered_string_agg('currency_code', ',', distinct=true) }} as currency,
         {{ report_line_flag_totals() }}
 
     from file_lines
@@ -81,7 +81,7 @@ quarantine as (
         pos_file_name,
         count(*) as quarantined_rows,
         -- A whole-file rejection is quarantined too; its reason names no row of the file.
-        min(row_number) filter (where not starts_with(quarantine_reason, 'file rejected'))
+        min(row_number) filter (where quarantine_reason not like 'file rejected%')
             as first_bad_row
 
     from pos_quarantined_rows
@@ -96,9 +96,9 @@ api_revisions as (
         partner_id,
         period,
         revision,
-        string_agg(
-            sales_report_id || ' (' || report_status || ')', ', ' order by sales_report_id
-        ) as api_reports
+        {{ ordered_string_agg(
+            "sales_report_id || ' (' || report_status || ')'", ', ', order_by=['sales_report_id']
+        ) }} as api_reports
 
     from sales_reports
 

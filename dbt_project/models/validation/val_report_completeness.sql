@@ -31,10 +31,10 @@ api_reports as (
         period_month_start as month_start,
         count(*) as api_revisions,
         count(*) filter (where is_withdrawn) as withdrawn_revisions,
-        string_agg(
-            sales_report_id || ' r' || revision || ' ' || report_status,
-            ', ' order by revision, sales_report_id
-        ) as api_reports
+        {{ ordered_string_agg(
+            "sales_report_id || ' r' || revision || ' ' || report_status", ', ',
+            order_by=['revision', 'sales_report_id']
+        ) }} as api_reports
 
     from sales_reports
 
@@ -51,11 +51,10 @@ pos_reports as (
         period_month_start as month_start,
         count(*) as pos_files,
         count(*) filter (where file_status = 'rejected') as rejected_files,
-        string_agg(
-            pos_file_name || ' ' || file_status
-            || coalesce(': ' || case when file_status = 'rejected' then rejection_reason end, ''),
-            '; ' order by pos_file_name
-        ) as pos_reports
+        {{ ordered_string_agg(
+            "pos_file_name || ' ' || file_status || coalesce(': ' || case when file_status"
+            ~ " = 'rejected' then rejection_reason end, '')", '; ', order_by=['pos_file_name']
+        ) }} as pos_reports
 
     from pos_files
 

@@ -91,11 +91,12 @@ line_summary as (
         count(invoice_ref) as lines_with_invoice_ref,
         count(*) filter (where is_unknown_invoice_ref) as unknown_invoice_ref_lines,
         sum(amount) filter (where is_unknown_invoice_ref) as unknown_invoice_ref_amount,
-        string_agg(distinct invoice_ref, ', ' order by invoice_ref)
-            filter (where is_unknown_invoice_ref) as unknown_invoice_refs,
+        {{ ordered_string_agg(
+            'invoice_ref', ', ', distinct=true, where='is_unknown_invoice_ref'
+        ) }} as unknown_invoice_refs,
         count(*) filter (where is_sku_never_invoiced) as sku_never_invoiced_lines,
         sum(amount) filter (where is_sku_never_invoiced) as sku_never_invoiced_amount,
-        string_agg(distinct sku, ', ' order by sku) filter (where is_sku_never_invoiced)
+        {{ ordered_string_agg('sku', ', ', distinct=true, where='is_sku_never_invoiced') }}
             as skus_never_invoiced
 
     from matched

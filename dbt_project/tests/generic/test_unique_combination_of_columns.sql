@@ -10,7 +10,7 @@ grain as (
 
     select
         {% for column in combination_of_columns -%}
-        {{ column }},
+        {{ adapter.quote(column) }},
         {% endfor -%}
         count(*) as row_count
 
@@ -18,7 +18,7 @@ grain as (
 
     group by
         {% for column in combination_of_columns -%}
-        {{ column }}{{ "," if not loop.last }}
+        {{ adapter.quote(column) }}{{ "," if not loop.last }}
         {% endfor %}
 
 )
