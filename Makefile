@@ -96,8 +96,9 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 SCALE ?= small
-bench: install  ## benchmarks: world of SCALE (small|medium|large), results in benchmarks/results/
-	$(VENV)/bin/python -m benchmarks --scale $(SCALE)
+ENGINE ?= duckdb
+bench: install  ## benchmarks: world of SCALE (small|medium|large), results in benchmarks/results/; ENGINE=spark adds the e2e runs on Spark
+	$(VENV)/bin/python -m benchmarks --scale $(SCALE) --engine $(ENGINE)
 
 gx-docs: install  ## serve the warehouse's Great Expectations Data Docs on http://127.0.0.1:8200
 	$(VENV)/bin/partnerpulse gx-docs

@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         " a subset names the results files after it",
     )
     parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="spark: the e2e runs on DuckDB, then on a local Spark session, side by side",
+    )
+    parser.add_argument(
         "--parallel-e2e",
         action="store_true",
         help="run partnerpulse run alongside the other stages (smoke tests only: timings skew)",
@@ -58,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             profile=not args.no_profile,
             dlt=not args.no_dlt,
             stages=stages,
+            engine=args.engine,
             command=["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])],
         )
     except ValueError as exc:

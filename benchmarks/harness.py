@@ -60,6 +60,8 @@ class Options:
     profile: bool = True
     dlt: bool = True  # off only to fit a large run into a session; the ratio goal needs it
     stages: tuple[str, ...] = report.STAGES  # a subset splits a run too long for one sitting
+    # "spark": the e2e runs are made on DuckDB and then on Spark, side by side.
+    engine: str = "duckdb"
     command: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -541,56 +543,67 @@ def _validation(run: Run, built: Path) -> None:
 
 
 def _e2e(run: Run, worlds: Worlds) -> None:
+    """`partnerpulse run`: full, again with nothing changed, then the next day's month; on
+    DuckDB, then (`--engine spark`) on Spark, recorded as `e2e.<kind>` and
+    `e2e.spark.<kind>`."""
     reps = run.opts.reps if run.opts.e2e_reps is None else run.opts.e2e_reps  # 0: skipped
-    s = run.scale
+    engines = ("duckdb", "spark") if run.opts.engine == "spark" else ("duckdb",)
     for rep in range(reps):
-        d = run.folder(f"e2e-r{rep}")
-        cache = d / "worlds"
-        link_world(worlds.today, cache / worlds.cache_name_today)
-        link_world(worlds.tomorrow, cache / worlds.cache_name_tomorrow)
-        home = d / "dagster_home"
-        home.mkdir()
-        shutil.copy2(REPO / "dagster.yaml", home / "dagster.yaml")
-        env = {
-            "PARTNERPULSE_WAREHOUSE": str(d / "warehouse.duckdb"),
-            "PARTNERPULSE_LANDING_DIR": str(d / "landing"),
-            "PARTNERPULSE_STANDIN_CACHE_DIR": str(cache),
-            "PARTNERPULSE_STANDIN_PARTNERS": str(s.partners),
-            "PARTNERPULSE_STANDIN_MONTHS": str(s.months),
-            "PARTNERPULSE_STANDIN_SEED": str(s.seed),
-            "PARTNERPULSE_SPOOL_DIR": str(d / "spool"),
-            "DAGSTER_HOME": str(home),
-        }
-        # The full run is the whole history from an empty warehouse; the unchanged run is the
-        # same again with nothing changed; the daily run is what the daily_refresh schedule
-        # runs the next day: that day's month partition.
-        runs = (
-            ("full", s.as_of, [str(PARTNERPULSE), "run"]),
-            ("unchanged", s.as_of, [str(PARTNERPULSE), "run"]),
-            ("daily", s.next_day, [str(PARTNERPULSE), "run", "--month", f"{s.next_day:%Y-%m}"]),
-        )
-        for kind, as_of, argv in runs:
-            env_k = {**env, "PARTNERPULSE_AS_OF": as_of.isoformat()}
-            res, folder = run.command(argv, f"e2e-{kind}-r{rep}", env_k)
-            run_id = _run_id(folder / "run.log")
-            steps: dict[str, Any] = {}
-            if run_id:
-                st = run.stage(
-                    "dagster-steps",
-                    {"dagster_home": str(home), "run_id": run_id},
-                    f"e2e-{kind}-steps-r{rep}",
-                )
-                steps = st.result
-            run.record(
-                f"e2e.{kind}",
-                _sample(
-                    res,
-                    seconds=res.wall_s,
-                    run_s=steps.get("run_seconds"),
-                    steps=steps.get("steps"),
-                ),
+        for engine in engines:
+            _e2e_runs(run, worlds, rep, engine)
+
+
+def _e2e_runs(run: Run, worlds: Worlds, rep: int, engine: str) -> None:
+    s = run.scale
+    prefix = "e2e" if engine == "duckdb" else f"e2e.{engine}"
+    d = run.folder(f"{prefix}-r{rep}")
+    cache = d / "worlds"
+    link_world(worlds.today, cache / worlds.cache_name_today)
+    link_world(worlds.tomorrow, cache / worlds.cache_name_tomorrow)
+    home = d / "dagster_home"
+    home.mkdir()
+    shutil.copy2(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        "PARTNERPULSE_WAREHOUSE": str(d / "warehouse.duckdb"),
+        "PARTNERPULSE_LANDING_DIR": str(d / "landing"),
+        "PARTNERPULSE_STANDIN_CACHE_DIR": str(cache),
+        "PARTNERPULSE_STANDIN_PARTNERS": str(s.partners),
+        "PARTNERPULSE_STANDIN_MONTHS": str(s.months),
+        "PARTNERPULSE_STANDIN_SEED": str(s.seed),
+        "PARTNERPULSE_SPOOL_DIR": str(d / "spool"),
+        "PARTNERPULSE_ENGINE": engine,
+        "DAGSTER_HOME": str(home),
+    }
+    # The full run is the whole history from an empty warehouse; the unchanged run is the
+    # same again with nothing changed; the daily run is what the daily_refresh schedule
+    # runs the next day: that day's month partition.
+    runs = (
+        ("full", s.as_of, [str(PARTNERPULSE), "run"]),
+        ("unchanged", s.as_of, [str(PARTNERPULSE), "run"]),
+        ("daily", s.next_day, [str(PARTNERPULSE), "run", "--month", f"{s.next_day:%Y-%m}"]),
+    )
+    for kind, as_of, argv in runs:
+        env_k = {**env, "PARTNERPULSE_AS_OF": as_of.isoformat()}
+        res, folder = run.command(argv, f"{prefix}-{kind}-r{rep}", env_k)
+        run_id = _run_id(folder / "run.log")
+        steps: dict[str, Any] = {}
+        if run_id:
+            st = run.stage(
+                "dagster-steps",
+                {"dagster_home": str(home), "run_id": run_id},
+                f"{prefix}-{kind}-steps-r{rep}",
             )
-        shutil.rmtree(d, ignore_errors=True)
+            steps = st.result
+        run.record(
+            f"{prefix}.{kind}",
+            _sample(
+                res,
+                seconds=res.wall_s,
+                run_s=steps.get("run_seconds"),
+                steps=steps.get("steps"),
+            ),
+        )
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _run_id(log: Path) -> str | None:

@@ -100,6 +100,7 @@ def render(r: dict[str, Any]) -> str:
             f"beforehand took {fmt(e['world_generation_s'], ' s')} (not included).",
             "",
         ]
+    lines += _engines_section(f.get("engines"))
     lines += floor.section(f)
     if r.get("profiles"):
         lines += ["## Profiles", ""]
@@ -394,6 +395,35 @@ def _validation_section(f: dict[str, Any]) -> list[str]:
             f"naive {_agree(ag['naive_vs_gx'])}, SQL {_agree(ag['sql_vs_gx'])}.",
             "",
         ]
+    return lines
+
+
+def _engines_section(e: dict[str, Any] | None) -> list[str]:
+    if not e:
+        return []
+    lines = ["## DuckDB against Spark (`--engine spark`, local session)", ""]
+    rows = [
+        [
+            x["run"],
+            fmt(x["duckdb_s"], " s"),
+            fmt(x["spark_s"], " s"),
+            _num(x["spark_vs_duckdb"]) + "x",
+            fmt(x["duckdb_peak_rss_mb"], " MB", 0),
+            fmt(x["spark_peak_rss_mb"], " MB", 0),
+        ]
+        for x in e["runs"]
+    ]
+    lines.append(
+        _table(
+            ["run", "DuckDB", "Spark", "Spark / DuckDB", "peak RSS DuckDB", "peak RSS Spark"], rows
+        )
+    )
+    rows = [
+        [x["step"], _num(x["duckdb_s"], 1) + " s", _num(x["spark_s"], 1) + " s"]
+        for x in e["full_run_steps"]
+    ]
+    lines += ["Steps of the full run (median seconds):", ""]
+    lines.append(_table(["step", "DuckDB", "Spark"], rows))
     return lines
 
 

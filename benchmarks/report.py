@@ -324,6 +324,9 @@ MEMORY_STAGES = {
     "e2e.full": "partnerpulse run (full, embedded sources in-process)",
     "e2e.daily": "partnerpulse run --month (daily refresh)",
     "e2e.unchanged": "partnerpulse run again, nothing changed",
+    "e2e.spark.full": "partnerpulse run on Spark (full)",
+    "e2e.spark.daily": "partnerpulse run --month on Spark",
+    "e2e.spark.unchanged": "partnerpulse run again on Spark, nothing changed",
 }
 PIPELINE_STAGES = ("ingest.ours.all.0ms", "dbt.build", "checks.gx")
 
@@ -351,6 +354,35 @@ def end_to_end(samples: dict[str, list]) -> dict[str, Any]:
         "steps": _steps(full),
         "world_generation_s": stat(_col(gen, "wall_s")),
     }
+
+
+def engines(samples: dict[str, list]) -> dict[str, Any] | None:
+    """Each e2e run and each step of the full run, DuckDB against Spark (`--engine spark`),
+    with the peak RSS of the run's process tree (for Spark, the driver's JVM is in it)."""
+    if not samples.get("e2e.spark.full"):
+        return None
+    runs = []
+    for kind in ("full", "unchanged", "daily"):
+        duck, spark = samples.get(f"e2e.{kind}", []), samples.get(f"e2e.spark.{kind}", [])
+        runs.append(
+            {
+                "run": kind,
+                "duckdb_s": stat(_col(duck, "seconds")),
+                "spark_s": stat(_col(spark, "seconds")),
+                "spark_vs_duckdb": _ratio(
+                    stat(_col(spark, "seconds"))["median"], stat(_col(duck, "seconds"))["median"]
+                ),
+                "duckdb_peak_rss_mb": stat(_col(duck, "max_rss_mb")),
+                "spark_peak_rss_mb": stat(_col(spark, "max_rss_mb")),
+            }
+        )
+    duck_steps = {x["step"]: x["seconds"] for x in _steps(samples.get("e2e.full", []))}
+    spark_steps = {x["step"]: x["seconds"] for x in _steps(samples["e2e.spark.full"])}
+    steps = [
+        {"step": step, "duckdb_s": duck_steps.get(step), "spark_s": spark_steps.get(step)}
+        for step in sorted(set(duck_steps) | set(spark_steps), key=lambda x: -spark_steps.get(x, 0))
+    ]
+    return {"runs": runs, "full_run_steps": steps}
 
 
 # -- goals ------------------------------------------------------------------------------------
@@ -471,6 +503,7 @@ def build(
         "validation": validation(samples, extra),
         "memory": memory(samples, extra),
         "end_to_end": end_to_end(samples),
+        "engines": engines(samples),
     }
     from benchmarks import floor  # it builds on this module's stat()
 

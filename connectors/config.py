@@ -383,6 +383,16 @@ def _blocking_findings(value: object) -> tuple[BlockingFinding, ...] | None:
     return BlockingFinding.parse_all(text) if text else None
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def _engine(value: object) -> str | None:
+    engine = _text(value)
+    if engine is not None and engine.lower() not in ENGINES:
+        raise ValueError(f"must be one of: {', '.join(ENGINES)}")
+    return engine and engine.lower()
+
+
 def _due_day(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 28:
         raise ValueError(f"must be 1..28, got {value}")
@@ -464,6 +474,10 @@ class _Variables(BaseSettings):
     spool_dir: _Path = None
     warehouse_memory_limit: _Text = None
     dbt_memory_limit: _Text = None
+    engine: Annotated[str | None, BeforeValidator(_engine)] = None
+    spark_master: _Text = None
+    spark_driver_memory: _Text = None
+    spark_dir: _Path = None
     alert_webhook_url: _Secret = None
     dagster_ui_url: _Url = None
     serving_warehouse: _Path = None

@@ -26,6 +26,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors import builds
+from connectors.spark_models import COPIED_SCHEMAS
 from orchestration.partitions import WHOLE_HISTORY_TAG
 from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings
@@ -63,6 +64,7 @@ def _code(settings: PipelineSettings) -> list[str]:
         digest.update(path.name.encode() + path.read_bytes())
     config = settings.settings
     published = (
+        config.engine,
         config.serving_warehouse_path,
         config.serving_parquet_path,
         config.reports_path,
@@ -81,7 +83,7 @@ def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSetting
     with settings.read_warehouse() as con:
         fingerprint = builds.fingerprint(con, _code(settings))
         last = builds.last_complete_build(con)
-        missing = builds.missing_relations(con, _model_relations())
+        missing = builds.missing_relations(con, _model_relations(settings.settings.engine))
     context.instance.add_run_tags(context.run.run_id, {INPUTS_TAG: fingerprint})
     if context.run.tags.get(REBUILD_TAG) == "true" or last is None or last[0] != fingerprint:
         return None
@@ -91,8 +93,9 @@ def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSetting
     return last[1]
 
 
-def _model_relations() -> list[tuple[str, str]]:
-    """(schema, name) of every table or view the dbt project builds."""
+def _model_relations(engine: str) -> list[tuple[str, str]]:
+    """(schema, name) of every table or view the dbt project builds in the warehouse file:
+    on Spark, the marts and check frames copied there (connectors/spark_models.py)."""
     manifest = json.loads(Path(dbt_project.manifest_path).read_text())
     return [
         (node["schema"], node.get("alias") or node["name"])
@@ -100,6 +103,7 @@ def _model_relations() -> list[tuple[str, str]]:
         if node["resource_type"] in ("model", "snapshot")
         and node["config"].get("enabled", True)
         and node["config"].get("materialized") != "ephemeral"
+        and (engine == "duckdb" or node["schema"] in COPIED_SCHEMAS)
     ]
 
 

@@ -17,8 +17,10 @@ from dagster_dbt import DbtCliResource
 from packaging.version import Version
 from pydantic import Field, PrivateAttr
 
+from connectors import spark
 from connectors.config import Settings
 from connectors.org import dbt_vars_override
+from connectors.spark_raw import export_raw_tables
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -71,21 +73,24 @@ class PipelineSettings(dg.ConfigurableResource):
     def dbt_environment(
         self, min_month: str | None = None, max_month: str | None = None
     ) -> Iterator[None]:
-        """Exports, while dbt runs, what dbt reads with `env_var`: the engine, the warehouse
-        path and DuckDB's memory limit (profiles.yml; beyond the limit, DuckDB spills to
-        disk), the run's today (macros/as_of.sql) and, for a partitioned run, its first and
-        last month (`YYYY-MM-01`, macros/month_vars.sql; empty: none)."""
+        """Exports, while dbt runs, what dbt reads with `env_var`: the engine and its
+        settings (profiles.yml: the warehouse path and DuckDB's memory limit, beyond which
+        DuckDB spills to disk, or Spark's), the run's today (macros/as_of.sql) and, for a
+        partitioned run, its first and last month (`YYYY-MM-01`, macros/month_vars.sql;
+        empty: none). On Spark, first exports the raw tables that changed since their last
+        export, and names their current versions (connectors/spark_raw.py)."""
         settings = self.settings
         values = {
-            # dbt's profile takes its target from it (the pipeline builds on DuckDB; dbt
-            # alone builds on Spark too, docs/scaling.md).
-            "PARTNERPULSE_ENGINE": "duckdb",
+            "PARTNERPULSE_ENGINE": settings.engine,
             "PARTNERPULSE_WAREHOUSE": str(self.warehouse_path),
             "PARTNERPULSE_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
             "PARTNERPULSE_AS_OF": settings.today.isoformat(),
             "PARTNERPULSE_DBT_MIN_MONTH": min_month or "",
             "PARTNERPULSE_DBT_MAX_MONTH": max_month or "",
         }
+        if settings.engine == "spark":
+            raw = export_raw_tables(self.warehouse_path, settings.spark_path / "raw")
+            values.update(spark.environment(settings, raw))
         with patched_environ(values):
             yield
 

@@ -48,6 +48,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from connectors.spark_models import copy_models
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project, dbt_target_dir
@@ -142,7 +143,9 @@ def _build(
     """`dbt build` of the step's selection; each materialization gets `dagster/row_count`.
 
     Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
-    the DuckDB file while dbt holds it), so the step's events are emitted at the end.
+    the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
+    Spark, the marts and check frames built are first copied into the warehouse file, where
+    the checks and publication read them (connectors/spark_models.py); only they are counted.
     """
     # dbt unit tests check SQL on fixed inputs: CI runs them (tests/dbt), and in a pipeline
     # run they would spend time on nothing new (and take in a partition's month vars).
@@ -165,10 +168,17 @@ def _build(
             failure = exc
     if failure is None:
         _keep_parse_state(invocation.target_path)
-    counts = _row_counts(
-        settings,
-        [context.asset_key_for_output(e.output_name) for e in events if isinstance(e, dg.Output)],
-    )
+    outputs = [e for e in events if isinstance(e, dg.Output)]
+    built = [context.asset_key_for_output(e.output_name) for e in outputs]
+    config = settings.settings
+    if config.engine == "spark":
+        copied = copy_models(
+            settings.warehouse_path,
+            config.spark_path / "warehouse",
+            [(key.path[0], key.path[-1]) for key in built],
+        )
+        context.log.info(f"{len(copied)} marts and check frames copied from Spark")
+    counts = _row_counts(settings, built)
     for event in events:
         if isinstance(event, dg.Output):
             count = counts.get(context.asset_key_for_output(event.output_name))

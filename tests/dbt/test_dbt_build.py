@@ -832,6 +832,24 @@ def test_dbt_keeps_its_parse_when_today_or_the_runs_months_change(
     assert "Unable to do partial parsing" not in again.stdout, again.stdout[-4000:]
 
 
+def test_the_project_parses_to_the_same_nodes_on_both_engines(
+    parsed: tuple[subprocess.CompletedProcess, Path], tmp_path: Path
+) -> None:
+    # Dagster's assets and checks come from the manifest parsed at install (DuckDB's
+    # target); a node whose id depended on the engine (a column test of a column the engine
+    # quotes, for one) would be a result Dagster cannot place on Spark.
+    result, target = parsed
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    on_spark = _run_dbt(["parse"], "", tmp_path, PARTNERPULSE_ENGINE="spark")
+    assert on_spark.returncode == 0, on_spark.stdout[-4000:] + on_spark.stderr
+
+    def nodes(folder: Path) -> set[str]:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        return {*manifest["nodes"], *manifest["sources"], *manifest.get("unit_tests", {})}
+
+    assert nodes(tmp_path / "target") == nodes(target)
+
+
 def test_spine_holds_every_partner_month(marts) -> None:
     rows = _rows(
         marts,

@@ -28,12 +28,16 @@ def duckdb_marts(warehouse: Path) -> dict[str, pd.DataFrame]:
         con.close()
 
 
-def spark_marts(spark_warehouse: Path) -> dict[str, pd.DataFrame]:
-    """The mart tables Spark wrote (Parquet files under `marts.db/`)."""
-    return {
-        folder.name: duckdb.sql(f"select * from read_parquet('{folder}/*.parquet')").df()
-        for folder in sorted((spark_warehouse / "marts.db").iterdir())
-    }
+def published_marts(folder: Path) -> dict[str, pd.DataFrame]:
+    """The marts published as Parquet beside a warehouse (`parquet/current/<mart>.parquet`),
+    each with its columns' types in `attrs["types"]`."""
+    marts = {}
+    for path in sorted((folder / "parquet" / "current").glob("*.parquet")):
+        relation = duckdb.sql(f"select * from read_parquet('{path}')")
+        frame = relation.df()
+        frame.attrs["types"] = [str(t) for t in relation.types]
+        marts[path.stem] = frame
+    return marts
 
 
 def _money(column: str) -> bool:
@@ -53,9 +57,12 @@ def _same(column: str, a: object, b: object) -> bool:
     return a == b
 
 
-def differences(expected: dict[str, pd.DataFrame], actual: dict[str, pd.DataFrame]) -> list[str]:
-    """What differs, mart by mart: missing marts, columns, row counts, then values (rows in
-    the order of their non-float columns, then their floats rounded to 6 places)."""
+def differences(
+    expected: dict[str, pd.DataFrame], actual: dict[str, pd.DataFrame], types: bool = False
+) -> list[str]:
+    """What differs, mart by mart: missing marts, columns (and their types, if asked: from
+    `attrs["types"]`), row counts, then values (rows in the order of their non-float
+    columns, then their floats rounded to 6 places)."""
     found = []
     if set(expected) != set(actual):
         found.append(f"marts: {sorted(expected)} != {sorted(actual)}")
@@ -64,6 +71,9 @@ def differences(expected: dict[str, pd.DataFrame], actual: dict[str, pd.DataFram
         if list(a.columns) != list(b.columns):
             found.append(f"{name}: columns {list(a.columns)} != {list(b.columns)}")
             continue
+        if types and a.attrs["types"] != b.attrs["types"]:
+            pairs = zip(a.columns, a.attrs["types"], b.attrs["types"], strict=True)
+            found.append(f"{name}: types {[(c, x, y) for c, x, y in pairs if x != y]}")
         if len(a) != len(b):
             found.append(f"{name}: {len(a)} rows != {len(b)}")
             continue

@@ -1,30 +1,25 @@
-"""The dbt project on a local Spark session gives the marts DuckDB gives, after a first sync
-and after a second one with changes (docs/scaling.md).
+"""The whole pipeline on a local Spark session gives the marts DuckDB gives, after a first
+sync and after a second one with changes (docs/scaling.md).
 
-One small world goes through the pipeline on DuckDB; its raw tables are exported as Parquet
-(connectors.spark_raw) and the same dbt project builds on Spark from them. Then the world
-changes (a restated report, a late credit memo at the exact high-water mark, a
-soft-deleted opportunity), the pipeline syncs again, and Spark builds again on top of what
-it built: the ERP fact rebuilds its changed months, the tier snapshot rewrites its history.
+One small world goes through the pipeline twice over, once per engine (`PARTNERPULSE_ENGINE`
+duckdb and spark), each with a warehouse of its own. Then the world changes (a restated
+report, a late credit memo at the exact high-water mark, a soft-deleted opportunity), and
+both pipelines sync and build again: on Spark, on top of what it built (the ERP fact
+rebuilds its changed months, the tier snapshot rewrites its history). After each round,
+every mart (as the checks and BI read it: the warehouse file and the published Parquet)
+and every check's outcome are compared, engine against engine.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
-from connectors import spark
-from connectors.config import Settings
-from connectors.spark_raw import export_raw_tables
-from orchestration.project import DBT_PROJECT_DIR
-from orchestration.resources import PipelineSettings, patched_environ
 from tests.e2e.harness import pipeline_env, run_in_process
-from tests.spark.compare import differences, duckdb_marts, spark_marts
+from tests.spark.compare import differences, duckdb_marts, published_marts
 
 # The shared fixture builds on Spark more than once (each dbt command starts a JVM): longer
 # than the suite's 900 s per test when CI's other workers load the machine.
@@ -35,30 +30,9 @@ pytestmark = [
 ]
 
 
-def _build_on_spark(env: dict[str, str], settings: Settings, target: Path) -> None:
-    raw = export_raw_tables(settings.warehouse, settings.spark_path / "raw")
-    with patched_environ(env):
-        dbt_vars = PipelineSettings().dbt_vars_json()
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            "build",
-            "--exclude-resource-type",
-            "unit_test",
-            "--vars",
-            dbt_vars,
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(target),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **env, **spark.environment(settings, raw)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-5000:]
+def _outcomes(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    assert result.success
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
 def _change_the_world(world: Path) -> dict[str, object]:
@@ -114,25 +88,36 @@ def _change_the_world(world: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    tmp = tmp_path_factory.mktemp("spark")
-    env = pipeline_env(tmp)
-    settings = Settings.from_env(env).replace(engine="spark")
-    found = {}
-    assert run_in_process(env).success
-    _build_on_spark(env, settings, tmp / "dbt-first")
-    first = duckdb_marts(settings.warehouse)
-    found["first"] = differences(first, spark_marts(settings.spark_path / "warehouse"))
-    (world,) = (tmp / "worlds").glob("*/world.duckdb")
+def rounds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    tmp = tmp_path_factory.mktemp("engines")
+    envs = {}
+    for engine in ("duckdb", "spark"):
+        (tmp / engine).mkdir()
+        envs[engine] = {**pipeline_env(tmp / engine), "PARTNERPULSE_ENGINE": engine}
+    # One world for both: generated once, changed once.
+    envs["spark"]["PARTNERPULSE_STANDIN_CACHE_DIR"] = envs["duckdb"][
+        "PARTNERPULSE_STANDIN_CACHE_DIR"
+    ]
+    warehouses = {engine: Path(env["PARTNERPULSE_WAREHOUSE"]) for engine, env in envs.items()}
+
+    def one_round() -> dict:
+        outcomes = {engine: _outcomes(run_in_process(env)) for engine, env in envs.items()}
+        marts = {engine: duckdb_marts(path) for engine, path in warehouses.items()}
+        published = {engine: published_marts(path.parent) for engine, path in warehouses.items()}
+        return {
+            "outcomes": outcomes,
+            "marts": marts,
+            "differences": differences(marts["duckdb"], marts["spark"]),
+            "published": differences(published["duckdb"], published["spark"], types=True),
+        }
+
+    first = one_round()
+    (world,) = Path(envs["duckdb"]["PARTNERPULSE_STANDIN_CACHE_DIR"]).glob("*/world.duckdb")
     changed = _change_the_world(world)
-    assert run_in_process(env).success
-    _build_on_spark(env, settings, tmp / "dbt-second")
-    second = duckdb_marts(settings.warehouse)
-    found["second"] = differences(second, spark_marts(settings.spark_path / "warehouse"))
-    found["changed"] = sorted({line.split(".")[0] for line in differences(first, second)})
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    second = one_round()
+    con = duckdb.connect(str(warehouses["spark"]), read_only=True)
     try:
-        found["landed"] = [
+        second["landed"] = [
             con.execute(
                 "select count(*) from raw_portal.sales_reports where id = ?",
                 [f"{changed['report']}-R9"],
@@ -141,21 +126,38 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
                 "select count(*) from raw_erp.transaction where tranid = 'CM-LATE'"
             ).fetchone()[0],
             con.execute(
-                "select isdeleted from raw_crm.opportunity where id = ?",
-                [changed["opportunity"]],
+                "select isdeleted from raw_crm.opportunity where id = ?", [changed["opportunity"]]
             ).fetchone()[0],
         ]
     finally:
         con.close()
-    return found
+    second["changed"] = sorted(
+        {
+            line.split(".")[0]
+            for line in differences(first["marts"]["duckdb"], second["marts"]["duckdb"])
+        }
+    )
+    spark_tables = Path(warehouses["spark"]).parent / "spark" / "warehouse" / "marts.db"
+    return {"first": first, "second": second, "spark_tables": spark_tables}
 
 
-def test_the_first_build_on_spark_gives_duckdbs_marts(builds: dict) -> None:
-    assert builds["first"] == []
+def test_the_pipeline_on_spark_gives_duckdbs_marts_and_check_outcomes(rounds: dict) -> None:
+    first = rounds["first"]
+    # Spark built the marts (its tables), and the warehouse file holds copies of them.
+    assert sorted(p.name for p in rounds["spark_tables"].iterdir()) == sorted(
+        first["marts"]["spark"]
+    )
+    assert first["differences"] == []
+    assert first["published"] == []  # the same files, columns, types and rows for BI
+    assert first["outcomes"]["spark"] == first["outcomes"]["duckdb"]
+    assert not all(first["outcomes"]["duckdb"].values())  # the world's mis-reports are found
 
 
-def test_after_a_second_sync_with_changes_spark_still_gives_duckdbs_marts(builds: dict) -> None:
-    assert builds["landed"] == [1, 1, True]  # the second sync landed every change
+def test_after_a_second_sync_with_changes_spark_still_gives_duckdbs_marts(rounds: dict) -> None:
+    second = rounds["second"]
+    assert second["landed"] == [1, 1, True]  # the second sync landed every change
     # ... and they changed the marts: reported sales, ERP sales, sourced revenue.
-    assert {"fct_partner_months", "rpt_partner_reconciliation"} <= set(builds["changed"])
-    assert builds["second"] == []
+    assert {"fct_partner_months", "rpt_partner_reconciliation"} <= set(second["changed"])
+    assert second["differences"] == []
+    assert second["published"] == []
+    assert second["outcomes"]["spark"] == second["outcomes"]["duckdb"]

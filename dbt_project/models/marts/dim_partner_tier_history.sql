@@ -33,10 +33,11 @@ versions as (
         snapshot_rows.dbt_valid_from as valid_from,
         snapshot_rows.dbt_valid_to as valid_to,
         snapshot_rows.dbt_scd_id as tier_version_id,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number is an int).
+        cast(row_number() over (
             partition by snapshot_rows.account_id
             order by snapshot_rows.dbt_valid_from
-        ) as version_number,
+        ) as bigint) as version_number,
         lag(snapshot_rows.partner_tier) over (
             partition by snapshot_rows.account_id
             order by snapshot_rows.dbt_valid_from

@@ -12,7 +12,8 @@ null_counts as (
 
     select
         {% for column in columns -%}
-        sum(case when {{ column }} is null then 1 else 0 end) as {{ column }}
+        sum(case when {{ adapter.quote(column) }} is null then 1 else 0 end)
+            as {{ adapter.quote(column) }}
         {{- "," if not loop.last }}
         {% endfor %}
     from {{ model }}
@@ -20,9 +21,9 @@ null_counts as (
 )
 
 {% for column in columns -%}
-select '{{ column }}' as column_name, {{ column }} as null_rows
+select '{{ column }}' as column_name, {{ adapter.quote(column) }} as null_rows
 from null_counts
-where {{ column }} > 0
+where {{ adapter.quote(column) }} > 0
 {% if not loop.last %}union all
 {% endif %}
 {%- endfor %}
