@@ -522,6 +522,7 @@ def build(
         },
         "reps": opts.reps,
         "stages": list(opts.stages),
+        "engine": opts.engine,
         "latencies_ms": list(opts.latencies),
         "command": opts.command,
         "duration_s": duration_s,
@@ -545,6 +546,8 @@ def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     stages = partial_stages(results)
     if stages:
         stem += "-" + "-".join(stages)
+    if results.get("engine", "duckdb") != "duckdb":
+        stem += f"-{results['engine']}"
     json_path = out_dir / f"{stem}.json"
     md_path = out_dir / f"{stem}.md"
     json_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
