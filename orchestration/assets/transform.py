@@ -172,13 +172,12 @@ def _build(
     built = [context.asset_key_for_output(e.output_name) for e in outputs]
     config = settings.settings
     if config.engine == "spark":
-        copied = copy_models(
-            settings.warehouse_path,
-            config.spark_path / "warehouse",
-            [(key.path[0], key.path[-1]) for key in built],
-        )
+        relations = {(key.path[0], key.path[-1]): key for key in built}
+        copied = copy_models(settings.warehouse_path, config.spark_path / "warehouse", relations)
         context.log.info(f"{len(copied)} marts and check frames copied from Spark")
-    counts = _row_counts(settings, built)
+        counts = {relations[relation]: rows for relation, rows in copied.items()}
+    else:
+        counts = _row_counts(settings, built)
     for event in events:
         if isinstance(event, dg.Output):
             count = counts.get(context.asset_key_for_output(event.output_name))
