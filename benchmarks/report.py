@@ -364,14 +364,13 @@ def engines(samples: dict[str, list]) -> dict[str, Any] | None:
     runs = []
     for kind in ("full", "unchanged", "daily"):
         duck, spark = samples.get(f"e2e.{kind}", []), samples.get(f"e2e.spark.{kind}", [])
+        duck_s, spark_s = stat(_col(duck, "seconds")), stat(_col(spark, "seconds"))
         runs.append(
             {
                 "run": kind,
-                "duckdb_s": stat(_col(duck, "seconds")),
-                "spark_s": stat(_col(spark, "seconds")),
-                "spark_vs_duckdb": _ratio(
-                    stat(_col(spark, "seconds"))["median"], stat(_col(duck, "seconds"))["median"]
-                ),
+                "duckdb_s": duck_s,
+                "spark_s": spark_s,
+                "spark_vs_duckdb": _ratio(spark_s["median"], duck_s["median"]),
                 "duckdb_peak_rss_mb": stat(_col(duck, "max_rss_mb")),
                 "spark_peak_rss_mb": stat(_col(spark, "max_rss_mb")),
             }

@@ -236,7 +236,7 @@ OPS_DDL = [
     # The Parquet version of each raw table that Spark reads (connectors/spark_raw.py).
     """CREATE TABLE IF NOT EXISTS ops.spark_raw_versions (
         table_name VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, content VARCHAR NOT NULL,
-        row_count BIGINT, exported_at TIMESTAMP)""",
+        exported_at TIMESTAMP)""",
 ]
 
 ALL_TABLES: dict[str, RawTable] = {

@@ -13,6 +13,16 @@ from pathlib import Path
 from connectors.config import Settings
 
 
+def tables_dir(settings: Settings) -> Path:
+    """Where Spark keeps its tables (the session's warehouse folder)."""
+    return settings.spark_path / "warehouse"
+
+
+def raw_dir(settings: Settings) -> Path:
+    """Where the raw tables' Parquet versions go (connectors.spark_raw)."""
+    return settings.spark_path / "raw"
+
+
 class JavaMissing(RuntimeError):
     """Spark cannot start: no Java where it looks."""
 
@@ -31,12 +41,11 @@ def environment(settings: Settings, raw_tables: Mapping[str, str] | None = None)
             + (f"JAVA_HOME={java_home} has no bin/java" if java_home else "no java on the PATH")
             + " (install a JDK, or set JAVA_HOME to one)"
         )
-    spark = settings.spark_path
     return {
         "PARTNERPULSE_SPARK_MASTER": settings.spark_master,
         "PARTNERPULSE_SPARK_DRIVER_MEMORY": settings.spark_driver_memory,
-        "PARTNERPULSE_SPARK_WAREHOUSE_DIR": str(spark / "warehouse"),
-        "PARTNERPULSE_SPARK_METASTORE_DIR": str(spark / "metastore"),
+        "PARTNERPULSE_SPARK_WAREHOUSE_DIR": str(tables_dir(settings)),
+        "PARTNERPULSE_SPARK_METASTORE_DIR": str(settings.spark_path / "metastore"),
         "PARTNERPULSE_SPARK_LOG_CONFIG": str(LOG_CONFIG),
         "PARTNERPULSE_SPARK_RAW_TABLES": json.dumps(dict(raw_tables or {}), sort_keys=True),
     }

@@ -52,12 +52,12 @@ def export_raw_tables(warehouse: Path | str, raw_dir: Path) -> dict[str, str]:
                 f"to {sql_string(str(partial))} (format parquet, compression zstd)"
             )
             partial.rename(location)
-            rows = int(content.split(":")[0])
             con.execute(
-                f"insert or replace into {VERSIONS_TABLE} values (?, ?, ?, ?, ?)",
-                [name, str(location), content, rows, utcnow()],
+                f"insert or replace into {VERSIONS_TABLE} "
+                "(table_name, location, content, exported_at) values (?, ?, ?, ?)",
+                [name, str(location), content, utcnow()],
             )
-            log.info("exported %s (%d rows) to %s", name, rows, location)
+            log.info("exported %s (rows:hash %s) to %s", name, content, location)
             _remove_old_versions(folder)
         return dict(
             con.execute(f"select table_name, location from {VERSIONS_TABLE} order by 1").fetchall()

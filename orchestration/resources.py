@@ -89,7 +89,7 @@ class PipelineSettings(dg.ConfigurableResource):
             "PARTNERPULSE_DBT_MAX_MONTH": max_month or "",
         }
         if settings.engine == "spark":
-            raw = export_raw_tables(self.warehouse_path, settings.spark_path / "raw")
+            raw = export_raw_tables(self.warehouse_path, spark.raw_dir(settings))
             values.update(spark.environment(settings, raw))
         with patched_environ(values):
             yield

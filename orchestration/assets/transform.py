@@ -48,6 +48,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from connectors import spark
 from connectors.spark_models import copy_models
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
@@ -173,7 +174,7 @@ def _build(
     config = settings.settings
     if config.engine == "spark":
         relations = {(key.path[0], key.path[-1]): key for key in built}
-        copied = copy_models(settings.warehouse_path, config.spark_path / "warehouse", relations)
+        copied = copy_models(settings.warehouse_path, spark.tables_dir(config), relations)
         context.log.info(f"{len(copied)} marts and check frames copied from Spark")
         counts = {relations[relation]: rows for relation, rows in copied.items()}
     else:
