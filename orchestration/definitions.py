@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.assets.forecast import forecasts
 from orchestration.assets.ingest import ingest_assets
 from orchestration.assets.publish import serving_marts, serving_reports
 from orchestration.assets.transform import dbt_model_assets
@@ -20,7 +21,7 @@ from orchestration.sensors import pos_files_job, sensors, source_freshness_check
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, *dbt_model_assets, serving_marts, serving_reports],
+    assets=[*ingest_assets, *dbt_model_assets, forecasts, serving_marts, serving_reports],
     asset_checks=[*all_checks, *source_freshness_checks],
     jobs=[daily_refresh_job, month_rebuild_job, pos_files_job],
     schedules=schedules,

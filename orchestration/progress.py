@@ -30,6 +30,7 @@ STAGES = (
     ("gx_", "checks"),
     ("data_quality_findings", "checks"),
     ("freshness_check", "checks"),
+    ("forecasts", "forecasts"),
     ("serving__marts", "publishing"),
     ("serving__reports", "pages"),
 )

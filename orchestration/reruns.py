@@ -58,6 +58,7 @@ def _code(settings: PipelineSettings) -> list[str]:
         [
             *(root / "gx").rglob("*.json"),
             *(REPO / "reports").rglob("*.py"),
+            *(REPO / "forecasts").rglob("*.py"),
             *(REPO / "reports" / "templates").iterdir(),
         ]
     ):

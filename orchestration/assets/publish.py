@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.serving import publish_marts
+from orchestration.assets.forecast import FORECAST_ASSET_KEYS
 from orchestration.assets.transform import MART_ASSET_KEYS, VALIDATION_ASSET_KEYS
 from orchestration.progress import SUMMARY
 from orchestration.reruns import record_if_complete
@@ -26,7 +27,10 @@ SERVING_REPORTS = dg.AssetKey(["serving", "reports"])
 
 @dg.asset(
     key=SERVING_MARTS,
-    deps=sorted(MART_ASSET_KEYS | VALIDATION_ASSET_KEYS, key=lambda k: k.to_user_string()),
+    deps=sorted(
+        MART_ASSET_KEYS | VALIDATION_ASSET_KEYS | FORECAST_ASSET_KEYS,
+        key=lambda k: k.to_user_string(),
+    ),
     group_name="serving",
     kinds={"duckdb", "parquet"},
     owners=["team:data-platform"],
