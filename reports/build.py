@@ -66,8 +66,14 @@ class ReportsPublication:
 
 def render_partner(page: data.PartnerPage, report: data.ReportData) -> str:
     """One partner's page: its own figures, and its tier's benchmarks where allowed."""
+    forecast = page.forecast
     charts_svg = {
         "sales": charts.monthly_sales(page.months) if page.months else None,
+        "forecast": (
+            charts.partner_forecast(page.months, forecast.months)
+            if forecast and forecast.months
+            else None
+        ),
         "plan": charts.plan_against_target(page.quarters) if page.quarters else None,
         "reconciliation": (
             charts.reported_against_invoiced(page.reconciliation) if page.reconciliation else None
@@ -87,6 +93,11 @@ def render_index(report: data.ReportData, *, pdfs: bool = False) -> str:
     charts_svg = {
         "partners": charts.partners_by_month(eco.months) if eco.months else None,
         "regions": charts.sales_by_region(eco.regions) if eco.regions else None,
+        "forecast": (
+            charts.ecosystem_forecast(eco.months, eco.sales_forecast.months)
+            if eco.sales_forecast and eco.sales_forecast.months
+            else None
+        ),
         "shares": charts.partner_led_share(eco.months) if eco.months else None,
         "concentration": charts.concentration(eco.months) if eco.months else None,
         "reconciliation": (

@@ -331,3 +331,129 @@ def reconciliation_counts(rows: Sequence[dict]) -> str:
             if r["status"] in _CHARTED_STATUSES
         ]
     )
+
+
+FORECAST_ACTUAL, FORECAST_LINE = "Actual sales", "Forecast"
+FORECAST_80, FORECAST_95 = "80% range", "95% range"
+SKY_80, SKY_95 = "#9fd2f1", "#d9eefa"  # tints of SKY: 55% and 20%
+
+
+def _forecast_chart(bands: alt.Data, lines: alt.Data) -> alt.LayerChart:
+    # The bands are nested tints of one hue (lighter is wider), so that they read in grey
+    # too; actual and forecast differ by dash and point shape as well as colour. Sky blue
+    # keeps the vermilion forecast line legible on top of them.
+    # Flush labels would crowd the first and last month's into their neighbours.
+    x = alt.X(
+        "month:T",
+        title=None,
+        axis=alt.Axis(format="%b %y", labelAngle=0, tickCount="month", labelFlush=False),
+    )
+    band_colour = alt.Color(
+        "series:N",
+        scale=alt.Scale(domain=[FORECAST_95, FORECAST_80], range=[SKY_95, SKY_80]),
+        legend=alt.Legend(symbolType="square", symbolOpacity=1),
+    )
+    area = (
+        alt.Chart(bands)
+        .mark_area(opacity=1, interpolate="linear")
+        .encode(
+            x=x,
+            y=alt.Y("lo:Q", axis=_usd_axis()),
+            y2="hi:Q",
+            color=band_colour,
+            order=alt.Order("order:Q"),
+        )
+    )
+    line_colour = alt.Color(
+        "series:N",
+        scale=alt.Scale(domain=[FORECAST_ACTUAL, FORECAST_LINE], range=[BLUE, VERMILION]),
+    )
+    line = (
+        alt.Chart(lines)
+        .mark_line(strokeWidth=2, point=alt.OverlayMarkDef(filled=True, size=28))
+        .encode(
+            x=x,
+            y="usd:Q",
+            color=line_colour,
+            strokeDash=alt.StrokeDash(
+                "series:N",
+                scale=alt.Scale(domain=[FORECAST_ACTUAL, FORECAST_LINE], range=[[1, 0], [6, 3]]),
+            ),
+            shape=alt.Shape(
+                "series:N",
+                scale=alt.Scale(
+                    domain=[FORECAST_ACTUAL, FORECAST_LINE], range=["circle", "diamond"]
+                ),
+            ),
+        )
+    )
+    return (
+        alt.layer(area, line)
+        .resolve_scale(color="independent", shape="independent", strokeDash="independent")
+        .properties(width=WIDTH, height=HEIGHT)
+    )
+
+
+_PARTNER_FORECAST = Chart(
+    "Monthly sales volume in USD: the last 12 months, then the forecast of the next 6 "
+    "months (dashed) with its 80% and 95% ranges (shaded)",
+    _forecast_chart,
+)
+_ECOSYSTEM_FORECAST = Chart(
+    "The ecosystem's monthly sales volume in USD: the last 12 months, then the forecast of "
+    "the next 6 months (dashed) with its 80% and 95% ranges (shaded)",
+    _forecast_chart,
+)
+FORECAST_ACTUAL_MONTHS = 12
+
+
+def _forecast_data(
+    actual: Sequence[dict], forecast: Sequence[dict], actual_column: str
+) -> dict[str, list[dict]]:
+    """The last months of `actual` up to the forecast's origin, and the forecast from there:
+    the forecast line and its bands start at the origin's actual, so the two lines join."""
+    origin = forecast[0]["origin_month"]
+    shown = [r for r in actual if r["month_start"] <= origin][-FORECAST_ACTUAL_MONTHS:]
+    lines = [
+        {"month": _iso(r), "series": FORECAST_ACTUAL, "usd": r[actual_column]}
+        for r in shown
+        if r[actual_column] is not None
+    ]
+    bands = []
+    joined = shown and shown[-1]["month_start"] == origin and shown[-1][actual_column] is not None
+    if joined:
+        start = {"month": _iso(shown[-1]), "usd": shown[-1][actual_column]}
+        lines.append({**start, "series": FORECAST_LINE})
+        for order, series in enumerate((FORECAST_95, FORECAST_80)):
+            bands.append(
+                {
+                    "month": start["month"],
+                    "series": series,
+                    "order": order,
+                    "lo": start["usd"],
+                    "hi": start["usd"],
+                }
+            )
+    for r in forecast:
+        lines.append({"month": _iso(r), "series": FORECAST_LINE, "usd": r["forecast_usd"]})
+        for order, (series, level) in enumerate(((FORECAST_95, 95), (FORECAST_80, 80))):
+            bands.append(
+                {
+                    "month": _iso(r),
+                    "series": series,
+                    "order": order,
+                    "lo": r[f"forecast_lo_{level}_usd"],
+                    "hi": r[f"forecast_hi_{level}_usd"],
+                }
+            )
+    return {"bands": bands, "lines": lines}
+
+
+def partner_forecast(actual: Sequence[dict], forecast: Sequence[dict]) -> str:
+    """A partner's last 12 months of sales, continued by its forecast and the two ranges."""
+    return _PARTNER_FORECAST(**_forecast_data(actual, forecast, "sales_volume_usd"))
+
+
+def ecosystem_forecast(actual: Sequence[dict], forecast: Sequence[dict]) -> str:
+    """The ecosystem's last 12 months of sales, continued by its forecast and the ranges."""
+    return _ECOSYSTEM_FORECAST(**_forecast_data(actual, forecast, "sales_volume_usd"))

@@ -19,11 +19,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-Row = dict[str, Any]
+from reports.forecast import EcosystemForecast, PartnerForecast, ecosystem_forecast
+from reports.forecast import partner_forecasts as read_partner_forecasts
+from reports.marts import Row
+from reports.marts import rows as _rows
+from reports.specialisation import PartnerSpecialisation, partner_specialisations
 
 MONTHS_SHOWN = 24
 # What the partner sent us: the findings a partner page lists as "lines at issue". The
@@ -85,6 +88,8 @@ class PartnerPage:
     mdf_months: list[Row] = field(default_factory=list)
     campaigns: list[Row] = field(default_factory=list)
     measures: list[Measure] = field(default_factory=list)
+    forecast: PartnerForecast | None = None
+    specialisation: PartnerSpecialisation | None = None
 
     @property
     def partner_id(self) -> str:
@@ -108,6 +113,7 @@ class Ecosystem:
     discrepancies: list[Row]
     tier_changes: list[Row]
     findings: list[Row]
+    sales_forecast: EcosystemForecast | None = None
 
 
 @dataclass
@@ -140,12 +146,6 @@ class Scrubber:
             return match.group(0) if owner == partner_id else "another partner"
 
         return self._pattern.sub(replace, text)
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[Row]:
-    cursor = con.execute(sql, params or [])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def _by_partner(rows: list[Row]) -> Mapping[str, list[Row]]:
@@ -261,6 +261,10 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
             [scored_month],
         )
     )
+    forecasts = read_partner_forecasts(con)
+    specialisations = partner_specialisations(
+        con, min_cohort, [p["partner_id"] for p in partners if p["is_active"]]
+    )
 
     pages = []
     for partner in partners:
@@ -276,6 +280,8 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
             deal_registrations=deal_regs.get(pid, []),
             mdf_months=months.get(pid, [])[-12:],
             measures=_measures(measures.get(pid, []), min_cohort),
+            forecast=forecasts.get(pid),
+            specialisation=specialisations.get(pid),
         )
         for issue in issues.get(pid, []):
             page.issues.append(
@@ -291,11 +297,10 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
             )
         pages.append(page)
 
+    ecosystem = _ecosystem(con, partners, scorecards, window_params, in_window, scored_month)
+    ecosystem.sales_forecast = ecosystem_forecast(con, forecasts, partners)
     return ReportData(
-        publication=publication,
-        ecosystem=_ecosystem(con, partners, scorecards, window_params, in_window, scored_month),
-        pages=pages,
-        min_cohort=min_cohort,
+        publication=publication, ecosystem=ecosystem, pages=pages, min_cohort=min_cohort
     )
 
 

@@ -63,6 +63,12 @@ def pct(value: object, digits: int = 1, plus: bool = False) -> str:
     return num(number * 100, digits, plus) + "%"
 
 
+def multiple(value: object, digits: int = 1) -> str:
+    """A ratio read as "so many times": 2.345 → 2.3×."""
+    text = num(value, digits)
+    return text if text == MISSING else f"{text}×"
+
+
 def month(value: date | None) -> str:
     """Nov 2026."""
     return value.strftime("%b %Y") if value else MISSING
@@ -105,6 +111,7 @@ FILTERS = {
     "usd_short": usd_short,
     "num": num,
     "pct": pct,
+    "multiple": multiple,
     "month": month,
     "day": day,
     "measure": measure,

@@ -56,9 +56,11 @@ def test_the_index_and_partner_pages_open_from_file_offline_with_every_chart_dra
 ) -> None:
     pages = [reports / "index.html", *(reports / "partners" / f"{p}.html" for p in sample)]
     assert len(pages) >= 5
+    drawn: dict[str, str] = {}  # the DOM of each page as the browser holds it
     for page in pages:
         shot = tmp_path / f"{page.stem}.png"
         report = open_and_check(browser, page.resolve().as_uri(), shot)
+        drawn[page.stem] = report.html
         assert report.console_errors == [], page
         assert report.network_requests == [], page
         assert report.empty_charts == 0, page
@@ -67,7 +69,11 @@ def test_the_index_and_partner_pages_open_from_file_offline_with_every_chart_dra
         assert shot.stat().st_size > 50_000  # a page, not a blank
     index = open_and_check(browser, (reports / "index.html").as_uri(), tmp_path / "i.png")
     assert index.title.startswith("Partner ecosystem")
-    assert index.charts_rendered == 5
+    assert index.charts_rendered == 6
+    assert "aria-label=\"The ecosystem's monthly sales volume in USD" in index.html
+    # The sample's partners with a forecast have its chart among those drawn.
+    forecast_label = 'aria-label="Monthly sales volume in USD: the last 12 months, then'
+    assert any(forecast_label in drawn[pid] for pid in sample)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +101,7 @@ def test_reports_serve_serves_the_pages_on_loopback_and_the_index_links_work(
 ) -> None:
     index = open_and_check(browser, served, tmp_path / "served-index.png")
     assert index.console_errors == [] and index.network_requests == []
-    assert index.charts_rendered == 5
+    assert index.charts_rendered == 6
     for pid in sample[:2]:
         report = open_and_check(
             browser, f"{served}partners/{pid}.html", tmp_path / f"served-{pid}.png"

@@ -379,3 +379,137 @@ def test_index_figures_equal_the_marts(serving: Path, reports: Path, scored_mont
     up = table(page, "movers", 0)[0]
     assert up["Partner"] == best["partner_name"]
     assert up["Last 3 months"] == fmt.usd(best["now_"])
+
+
+VERDICTS = {
+    "beats": "Better than repeating last year's month.",
+    "no_better": "no better than repeating last year's month.",
+    "untested": "Your history is too short to judge this forecast yet.",
+    "none": "No forecast yet: a forecast needs at least 3 complete months of sales",
+}
+
+
+def test_every_partner_page_shows_its_own_forecast_and_the_verdict_of_its_backtest(
+    serving: Path, reports: Path, sample: list[str]
+) -> None:
+    forecasts = mart(
+        serving,
+        "select * from marts.rpt_partner_sales_forecast order by partner_id, horizon",
+    )
+    by_partner: dict[str, list[dict]] = {}
+    for f in forecasts:
+        by_partner.setdefault(f["partner_id"], []).append(f)
+    assert len(by_partner) == 138
+    seen: dict[str, int] = {}
+    for pid, rows in by_partner.items():
+        first = rows[0]
+        if first["forecast_model"] == "none":
+            verdict = "none"
+        elif first["backtest_origins"] is None:
+            verdict = "untested"
+        else:
+            verdict = "beats" if first["beats_baseline"] else "no_better"
+        seen[verdict] = seen.get(verdict, 0) + 1
+        page = soup(reports / "partners" / f"{pid}.html")
+        section = page.find("section", id="forecast")
+        text = " ".join(section.get_text(" ", strip=True).split())
+        assert VERDICTS[verdict] in text, (pid, verdict)
+        for other, words in VERDICTS.items():
+            if other != verdict:
+                assert words not in text, (pid, verdict, other)
+        charts_drawn = section.find_all("svg", role="img")
+        assert len(charts_drawn) == (verdict != "none"), pid
+        if verdict in ("beats", "no_better"):
+            (counts,) = mart(
+                serving,
+                "select count(*) n, count_if(is_within_80) w80 from marts.rpt_forecast_backtest "
+                "where partner_id = ?",
+                [pid],
+            )
+            assert (
+                f"fell inside the 80% range {fmt.num(counts['w80'])} times in "
+                f"{fmt.num(counts['n'])} ({fmt.pct(first['backtest_coverage_80'], 0)})"
+            ) in text, pid
+            assert (
+                f"typical error {fmt.pct(first['backtest_wape'], 0)} of sales, against "
+                f"{fmt.pct(first['baseline_wape'], 0)} for repeating last year's month"
+            ) in text, pid
+        if pid in sample and verdict != "none":
+            shown = table(page, "forecast")
+            assert [(r["Month"], r["Forecast"], r["95% range"]) for r in shown] == [
+                (
+                    fmt.month(f["month_start"]),
+                    fmt.usd(f["forecast_usd"]),
+                    f"{fmt.usd(f['forecast_lo_95_usd'])} to {fmt.usd(f['forecast_hi_95_usd'])}",
+                )
+                for f in rows
+            ]
+    # The demo world has each case (docs/models.md F3: 81 of 113 regular partners beat it).
+    assert set(seen) == set(VERDICTS), seen
+
+
+def test_the_index_shows_the_ecosystem_forecast_and_the_partners_it_does_not_beat(
+    serving: Path, reports: Path
+) -> None:
+    page = soup(reports / "index.html")
+    ecosystem = mart(serving, "select * from marts.rpt_ecosystem_sales_forecast order by horizon")
+    assert len(ecosystem) == 6
+    assert [
+        (r["Month"], r["Forecast"], r["80% range"], r["Partners' forecasts added up"])
+        for r in table(page, "forecast")
+    ] == [
+        (
+            fmt.month(e["month_start"]),
+            fmt.usd(e["forecast_usd"]),
+            f"{fmt.usd(e['forecast_lo_80_usd'])} to {fmt.usd(e['forecast_hi_80_usd'])}",
+            fmt.usd(e["partner_forecast_sum_usd"]),
+        )
+        for e in ecosystem
+    ]
+    assert page.find("section", id="forecast").find("svg", role="img") is not None
+    not_beating = mart(
+        serving,
+        "select partner_id from marts.rpt_partner_sales_forecast "
+        "where horizon = 1 and backtest_origins > 0 and not beats_baseline",
+    )
+    listed = table(page, "forecast", 1)
+    assert len(listed) == len(not_beating) > 0
+    assert {re.search(r"\w{18}$", r["Partner"]).group(0) for r in listed} == {
+        n["partner_id"] for n in not_beating
+    }
+    trust = page.find(id="forecast-trust").get_text(" ", strip=True)
+    assert f"no better than repeating last year's month: {len(not_beating)} partners" in trust
+
+
+def test_partner_pages_show_their_own_specialisations_with_the_rank_only_in_a_large_tier(
+    serving: Path, reports: Path, sample: list[str]
+) -> None:
+    for pid in sample:
+        rows = mart(
+            serving,
+            "select * from marts.rpt_partner_specialisation where partner_id = ? "
+            "and segment <> 'Unknown' and is_specialist "
+            "order by location_quotient desc, segment_type, segment limit 5",
+            [pid],
+        )
+        page = soup(reports / "partners" / f"{pid}.html")
+        if not rows:
+            assert page.find(id="no-specialism") is not None, pid
+            continue
+        shown = table(page, "strengths")
+        assert [(r["Segment"].removesuffix(" new this year"), r["Quotient"]) for r in shown] == [
+            (r["segment"], fmt.multiple(r["location_quotient"])) for r in rows
+        ], pid
+        for r, s in zip(shown, rows, strict=True):
+            if s["tier_partners"] - 1 >= 5:
+                assert r["Rank in your tier"] == f"{s['tier_rank']} of {s['tier_partners']}"
+            else:
+                assert r["Rank in your tier"].startswith("withheld: "), (pid, r)
+        assert page.find(id="priority-verdict") is not None
+    # The sample's Platinum partner: 4 others in its tier, every rank withheld.
+    platinum = sample[1]
+    ranks = {
+        r["Rank in your tier"]
+        for r in table(soup(reports / "partners" / f"{platinum}.html"), "strengths")
+    }
+    assert ranks == {"withheld: 4 other partners of your tier (5 needed)"}
