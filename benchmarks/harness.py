@@ -11,7 +11,8 @@ Figures (see BENCHMARKS.md for the method):
 4. validation: our GX checks vs the same expectations evaluated naively (and in SQL);
 5. peak RSS per stage, and `partnerpulse run` end to end from an empty warehouse;
 6. that run against the data floor: the local-file limit + the hand-written SQL + the
-   checks as SQL, stage by stage (benchmarks/floor.py).
+   checks as SQL, stage by stage (benchmarks/floor.py);
+7. forecasting every active partner on the warehouse dbt built (benchmarks/forecasting.py).
 
 Every measurement is a child process in a folder of its own; each variant is measured
 `reps` times, interleaved with the others, so load drifts hit all variants alike.
@@ -42,9 +43,13 @@ REPO = proc.REPO
 DBT_PROJECT = REPO / "dbt_project"
 HANDWRITTEN = Path(__file__).resolve().parent / "handwritten.sql"
 PARTNERPULSE = Path(proc.PYTHON).parent / "partnerpulse"
-# Transformation starts from the warehouse ingestion filled, validation from the one dbt
-# built; e2e stands alone.
-NEEDS = {"transformation": "ingestion", "validation": "transformation"}
+# Transformation starts from the warehouse ingestion filled, forecasting and validation
+# from the one dbt built; e2e stands alone.
+NEEDS = {
+    "transformation": "ingestion",
+    "forecasting": "transformation",
+    "validation": "transformation",
+}
 
 
 @dataclass
@@ -169,6 +174,8 @@ def run_benchmarks(opts: Options) -> tuple[Path, Path]:
         built = None
         if base is not None and "transformation" in opts.stages:
             built = _transformation(run, base)
+        if built is not None and "forecasting" in opts.stages:
+            _forecasting(run, built)
         if built is not None and "validation" in opts.stages:
             _validation(run, built)
         if e2e_thread is not None:
@@ -480,6 +487,21 @@ def _transformation(run: Run, base: Path) -> Path:
             shutil.rmtree(d, ignore_errors=True)
     assert built is not None
     return built
+
+
+# -- figure 7: forecasting ---------------------------------------------------------------------
+
+
+def _forecasting(run: Run, built: Path) -> None:
+    """Figure 7: the forecasts step on a copy of dbt's warehouse, as of the scale's today."""
+    for rep in range(run.opts.reps):
+        d = run.folder(f"forecast-r{rep}")
+        wh = d / "warehouse.duckdb"
+        shutil.copy2(built, wh)
+        spec = {"warehouse": str(wh), "as_of": run.scale.as_of.isoformat()}
+        res = run.stage("forecast", spec, d.name, folder=d)
+        run.record("forecast", _sample(res, **res.result))
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # -- figure 4: validation ---------------------------------------------------------------------

@@ -409,6 +409,18 @@ def explain(spec: dict[str, Any]) -> dict[str, Any]:
     return {"plans": out}
 
 
+# -- forecasting ----------------------------------------------------------------------------
+
+
+@stage
+def forecast(spec: dict[str, Any]) -> dict[str, Any]:
+    """The forecasts step's work on a copy of the warehouse dbt built: read the series, build
+    the forecast marts, write them (benchmarks.forecasting)."""
+    from benchmarks.forecasting import measure
+
+    return measure(spec)
+
+
 # -- validation ------------------------------------------------------------------------------
 
 

@@ -34,7 +34,10 @@ FIGURE_HEADINGS = (
     "## 3. Incremental",
     "## 4. Validation",
     "## 5. Peak memory and end to end",
+    "## 7. Forecasting",
 )
+CANDIDATES = {"AutoETS", "AutoTheta"}
+BASELINE = "SeasonalNaive"
 
 
 def _median(figure: dict, *path: str):
@@ -103,7 +106,16 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
     assert _median(f["validation"], "naive_s") > 0
     assert _median(f["validation"], "gx_vs_naive") > 0
     assert f["validation"]["agreement"]["naive_vs_gx"]["agree"] > 0
-    for stage in ("ingest.ours.all.0ms", "dbt.build", "checks.gx", "e2e.full"):
+    # Six months of history: every partner is new (a naive forecast) or too new, so no backtest.
+    fc = f["forecasting"]
+    assert fc["measured"] and fc["partners_forecast"] > 0
+    for phase in ("statsforecast_import_s", "read_s", "build_s", "write_s", "seconds"):
+        assert _median(fc, phase) > 0, phase
+    assert sum(fc["partners_by_class"].values()) == fc["partners_active"]
+    assert fc["rows_written"]["rpt_partner_sales_forecast"] == 6 * fc["partners_active"]
+    assert fc["chosen_model"] in CANDIDATES and fc["pooled_wape"] == {}
+    assert "chosen by default" in text
+    for stage in ("ingest.ours.all.0ms", "dbt.build", "forecast", "checks.gx", "e2e.full"):
         assert f["memory"][stage]["peak_rss_mb"]["median"] > 0
     assert _median(f["end_to_end"], "partnerpulse_run_s") > 0
     assert _median(f["end_to_end"], "world_generation_s") > 0
@@ -154,6 +166,7 @@ def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
     assert "## 1. Ingestion" in md and "## 5. Peak memory and end to end" in md
     assert "**The floor is incomplete**" in md
     assert not any(h in md for h in ("## 2. Transformation", "## 3. Incremental", "## 4. Val"))
+    assert not f["forecasting"]["measured"] and "## 7. Forecasting" not in md
 
     refused = subprocess.run(
         [*argv, "--stages", "validation"], cwd=REPO, capture_output=True, text=True, check=False
@@ -161,3 +174,36 @@ def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "the validation stage starts from transformation's warehouse" in refused.stderr
     assert not list(out.glob("*-tiny-validation.*"))
+    refused = subprocess.run(
+        [*argv, "--stages", "ingestion,forecasting"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "the forecasting stage starts from transformation's warehouse" in refused.stderr
+
+
+def test_bench_backtests_partners_with_two_years_of_history(tmp_path: Path) -> None:
+    """27 months of history: the partners that joined early are backtested, the candidates
+    compared with the baseline on pooled WAPE, and the best one chosen."""
+    out = tmp_path / "results"
+    argv = [sys.executable, "-m", "benchmarks", "--scale", "tiny", "--months", "27"]
+    argv += ["--reps", "1", "--latencies", "0", "--no-dlt", "--no-profile", "--out", str(out)]
+    argv += ["--stages", "ingestion,transformation,forecasting"]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    (js,) = out.glob("*-tiny-p8-m27-ingestion-transformation-forecasting.json")
+    fc = json.loads(js.read_text())["figures"]["forecasting"]
+    assert fc["partners_by_class"].get("regular", 0) > 0
+    assert set(fc["pooled_wape"]) == CANDIDATES | {BASELINE}
+    assert all(0 < wape < 10 for wape in fc["pooled_wape"].values())
+    candidates = {m: w for m, w in fc["pooled_wape"].items() if m in CANDIDATES}
+    assert fc["chosen_model"] == min(candidates, key=candidates.get)
+    assert fc["partners_backtested"] >= fc["partners_by_class"]["regular"]
+    assert fc["rows_written"]["rpt_forecast_backtest"] > 0
+    assert _median(fc, "backtest_s") > 0 and _median(fc, "final_forecast_s") > 0
+    md = js.with_suffix(".md").read_text()
+    assert "## 7. Forecasting" in md and f"chosen: **{fc['chosen_model']}**" in md
