@@ -192,6 +192,9 @@ class Settings:
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_dir: Path | None = None
+    # A Spark Connect server (`sc://host:port/;token=...`) to build on instead of a session
+    # in dbt's process: a cluster's driver. Secret: its parameters may hold a token.
+    spark_remote: Secret | None = field(default=None, repr=False)
     # Operations (docs/operations.md): alerts, publishing for BI, partitions, schedules.
     alert_webhook_url: Secret | None = field(default=None, repr=False)
     dagster_ui_url: str | None = None
@@ -393,6 +396,14 @@ def _engine(value: object) -> str | None:
     return engine and engine.lower()
 
 
+def _spark_remote(value: object) -> Secret | None:
+    secret = _secret(value)
+    # The value is not repeated: its parameters may hold a token.
+    if secret is not None and not secret.reveal().startswith("sc://"):
+        raise ValueError("must be a Spark Connect URL, sc://host:port (value not shown)")
+    return secret
+
+
 def _due_day(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 28:
         raise ValueError(f"must be 1..28, got {value}")
@@ -478,6 +489,7 @@ class _Variables(BaseSettings):
     spark_master: _Text = None
     spark_driver_memory: _Text = None
     spark_dir: _Path = None
+    spark_remote: Annotated[Secret | None, BeforeValidator(_spark_remote)] = None
     alert_webhook_url: _Secret = None
     dagster_ui_url: _Url = None
     serving_warehouse: _Path = None

@@ -95,6 +95,16 @@ def test_bad_values_name_the_variable(name, value):
         Settings.from_env({f"PARTNERPULSE_{name}": value})
 
 
+def test_a_spark_connect_url_is_a_secret_and_a_bad_one_is_refused_without_showing_it():
+    url = "sc://spark.example:15002/;token=pp-connect-token;use_ssl=true"
+    s = Settings.from_env({"PARTNERPULSE_SPARK_REMOTE": url})
+    assert s.spark_remote.reveal() == url
+    assert "pp-connect-token" not in repr(s) + str(s.spark_remote)
+    with pytest.raises(ValueError, match="PARTNERPULSE_SPARK_REMOTE") as refused:
+        Settings.from_env({"PARTNERPULSE_SPARK_REMOTE": "https://spark.example/?token=pp-x"})
+    assert "pp-x" not in str(refused.value)
+
+
 def test_secret_equality_and_truth():
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
     assert not Secret("") and Secret("x")

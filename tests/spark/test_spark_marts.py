@@ -8,19 +8,27 @@ both pipelines sync and build again: on Spark, on top of what it built (the ERP 
 rebuilds its changed months, the tier snapshot rewrites its history). After each round,
 every mart (as the checks and BI read it: the warehouse file and the published Parquet)
 and every check's outcome are compared, engine against engine.
+
+In the second round a third pipeline builds on a Spark Connect server (a JVM on loopback,
+as a cluster's driver serves one; `PARTNERPULSE_SPARK_REMOTE`), syncing the changed world
+for the first time: it must give the marts DuckDB gives after its incremental second sync.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
+from connectors.config import Settings
+from connectors.spark import RemoteSparkError, check_remote
 from forecasts.schema import TABLES as FORECAST_TABLES
 from tests.e2e.harness import pipeline_env, run_in_process
 from tests.spark.compare import differences, duckdb_marts, published_marts
+from tests.spark.connect_server import connect_server
 
 # The shared fixture builds on Spark more than once (each dbt command starts a JVM): longer
 # than the suite's 900 s per test when CI's other workers load the machine.
@@ -89,33 +97,50 @@ def _change_the_world(world: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def rounds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+def rounds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
     tmp = tmp_path_factory.mktemp("engines")
     envs = {}
-    for engine in ("duckdb", "spark"):
+    for engine in ("duckdb", "spark", "connect"):
         (tmp / engine).mkdir()
-        envs[engine] = {**pipeline_env(tmp / engine), "PARTNERPULSE_ENGINE": engine}
-    # One world for both: generated once, changed once.
-    envs["spark"]["PARTNERPULSE_STANDIN_CACHE_DIR"] = envs["duckdb"][
-        "PARTNERPULSE_STANDIN_CACHE_DIR"
-    ]
+        envs[engine] = {**pipeline_env(tmp / engine), "PARTNERPULSE_ENGINE": "spark"}
+        # One world for all: generated once, changed once.
+        envs[engine]["PARTNERPULSE_STANDIN_CACHE_DIR"] = str(tmp / "worlds")
+    envs["duckdb"]["PARTNERPULSE_ENGINE"] = "duckdb"
     warehouses = {engine: Path(env["PARTNERPULSE_WAREHOUSE"]) for engine, env in envs.items()}
 
-    def one_round() -> dict:
-        outcomes = {engine: _outcomes(run_in_process(env)) for engine, env in envs.items()}
-        marts = {engine: duckdb_marts(path) for engine, path in warehouses.items()}
-        published = {engine: published_marts(path.parent) for engine, path in warehouses.items()}
+    def one_round(engines: tuple[str, ...]) -> dict:
+        outcomes = {engine: _outcomes(run_in_process(envs[engine])) for engine in engines}
+        marts = {engine: duckdb_marts(warehouses[engine]) for engine in engines}
+        published = {engine: published_marts(warehouses[engine].parent) for engine in engines}
         return {
             "outcomes": outcomes,
             "marts": marts,
-            "differences": differences(marts["duckdb"], marts["spark"]),
-            "published": differences(published["duckdb"], published["spark"], types=True),
+            **{
+                f"{name}differences": differences(marts["duckdb"], marts[engine])
+                for name, engine in (("", "spark"), ("connect_", "connect"))
+                if engine in engines
+            },
+            **{
+                f"{name}published": differences(published["duckdb"], published[engine], types=True)
+                for name, engine in (("", "spark"), ("connect_", "connect"))
+                if engine in engines
+            },
         }
 
-    first = one_round()
-    (world,) = Path(envs["duckdb"]["PARTNERPULSE_STANDIN_CACHE_DIR"]).glob("*/world.duckdb")
+    first = one_round(("duckdb", "spark"))
+    (world,) = (tmp / "worlds").glob("*/world.duckdb")
     changed = _change_the_world(world)
-    second = one_round()
+    spark_dir = tmp / "connect" / "spark"
+    with connect_server(spark_dir) as url:
+        envs["connect"]["PARTNERPULSE_SPARK_DIR"] = str(spark_dir)
+        envs["connect"]["PARTNERPULSE_SPARK_REMOTE"] = url
+        second = one_round(("duckdb", "spark", "connect"))
+        # A server that keeps its tables elsewhere than the pipeline's Spark folder.
+        elsewhere = {"PARTNERPULSE_SPARK_DIR": str(tmp / "elsewhere")}
+        hidden = {"PARTNERPULSE_SPARK_REMOTE": f"{url}/;user_id=pp-hidden-user"}
+        with pytest.raises(RemoteSparkError) as refused:
+            check_remote(Settings.from_env({**elsewhere, **hidden}))
+        second["refused"] = str(refused.value)
     con = duckdb.connect(str(warehouses["spark"]), read_only=True)
     try:
         second["landed"] = [
@@ -139,7 +164,7 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         }
     )
     spark_tables = Path(warehouses["spark"]).parent / "spark" / "warehouse" / "marts.db"
-    return {"first": first, "second": second, "spark_tables": spark_tables}
+    yield {"first": first, "second": second, "spark_tables": spark_tables}
 
 
 def test_the_pipeline_on_spark_gives_duckdbs_marts_and_check_outcomes(rounds: dict) -> None:
@@ -163,3 +188,19 @@ def test_after_a_second_sync_with_changes_spark_still_gives_duckdbs_marts(rounds
     assert second["differences"] == []
     assert second["published"] == []
     assert second["outcomes"]["spark"] == second["outcomes"]["duckdb"]
+
+
+def test_a_spark_connect_server_gives_duckdbs_marts(rounds: dict) -> None:
+    second = rounds["second"]
+    assert second["connect_differences"] == []
+    assert second["connect_published"] == []
+    assert second["outcomes"]["connect"] == second["outcomes"]["duckdb"]
+
+
+def test_a_server_on_another_folder_is_refused_by_name_without_its_url_parameters(
+    rounds: dict,
+) -> None:
+    refused = rounds["second"]["refused"]
+    assert "Spark Connect server at 127.0.0.1:" in refused
+    assert "elsewhere" in refused and "connect/spark/warehouse" in refused
+    assert "pp-hidden-user" not in refused
