@@ -26,12 +26,19 @@ from .world.cases import CaseBook
 from .world.common import Window
 from .world.plan import build_plan, case_count
 from .world.schema import WORLD_TABLES, create_ddl, qualified
+from .world.segments import plant_segments
 
-GENERATOR_VERSION = 1
+# Bumped whenever the same parameters give another world; cached worlds carry it in their
+# folder name, so a new version is generated afresh rather than read from an old cache.
+# 2: planted product-line gaps and industry specialists (world/segments.py).
+GENERATOR_VERSION = 2
 
 
 def world_dir_name(*, seed: int, partners: int, months: int, scale: float, as_of: dt.date) -> str:
-    return f"world-s{seed}-p{partners}-m{months}-x{float(scale)}-{_as_date(as_of).isoformat()}"
+    return (
+        f"world-v{GENERATOR_VERSION}-s{seed}-p{partners}-m{months}-x{float(scale)}-"
+        f"{_as_date(as_of).isoformat()}"
+    )
 
 
 def generate_world(
@@ -116,7 +123,9 @@ def _generate_into(
     window = Window.build(as_of, months)
     n_case = case_count(partners)
     plan = build_plan(seed, partners, window, scale, n_unmapped=n_case)
+    planted = plant_segments(plan, partners)
     book = CaseBook(plan, n_case)
+    book.truth.extend(planted)
     book.plan_erp_cases()
 
     scratch = out / "scratch.duckdb"

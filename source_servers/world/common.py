@@ -28,6 +28,7 @@ STREAM_PORTAL = 5
 STREAM_CASES = 6
 STREAM_REPORTS = 7
 STREAM_NAMES = 8
+STREAM_SEGMENTS = 9
 
 
 def rng_for(seed: int, stream: int, *sub: int) -> np.random.Generator:

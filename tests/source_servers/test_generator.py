@@ -36,7 +36,7 @@ ALL_CASES = {
     "withdrawn_latest", "all_withdrawn", "unknown_sku", "unknown_invoice_ref", "no_erp_sales",
     "pos_bad_row", "pos_bad_header", "api_csv_clash", "unmapped_erp_partner",
     "erp_crm_id_mismatch", "voided_invoice", "credit_memo_only_month",
-    "soft_deleted_opportunity", "terminated_partner",
+    "soft_deleted_opportunity", "terminated_partner", "product_line_gap", "industry_specialist",
 }  # fmt: skip
 TOL_PCT, TOL_USD = 0.02, 50.0
 
@@ -132,7 +132,7 @@ def test_another_seed_gives_another_world(world, tmp_path):
 def test_ensure_world_caches_by_parameters(tmp_path, monkeypatch):
     params = {**PARAMS, "partners": 5, "months": 6}
     path = ensure_world(tmp_path, **params)
-    assert path == tmp_path / "world-s11-p5-m6-x1.0-2025-06-15"
+    assert path == tmp_path / f"world-v{generator.GENERATOR_VERSION}-s11-p5-m6-x1.0-2025-06-15"
     assert (path / "world.json").is_file() and (path / "world.duckdb").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
 
