@@ -68,3 +68,20 @@
             then array_join({{ values }}, '{{ separator }}')
     end
 {%- endmacro %}
+
+
+{#
+    A name as compared across systems: lower case, without surrounding spaces, runs of
+    spaces as one. NULL in, NULL out.
+#}
+{% macro normalized_name(expression) -%}
+    {{ return(adapter.dispatch('normalized_name', 'partnerpulse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__normalized_name(expression) -%}
+    regexp_replace(lower(trim({{ expression }})), ' +', ' ', 'g')
+{%- endmacro %}
+
+{% macro spark__normalized_name(expression) -%}
+    regexp_replace(lower(trim({{ expression }})), ' +', ' ')
+{%- endmacro %}
