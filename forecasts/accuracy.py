@@ -34,9 +34,8 @@ def choose(cv: pd.DataFrame, names: Sequence[str]) -> str:
     """The candidate with the lowest pooled WAPE (the first listed on a tie or without a
     backtest)."""
     wape = pooled_wape(cv) if not cv.empty else {}
-    scored = [(wape.get(name, np.inf), i, name) for i, name in enumerate(names)]
-    scored = [(np.inf if np.isnan(w) else w, i, n) for w, i, n in scored]
-    return min(scored)[2]
+    scored = [(wape.get(name, np.nan), i, name) for i, name in enumerate(names)]
+    return min((np.inf if np.isnan(w) else w, i, name) for w, i, name in scored)[2]
 
 
 def _scale(history: np.ndarray) -> float:

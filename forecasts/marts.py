@@ -81,11 +81,10 @@ def build(series: Series) -> ForecastMarts:
     intermittent_model = methods.model_for(INTERMITTENT, chosen)
     intermittent_cv = methods.backtest(intermittent, [intermittent_model])
 
-    model_of = {
-        pid: methods.model_for(cls, chosen).alias
-        for pid, cls in series.classes.items()
-        if cls != TOO_NEW
+    alias = {
+        cls: methods.model_for(cls, chosen).alias for cls in (REGULAR, INTERMITTENT, SHORT, NEW)
     }
+    model_of = {pid: alias[cls] for pid, cls in series.classes.items() if cls != TOO_NEW}
     cv = pd.concat([regular_cv, intermittent_cv], ignore_index=True)
     scored = accuracy.partner_accuracy(cv, model_of, series.frame) if not cv.empty else None
 
@@ -170,5 +169,4 @@ def _ecosystem_rows(series: Series, chosen: str, forecasts: pd.DataFrame) -> pd.
         rows = rows.merge(partners, left_on="ds", right_index=True, how="left")
     rows["horizon"] = _months_after(series.origin, rows["ds"])
     rows["origin_month"] = series.origin
-    rows["partners_forecast"] = rows.get("partners_forecast", 0)
     return rows.rename(columns={"ds": "month_start", "model": "forecast_model", **_BOUNDS})
