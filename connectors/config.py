@@ -146,9 +146,31 @@ class Settings:
     """Everything the connectors need: source URLs, credentials, paths and tuning."""
 
     crm_url: str | None = None
+    # How the pipeline logs in to Salesforce (docs/authentication.md): "client_credentials"
+    # (client id + secret), "jwt_bearer" (consumer key = client id, user name, private key
+    # of the connected app's certificate) or "refresh_token" (client id [+ secret] + token).
+    crm_auth: str = "client_credentials"
     crm_client_id: str | None = None
     crm_client_secret: Secret | None = field(default=None, repr=False)
+    crm_username: str | None = None
+    crm_private_key_path: Path | None = None
+    # The JWT's audience: the login host (https://login.salesforce.com, test.salesforce.com
+    # for a sandbox, or an Experience Cloud site). Default: `crm_url`.
+    crm_jwt_audience: str | None = None
+    crm_refresh_token: Secret | None = field(default=None, repr=False)
+    # Bulk API 2.0 (connectors.salesforce_bulk): these logical objects always, any other
+    # whose record count is at least `crm_bulk_min_records` (0: never by count).
+    crm_bulk_objects: tuple[str, ...] = ()
+    crm_bulk_min_records: int = 100_000
+    # The share of the org's daily API allowance left to other integrations: a sync that
+    # would reach into it stops cleanly (connectors.api_budget).
+    crm_api_reserve: float = 0.2
     erp_url: str | None = None
+    # How the pipeline logs in to NetSuite: "client_credentials" (OAuth 2.0 client id +
+    # secret), "certificate" (OAuth 2.0 M2M: a JWT signed with the certificate's key) or
+    # "tba" (token-based authentication: OAuth 1.0a, HMAC-SHA256). Default: "certificate"
+    # when a certificate id and key are set, else "client_credentials".
+    erp_auth: str | None = None
     erp_client_id: str | None = None
     erp_client_secret: Secret | None = field(default=None, repr=False)
     # JWT client assertion (production NetSuite): certificate id + private key file.
@@ -156,6 +178,13 @@ class Settings:
     erp_private_key_path: Path | None = None
     erp_jwt_algorithm: str = "PS256"
     erp_jwt_scope: str = "rest_webservices"
+    # Token-based authentication: the account id is the signature's realm (`1234567`,
+    # `1234567_SB1` for a sandbox).
+    erp_account_id: str | None = None
+    erp_consumer_key: str | None = None
+    erp_consumer_secret: Secret | None = field(default=None, repr=False)
+    erp_token_id: Secret | None = field(default=None, repr=False)
+    erp_token_secret: Secret | None = field(default=None, repr=False)
     portal_url: str | None = None
     portal_api_key: Secret | None = field(default=None, repr=False)
     landing_dir: Path | None = None
@@ -268,8 +297,17 @@ class Settings:
 
     @property
     def erp_uses_jwt(self) -> bool:
-        """True when a certificate id and private key are configured for NetSuite."""
-        return bool(self.erp_certificate_id and self.erp_private_key_path)
+        """True when NetSuite is logged in to with a certificate (OAuth 2.0 M2M)."""
+        return self.erp_auth_method == "certificate"
+
+    @property
+    def erp_auth_method(self) -> str:
+        """`erp_auth`, else "certificate" when a certificate id and key are configured,
+        else "client_credentials"."""
+        if self.erp_auth:
+            return self.erp_auth
+        certificate = self.erp_certificate_id and self.erp_private_key_path
+        return "certificate" if certificate else "client_credentials"
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (`http` may be given as a dict of changes)."""
@@ -387,6 +425,34 @@ def _blocking_findings(value: object) -> tuple[BlockingFinding, ...] | None:
 
 
 ENGINES = ("duckdb", "spark")
+CRM_AUTH = ("client_credentials", "jwt_bearer", "refresh_token")
+ERP_AUTH = ("client_credentials", "certificate", "tba")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[object], str | None]:
+    def parse(value: object) -> str | None:
+        text = _text(value)
+        if text is not None and text.lower() not in choices:
+            raise ValueError(f"must be one of: {', '.join(choices)}, got {text!r}")
+        return text and text.lower()
+
+    return parse
+
+
+def _names(value: object) -> tuple[str, ...] | None:
+    """A list of names: a YAML list, or text separated by commas."""
+    if isinstance(value, list | tuple):
+        items = [_text(v) for v in value]
+    else:
+        text = _text(value)
+        items = text.split(",") if text else []
+    return tuple(dict.fromkeys(i.strip() for i in items if i and i.strip())) or None
+
+
+def _share(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:
+        raise ValueError(f"must be a share from 0 up to (not including) 1, got {value}")
+    return value
 
 
 def _engine(value: object) -> str | None:
@@ -453,14 +519,30 @@ class _Variables(BaseSettings):
     )
 
     crm_url: _Url = None
+    crm_auth: Annotated[str | None, BeforeValidator(_choice(CRM_AUTH))] = None
     crm_client_id: _Text = None
     crm_client_secret: _Secret = None
+    crm_username: _Text = None
+    crm_private_key_path: _Path = None
+    crm_jwt_audience: _Url = None
+    crm_refresh_token: _Secret = None
+    crm_bulk_objects: Annotated[tuple[str, ...] | None, BeforeValidator(_names)] = None
+    crm_bulk_min_records: _Int = None
+    crm_api_reserve: Annotated[
+        float | None, BeforeValidator(_number(float)), AfterValidator(_share)
+    ] = None
     erp_url: _Url = None
+    erp_auth: Annotated[str | None, BeforeValidator(_choice(ERP_AUTH))] = None
     erp_client_id: _Text = None
     erp_client_secret: _Secret = None
     erp_certificate_id: _Text = None
     erp_private_key_path: _Path = None
     erp_jwt_algorithm: _Text = None
+    erp_account_id: _Text = None
+    erp_consumer_key: _Text = None
+    erp_consumer_secret: _Secret = None
+    erp_token_id: _Secret = None
+    erp_token_secret: _Secret = None
     portal_url: _Url = None
     portal_api_key: _Secret = None
     landing_dir: _Path = None

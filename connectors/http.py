@@ -181,6 +181,12 @@ class Auth(ABC):
         """Every value that must never appear in an error or log (`redact` adds their
         URL- and JSON-encoded forms)."""
 
+    def signer(self) -> requests.auth.AuthBase | None:
+        """A requests auth that signs each prepared request (method, final URL, query),
+        for schemes whose credential depends on the request itself (OAuth 1.0a); None for
+        a credential `apply` puts in the headers."""
+        return None
+
 
 class ApiKeyAuth(Auth):
     """A static API key in a header (no refresh possible: a 401 is final)."""
@@ -389,10 +395,13 @@ class HttpClient:
         """Send a request with retries; refresh the credential once on 401; raise on >= 400."""
         sent_auth = None
         hdrs = dict(headers or {})
+        signer = self.auth.signer() if authed and self.auth else None
         if authed and self.auth:
             self.auth.apply(self, hdrs)
             sent_auth = hdrs.get("Authorization")
-        resp = self._send(method, url, params=params, json=json, data=data, headers=hdrs)
+        resp = self._send(
+            method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
+        )
         if resp.status_code == 401 and authed and self.auth:
             message, code = describe_error_body(resp)
             if not self.auth.refresh(self, sent_auth):
@@ -402,7 +411,9 @@ class HttpClient:
             log.info(
                 "%s: 401 on %s, retrying once with a new token", self.system, safe_endpoint(url)
             )
-            resp = self._send(method, url, params=params, json=json, data=data, headers=hdrs)
+            resp = self._send(
+                method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
+            )
             if resp.status_code == 401:
                 message, code = describe_error_body(resp)
                 raise self.error(

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from source_servers import metadata, shaping
 from source_servers.admin import AdminGuard, admin_routes
 from source_servers.faults import FaultMiddleware, SourceState, bearer_token
-from source_servers.runtime import JsonRows, World, json_rows
+from source_servers.runtime import JsonRows, SourceCredentials, World, json_rows
 
 API_VERSION = "v61.0"
 DATA_PREFIX = f"/services/data/{API_VERSION}"
@@ -410,10 +410,11 @@ class _LimitInfoMiddleware:
 class CrmServer:
     """Request handlers of the stand-in Salesforce org."""
 
-    def __init__(self, world: World, client_id: str, client_secret: str) -> None:
+    def __init__(self, world: World, credentials: SourceCredentials) -> None:
         self.world = world
-        self.client_id = client_id
-        self.client_secret = client_secret
+        self.credentials = credentials
+        self.client_id = credentials.crm_client_id
+        self.client_secret = credentials.crm_client_secret
         self.locators = LocatorStore()
         self._catalog: tuple[int, dict[str, metadata.SfObject]] | None = None
         self.state = SourceState(
@@ -603,9 +604,9 @@ class CrmServer:
         return sf_errors(404, "NOT_FOUND", "The requested resource does not exist")
 
 
-def create_app(world: World, client_id: str, client_secret: str, *, admin_token: str) -> Starlette:
+def create_app(world: World, credentials: SourceCredentials, *, admin_token: str) -> Starlette:
     """The stand-in Salesforce app; `app.state.source` is its `SourceState`."""
-    crm = CrmServer(world, client_id, client_secret)
+    crm = CrmServer(world, credentials)
     routes = [
         Route("/services/oauth2/token", crm.token, methods=["POST"]),
         Route("/services/data", crm.versions, methods=["GET"]),

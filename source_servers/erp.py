@@ -31,7 +31,7 @@ from starlette.routing import Route
 from source_servers import metadata, shaping
 from source_servers.admin import AdminGuard, admin_routes
 from source_servers.faults import FaultMiddleware, SourceState, bearer_token
-from source_servers.runtime import JsonRows, World, json_rows
+from source_servers.runtime import JsonRows, SourceCredentials, World, json_rows
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 QUERY_PATH = "/services/rest/query/v1/suiteql"
@@ -360,10 +360,11 @@ def _form(body: bytes) -> dict[str, str]:
 class ErpServer:
     """Request handlers of the stand-in NetSuite account."""
 
-    def __init__(self, world: World, client_id: str, client_secret: str) -> None:
+    def __init__(self, world: World, credentials: SourceCredentials) -> None:
         self.world = world
-        self.client_id = client_id
-        self.client_secret = client_secret
+        self.credentials = credentials
+        self.client_id = credentials.erp_client_id
+        self.client_secret = credentials.erp_client_secret
         self.runner = SuiteQLRunner(world)
         self.state = SourceState(
             "erp",
@@ -517,9 +518,9 @@ class ErpServer:
         return ns_error(404, "The requested resource does not exist.", "NONEXISTENT_ID")
 
 
-def create_app(world: World, client_id: str, client_secret: str, *, admin_token: str) -> Starlette:
+def create_app(world: World, credentials: SourceCredentials, *, admin_token: str) -> Starlette:
     """The stand-in NetSuite app; `app.state.source` is its `SourceState`."""
-    erp = ErpServer(world, client_id, client_secret)
+    erp = ErpServer(world, credentials)
 
     async def suiteql(request: Request) -> Response:
         body = await request.body()

@@ -44,8 +44,22 @@ class SourceCredentials:
 
     crm_client_id: str = "partnerpulse-crm"
     crm_client_secret: str = "demo-crm-secret"
+    # JWT bearer: the user the connected app may act as, and the public key (PEM) of the
+    # certificate uploaded to it (None: the flow is refused, as by an app without one).
+    crm_username: str = "integration@partnerpulse.example"
+    crm_jwt_public_key: str | None = None
+    crm_refresh_token: str = "demo-crm-refresh-token"
     erp_client_id: str = "partnerpulse-erp"
     erp_client_secret: str = "demo-erp-secret"
+    # OAuth 2.0 M2M: the certificate id and its public key (PEM); None: not verified.
+    erp_certificate_id: str | None = None
+    erp_jwt_public_key: str | None = None
+    # Token-based authentication (OAuth 1.0a): the account id is the realm.
+    erp_account_id: str = "1234567_SB1"
+    erp_consumer_key: str = "demo-erp-consumer-key"
+    erp_consumer_secret: str = "demo-erp-consumer-secret"
+    erp_token_id: str = "demo-erp-token-id"
+    erp_token_secret: str = "demo-erp-token-secret"
     portal_api_key: str = "demo-portal-key"
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
@@ -457,8 +471,8 @@ def start_sources(
         as_of = json.loads(meta.read_text()).get("as_of")
     c = credentials
     apps = {
-        "crm": crm.create_app(world, c.crm_client_id, c.crm_client_secret, admin_token=admin_token),
-        "erp": erp.create_app(world, c.erp_client_id, c.erp_client_secret, admin_token=admin_token),
+        "crm": crm.create_app(world, c, admin_token=admin_token),
+        "erp": erp.create_app(world, c, admin_token=admin_token),
         "portal": portal.create_app(world, c.portal_api_key, admin_token=admin_token),
     }
     threads: list[_ServerThread] = []
