@@ -27,7 +27,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -37,6 +37,9 @@ from requests.adapters import HTTPAdapter
 from connectors.config import HttpSettings, Secret
 from connectors.redaction import basic_credentials, redact
 from connectors.retries import BoundedRetry, RetryBudgetExceeded
+
+if TYPE_CHECKING:
+    from connectors.api_budget import ApiBudget
 
 log = logging.getLogger("partnerpulse.connectors.http")
 
@@ -334,11 +337,15 @@ class HttpClient:
         *,
         usage_header: str | None = None,
         session: requests.Session | None = None,
+        budget: ApiBudget | None = None,
     ) -> None:
         self.system = system
         self.http = http
         self.auth = auth
         self.usage_header = usage_header
+        # The share of the daily API allowance this client may spend: checked before each
+        # request, fed by `usage_header` (connectors.api_budget).
+        self.budget = budget
         self.session = session or build_session(http, self.secret_values)
         self.stats = ClientStats()
         self._stats_lock = threading.Lock()
@@ -432,6 +439,8 @@ class HttpClient:
         return resp
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if self.budget is not None:
+            self.budget.check(f"{method} {safe_endpoint(url)}")
         if self._pause_next and self.http.api_usage_pause_s > 0:
             with self._stats_lock:
                 self.stats.throttled_requests += 1
@@ -483,6 +492,8 @@ class HttpClient:
                 if match:
                     used, limit = int(match.group(1)), int(match.group(2))
                     self.stats.api_usage_used, self.stats.api_usage_limit = used, limit
+                    if self.budget is not None:
+                        self.budget.observe(used, limit)
                     near = limit > 0 and used / limit >= self.http.api_usage_slowdown_at
                     if near and not self._pause_next:
                         log.warning(

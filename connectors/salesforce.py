@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.api_budget import ApiBudget
 from connectors.config import Settings
-from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
+from connectors.http import HttpClient, OAuthClientCredentials, SourceError, is_array, is_object
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.org import LOGICAL, OrgConfig, default_org
 from connectors.schema import RawTable, object_table, source_columns
@@ -129,23 +130,48 @@ class SalesforceClient:
             form,
             [secret.reveal()] if secret else [],
         )
+        self.budget = ApiBudget(SYSTEM, settings.crm_api_reserve)
         self.http = http or HttpClient(
             SYSTEM, settings.http, self.auth, usage_header="Sforce-Limit-Info"
         )
         if http is not None:
             self.http.auth = self.auth
+        self.http.budget = self.budget
 
     @property
     def instance_url(self) -> str:
         """The org's instance URL from the token response (fetching a token if needed)."""
         if not self.auth.token_info:
             self.auth.apply(self.http, {})
+            # Before any data request, so that a run starting with the day's share spent
+            # stops before its first page.
+            self.read_limits()
         url = self.auth.token_info.get("instance_url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise self.http.error(
                 "POST", self.auth.token_url, 200, "token response has no valid instance_url"
             )
         return url.rstrip("/")
+
+    def read_limits(self) -> None:
+        """Read the org's daily API allowance and usage (`/limits`, one call) into the
+        budget. An integration user may lack the permission to read it (403), or a proxy
+        may not pass it (404): the budget then learns the usage from the first response's
+        `Sforce-Limit-Info`."""
+        url = f"{self.instance_url}/services/data/{API_VERSION}/limits"
+        try:
+            resp = self.http.request("GET", url)
+        except SourceError as exc:
+            if exc.status not in (403, 404):
+                raise
+            log.info("crm: the org's /limits cannot be read (%s): usage from headers", exc)
+            return
+        body = self.http.parse_json(resp, "GET", url)
+        daily = body.get("DailyApiRequests") if is_object(body) else None
+        limit = daily.get("Max") if is_object(daily) else None
+        remaining = daily.get("Remaining") if is_object(daily) else None
+        if isinstance(limit, int) and isinstance(remaining, int):
+            self.budget.observe(limit - remaining, limit)
 
     def resolve(self, next_records_url: str) -> str:
         """`nextRecordsUrl` as an absolute URL (relative ones are under `instance_url`)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors import netsuite, partner_portal, pos_files, salesforce
+from connectors.api_budget import ApiBudgetExhausted
 from connectors.config import Settings
 from connectors.http import ClientStats
 from connectors.landing import JsonLanding, land_json_pages
@@ -283,8 +284,22 @@ def sync_object(
         else:
             committed, pages, details = _sync_http(settings, path, run, spec, clients)
     except BaseException as exc:
-        log.error("sync %s/%s failed: %s", source, object_name, exc)
-        record_failure(path, run, exc, lock_timeout_s=settings.warehouse_lock_timeout_s)
+        stopped = isinstance(exc, ApiBudgetExhausted)
+        log.log(
+            logging.WARNING if stopped else logging.ERROR,
+            "sync %s/%s %s: %s",
+            source,
+            object_name,
+            "stopped" if stopped else "failed",
+            exc,
+        )
+        record_failure(
+            path,
+            run,
+            exc,
+            lock_timeout_s=settings.warehouse_lock_timeout_s,
+            status="stopped" if stopped else "failed",
+        )
         raise
     finally:
         if own_clients:
@@ -414,6 +429,8 @@ def _sync_http(
         details.update(fetched)
         http_stats = client.http.stats
         details.update(http_stats.as_dict())
+        if client.http.budget is not None:
+            details.update(client.http.budget.summary())
         details["spooled_bytes"] = spool.bytes
         details["fetch_s"] = round(time.monotonic() - fetch_started, 3)
         files, records, pages = spool.files, spool.records, spool.pages

@@ -135,13 +135,15 @@ def record_failure(
     error: BaseException,
     *,
     lock_timeout_s: float = 60.0,
+    status: str = "failed",
 ) -> None:
-    """Write a `failed` `ops.sync_runs` row in its own transaction (never raises)."""
+    """Write a `failed` (or `status`: `stopped` when the API budget ended it)
+    `ops.sync_runs` row in its own transaction (never raises)."""
     message = f"{error.__class__.__name__}: {error}"[:4000]
     try:
         with connect(path, lock_timeout_s=lock_timeout_s) as con:
             con.execute("BEGIN TRANSACTION")
-            _insert_run(con, run, "failed", utcnow(), None, run.watermark_before, message)
+            _insert_run(con, run, status, utcnow(), None, run.watermark_before, message)
             con.execute("COMMIT")
     except Exception:  # the original error matters more than this one
         log.exception("could not record the failed sync %s", run.sync_id)

@@ -31,6 +31,7 @@ import duckdb
 from pydantic import Field
 
 from connectors import pos_files
+from connectors.api_budget import API_BUDGET
 from connectors.config import Settings
 from connectors.http import SourceError
 from connectors.org import LOGICAL
@@ -122,8 +123,9 @@ def _mapped_from(settings: Settings, obj: SyncObject) -> dict[str, object]:
 
 def is_transient(exc: BaseException) -> bool:
     """A source failure worth retrying later: no response, throttled, or a server error
-    (not a 4xx such as a spent API quota, and not invalid data)."""
-    if not isinstance(exc, SourceError) or exc.code == "REQUEST_LIMIT_EXCEEDED":
+    (not a 4xx such as a spent API quota, not a stop before the share of the allowance
+    kept for others, and not invalid data)."""
+    if not isinstance(exc, SourceError) or exc.code in ("REQUEST_LIMIT_EXCEEDED", API_BUDGET):
         return False
     return exc.status is None or exc.status == 429 or exc.status >= 500
 

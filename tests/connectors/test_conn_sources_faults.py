@@ -112,20 +112,23 @@ def test_expired_tokens_are_refreshed(sources, settings, world_dir):
     sources.set_faults("crm", token_ttl_requests=1)
     one_client = settings.replace(object_workers=1)
     results = sync_source(one_client, settings.warehouse, "crm")  # one token shared by 5 syncs
-    assert sum(r.details["token_refreshes"] for r in results) == 4
+    # The org's /limits, read first, spends the first token: each of the 5 syncs needs a new one.
+    assert sum(r.details["token_refreshes"] for r in results) == 5
     assert counts(settings.warehouse)["raw_crm.lead"] == world_counts(world_dir)["raw_crm.lead"]
 
 
 def test_slows_down_near_the_daily_api_limit(sources, settings):
     total = add_opportunities(sources)
     pages = -(-total // 200)
-    sources.set_faults("crm", daily_limit=pages)  # the last page brings usage to 100 %
-    # 3 pages: usage after page 2 is 67 %, so slow down from 60 % on (90 % by default).
-    near = settings.replace(http={"api_usage_slowdown_at": 0.6})
+    # /limits and the pages: the last page brings usage to 100 %.
+    sources.set_faults("crm", daily_limit=pages + 1)
+    # 3 pages: usage after page 2 is 75 %, so slow down from 60 % on (90 % by default). No
+    # share kept for others: the stand-in's limit is the whole allowance.
+    near = settings.replace(http={"api_usage_slowdown_at": 0.6}, crm_api_reserve=0)
     result = sync_object(near, settings.warehouse, "crm", "opportunities")
     assert result.rows_read == total
     assert result.details["throttled_requests"] >= 1
-    assert result.details["api_usage"] == f"{pages}/{pages}"
+    assert result.details["api_usage"] == f"{pages + 1}/{pages + 1}"
 
 
 # -- clear failures -------------------------------------------------------------------------
@@ -176,10 +179,12 @@ def test_truncated_body_is_a_hard_error_and_a_rerun_lands_once(
 
 
 def test_daily_limit_403_is_not_retried(sources, settings):
-    sources.set_faults("crm", daily_limit=1)
-    sync_object(settings, settings.warehouse, "crm", "accounts")
+    # Each sync reads /limits, then one page; none of the allowance is kept for others.
+    sources.set_faults("crm", daily_limit=3)
+    whole = settings.replace(crm_api_reserve=0)
+    sync_object(whole, settings.warehouse, "crm", "accounts")
     with pytest.raises(SourceError) as info:
-        sync_object(settings, settings.warehouse, "crm", "leads")
+        sync_object(whole, settings.warehouse, "crm", "leads")
     err = info.value
     assert err.status == 403 and err.code == "REQUEST_LIMIT_EXCEEDED"
     assert "REQUEST_LIMIT_EXCEEDED" in str(err) and "/services/data/v61.0/queryAll" in str(err)
@@ -212,9 +217,9 @@ def test_crm_sync_failing_half_way_commits_nothing(sources, settings):
     )
     mark = watermarks(settings.warehouse)[("crm", "opportunities")]
     total = add_opportunities(sources)
-    sources.set_faults("crm", daily_limit=2)  # pages 1 and 2 come, page 3 is refused
+    sources.set_faults("crm", daily_limit=3)  # /limits, pages 1 and 2 come, page 3 is refused
     with pytest.raises(SourceError, match="REQUEST_LIMIT_EXCEEDED"):
-        sync_object(settings, settings.warehouse, "crm", "opportunities")
+        sync_object(settings.replace(crm_api_reserve=0), settings.warehouse, "crm", "opportunities")
     assert (
         query(
             settings.warehouse, "SELECT * EXCLUDE (_loaded_at) FROM raw_crm.opportunity ORDER BY id"
