@@ -308,3 +308,48 @@ def test_a_transient_source_failure_retries_the_step_and_duplicates_nothing(
     assert {e.asset_key for e in result.get_asset_materialization_events()} == set(erp_keys)
     (after,) = pipeline.sql(counts)
     assert after == before
+
+
+def test_a_spent_api_share_stops_the_crm_step_without_retries_and_the_next_run_resumes(
+    pipeline: Pipeline,
+) -> None:
+    counts = """
+        select (select count(*) from raw_crm.opportunity),
+               (select count(distinct id) from raw_crm.opportunity),
+               (select count(*) from raw_crm.account),
+               (select count(distinct id) from raw_crm.account)
+    """
+    (before,) = pipeline.sql(counts)
+    crm_keys = [k for k in defs.resolve_all_asset_keys() if k.path[0] == "crm"]
+    # 20 % of 5 calls is kept for others: /limits and three more calls are the pipeline's,
+    # fewer than one page of each of the five CRM objects needs.
+    pipeline.sources.set_faults("crm", daily_limit=5)
+    try:
+        with pipeline.environ(
+            PARTNERPULSE_SOURCE_STEP_RETRIES="1", PARTNERPULSE_SOURCE_RETRY_WAIT_S="0"
+        ):
+            stopped = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=pipeline.instance,
+                asset_selection=crm_keys,
+                tags=whole_history_tags(),
+                raise_on_error=False,
+            )
+        used = pipeline.sources.states["crm"].api_usage
+    finally:
+        pipeline.sources.set_faults("crm")
+    assert not stopped.success
+    events = stopped.all_events
+    assert not [e for e in events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    (failure,) = [e for e in events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    text = failure.event_specific_data.error.to_string()
+    assert "stopped before spending API calls kept for other integrations" in text
+    assert "the next run resumes it from the same watermark" in text
+    # Objects sync three at a time, each checking before its own requests.
+    assert used <= 4 + 2
+    assert not any(secret in text for secret in SECRETS.values())
+    resumed = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=pipeline.instance, asset_selection=crm_keys, tags=whole_history_tags()
+    )
+    assert resumed.success
+    (after,) = pipeline.sql(counts)
+    assert after == before
