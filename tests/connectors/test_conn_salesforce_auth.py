@@ -13,9 +13,10 @@ from urllib.parse import quote_plus
 
 import pytest
 from conftest import FAST_HTTP
+from conn_keys import KeyPair, key_pair
 from conn_world import add_opportunities, differences
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors import salesforce
 from connectors.config import Secret, Settings
@@ -27,45 +28,19 @@ from source_servers.runtime import RunningSources, SourceCredentials, start_sour
 CREDENTIALS = SourceCredentials()
 
 
-@dataclasses.dataclass(frozen=True)
-class KeyPair:
-    private_pem: bytes
-    public_pem: str
-
-    @property
-    def body(self) -> list[str]:
-        """The PEM's base64 lines: none may show in an error."""
-        return [line for line in self.private_pem.decode().splitlines() if "-----" not in line]
-
-
-def _key_pair() -> KeyPair:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return KeyPair(private, public.decode())
-
-
 @pytest.fixture(scope="module")
 def app_key() -> KeyPair:
     """The key of the certificate uploaded to the connected app."""
-    return _key_pair()
+    return key_pair()
 
 
 @pytest.fixture(scope="module")
 def other_key() -> KeyPair:
-    return _key_pair()
+    return key_pair()
 
 
-def key_file(tmp_path: Path, pair: KeyPair, name: str = "salesforce.pem") -> Path:
-    path = tmp_path / name
-    path.write_bytes(pair.private_pem)
-    return path
+def key_file(tmp_path: Path, pair: KeyPair) -> Path:
+    return pair.write(tmp_path / "salesforce.pem")
 
 
 @pytest.fixture
