@@ -210,11 +210,18 @@ class ApiKeyAuth(Auth):
         return [self._key.reveal()] if self._key else []
 
 
-class OAuthClientCredentials(Auth):
-    """OAuth 2.0 client-credentials: POST a form to the token URL, send `Bearer <token>`.
+# The token request's form fields whose values are secrets (OAuth 2.0 client credentials,
+# a JWT client assertion, the JWT bearer grant's assertion, a refresh token).
+SECRET_FORM_FIELDS = frozenset({"client_secret", "client_assertion", "assertion", "refresh_token"})
 
-    `form` builds the token request's form fields each time (a JWT client assertion must
-    be fresh); `static_secrets` are values to redact (the client secret).
+
+class OAuthClientCredentials(Auth):
+    """OAuth 2.0 token from a form POSTed to the token URL, sent as `Bearer <token>`: the
+    client-credentials grant, and any other whose form is built here (JWT bearer, refresh
+    token).
+
+    `form` builds the token request's form fields each time (a JWT assertion must be
+    fresh); `static_secrets` are values to redact (the client secret).
     """
 
     def __init__(
@@ -234,9 +241,10 @@ class OAuthClientCredentials(Auth):
 
     def _fetch(self, client: HttpClient) -> None:
         form = dict(self._form())
-        # Values sent in the form (secret, assertion) are secrets too, and so is the HTTP
-        # Basic form of id and secret: a token endpoint may echo either in its error.
-        extra = [v for k, v in form.items() if k in ("client_secret", "client_assertion")]
+        # Values sent in the form (secret, assertion, refresh token) are secrets too, and so
+        # is the HTTP Basic form of id and secret: a token endpoint may echo either in its
+        # error.
+        extra = [v for k, v in form.items() if k in SECRET_FORM_FIELDS]
         if form.get("client_id") and form.get("client_secret"):
             extra += basic_credentials(form["client_id"], form["client_secret"])
         self._static = list(dict.fromkeys(self._static + extra))

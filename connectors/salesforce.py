@@ -1,4 +1,9 @@
-"""Salesforce REST (v61.0) connector: client-credentials token, then `queryAll` pages.
+"""Salesforce REST (v61.0) connector: an OAuth token, then `queryAll` pages.
+
+The token comes from one of three OAuth 2.0 flows (`crm_auth`, docs/authentication.md):
+client credentials, JWT bearer (a JWT signed with the connected app's certificate key, made
+afresh for every token request) or a refresh token. Salesforce's token responses carry no
+`expires_in`: a token is used until a 401, and then a new one is fetched the same way.
 
 `queryAll` (not `query`) so that soft-deleted rows arrive with `IsDeleted = true`. Pages
 are followed through `nextRecordsUrl` exactly as given, spooled to disk as they come, and
@@ -8,11 +13,18 @@ their record counts must add up to the first page's `totalSize`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.api_budget import ApiBudget
 from connectors.config import Settings
@@ -109,26 +121,160 @@ def resolve_next(instance_url: str, next_records_url: str) -> str:
     return url
 
 
+# -- logging in ----------------------------------------------------------------------------
+
+TOKEN_PATH = "/services/oauth2/token"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# Salesforce refuses a JWT bearer assertion whose `exp` is more than 3 minutes ahead.
+ASSERTION_LIFETIME_S = 180
+
+# The settings each login method needs, checked before any request.
+LOGIN_NEEDS: dict[str, tuple[str, ...]] = {
+    "client_credentials": ("crm_client_id", "crm_client_secret"),
+    "jwt_bearer": ("crm_client_id", "crm_username", "crm_private_key_path"),
+    "refresh_token": ("crm_client_id", "crm_refresh_token"),
+}
+
+# What Salesforce's token errors (error_description) mean for whoever set the pipeline up:
+# its own words name the symptom, not the setting to look at.
+LOGIN_HINTS: dict[str, str] = {
+    "invalid assertion": (
+        "the JWT's signature does not verify against the certificate uploaded to the "
+        "connected app (or the app has none): PARTNERPULSE_CRM_PRIVATE_KEY_PATH must hold "
+        "that certificate's private key"
+    ),
+    "audience is invalid": (
+        "set PARTNERPULSE_CRM_JWT_AUDIENCE to https://login.salesforce.com (production) or "
+        "https://test.salesforce.com (sandbox)"
+    ),
+    "expired authorization code": "the JWT had expired on arrival: check this machine's clock",
+    "user hasn't approved this consumer": (
+        "PARTNERPULSE_CRM_USERNAME is not pre-authorised for the connected app (admin "
+        "approved users, with the user's profile or permission set), or is not a user"
+    ),
+    "client identifier invalid": (
+        "PARTNERPULSE_CRM_CLIENT_ID is not the consumer key of a connected app of this org"
+    ),
+    "expired access/refresh token": (
+        "the refresh token was revoked or has expired: authorise the connected app again and "
+        "set the new PARTNERPULSE_CRM_REFRESH_TOKEN"
+    ),
+}
+
+
+def login_description(settings: Settings) -> str:
+    """The login method in words, from settings alone and without any secret."""
+    if settings.crm_auth == "jwt_bearer":
+        return f"JWT bearer as {settings.crm_username or '(no user name set)'}"
+    if settings.crm_auth == "refresh_token":
+        return "a refresh token"
+    return "OAuth client credentials"
+
+
+def check_login_settings(settings: Settings) -> None:
+    """ValueError naming the variables the login method needs and are not set."""
+    missing = [
+        f"PARTNERPULSE_{name.upper()}"
+        for name in LOGIN_NEEDS[settings.crm_auth]
+        if not getattr(settings, name)
+    ]
+    if missing:
+        raise ValueError(
+            f"PARTNERPULSE_CRM_AUTH={settings.crm_auth} needs {', '.join(missing)}: not set"
+        )
+
+
+def load_private_key(path: Path) -> rsa.RSAPrivateKey:
+    """The RSA private key (PEM, unencrypted) in `path`; ValueError naming the file and
+    what is wrong with it, never its content."""
+    where = f"PARTNERPULSE_CRM_PRIVATE_KEY_PATH {path}"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(
+            f"{where}: cannot read it ({exc.strerror or type(exc).__name__})"
+        ) from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise ValueError(f"{where}: the key is encrypted; give it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(f"{where}: not a PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{where}: not an RSA key (the JWT bearer flow signs with RS256)")
+    return key
+
+
+def jwt_assertion(settings: Settings, key: rsa.RSAPrivateKey, now: float | None = None) -> str:
+    """The JWT bearer flow's assertion: issued by the connected app (its consumer key) for
+    the integration user, to the login host, valid for 3 minutes."""
+    issued = int(time.time() if now is None else now)
+    payload = {
+        "iss": settings.crm_client_id,
+        "sub": settings.crm_username,
+        "aud": settings.crm_jwt_audience or settings.crm_url,
+        "exp": issued + ASSERTION_LIFETIME_S,
+    }
+    return jwt.encode(payload, key, algorithm="RS256")
+
+
+def token_form(settings: Settings, key: rsa.RSAPrivateKey | None = None) -> dict[str, str]:
+    """The token request's form for `crm_auth` (`key` signs the JWT bearer assertion)."""
+    secret = settings.crm_client_secret
+    if settings.crm_auth == "jwt_bearer":
+        if key is None:
+            raise ValueError("the JWT bearer flow needs the private key")
+        return {"grant_type": JWT_BEARER, "assertion": jwt_assertion(settings, key)}
+    if settings.crm_auth == "refresh_token":
+        refresh = settings.crm_refresh_token
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh.reveal() if refresh else "",
+            "client_id": settings.crm_client_id or "",
+        }
+        # A connected app may require its secret with the refresh token; sent when set.
+        return form | ({"client_secret": secret.reveal()} if secret else {})
+    return {
+        "grant_type": "client_credentials",
+        "client_id": settings.crm_client_id or "",
+        "client_secret": secret.reveal() if secret else "",
+    }
+
+
+class SalesforceToken(OAuthClientCredentials):
+    """Salesforce's OAuth token, whose refusals carry a hint at the setting to look at."""
+
+    def _fetch(self, client: HttpClient) -> None:
+        try:
+            super()._fetch(client)
+        except SourceError as exc:
+            hint = LOGIN_HINTS.get(exc.message.partition(": ")[2].strip())
+            if hint is None:
+                raise
+            raise SourceError(
+                exc.system, exc.endpoint, exc.status, f"{exc.message} ({hint})", code=exc.code
+            ) from None
+
+
 class SalesforceClient:
     """Authenticated access to one Salesforce org (token fetched lazily, refreshed on 401)."""
 
     def __init__(self, settings: Settings, http: HttpClient | None = None) -> None:
         if not settings.crm_url:
             raise ValueError("PARTNERPULSE_CRM_URL is not set")
+        check_login_settings(settings)
         self.settings = settings
-        secret = settings.crm_client_secret
-
-        def form() -> dict[str, str]:
-            return {
-                "grant_type": "client_credentials",
-                "client_id": settings.crm_client_id or "",
-                "client_secret": secret.reveal() if secret else "",
-            }
-
-        self.auth = OAuthClientCredentials(
-            f"{settings.crm_url}/services/oauth2/token",
-            form,
-            [secret.reveal()] if secret else [],
+        # Read once, here: a missing or bad key file fails before any request.
+        key = (
+            load_private_key(settings.crm_private_key_path)
+            if settings.crm_auth == "jwt_bearer" and settings.crm_private_key_path
+            else None
+        )
+        secrets = [
+            s.reveal() for s in (settings.crm_client_secret, settings.crm_refresh_token) if s
+        ]
+        self.auth = SalesforceToken(
+            f"{settings.crm_url}{TOKEN_PATH}", lambda: token_form(settings, key), secrets
         )
         self.budget = ApiBudget(SYSTEM, settings.crm_api_reserve)
         self.http = http or HttpClient(

@@ -220,8 +220,9 @@ def config() -> None:
 )
 @click.option("--offline", is_flag=True, help="Check the file alone, without asking the sources.")
 def config_check(path: Path | None, offline: bool) -> None:
-    """Check the mapping: the file against its schema, then every mapped object, field and
-    picklist value against the sources' own metadata. Lists every problem; exits 1 if any."""
+    """Check the mapping: the file against its schema, then each source's login, then every
+    mapped object, field and picklist value against the sources' own metadata. Lists every
+    failed login and problem; exits 1 if any."""
     from connectors.config import Settings
     from connectors.org import OrgConfigError
 
@@ -236,17 +237,25 @@ def config_check(path: Path | None, offline: bool) -> None:
         raise click.ClickException(str(exc)) from None
     where = settings.config_path or "the default org"
     problems: list[str] = []
+    failed = 0
     if not offline:
         from connectors.describe import check_against_sources
+        from connectors.logins import check_logins
         from orchestration.resources import resolved_settings
 
         # No source URL set: the embedded stand-ins are started, as a run would.
         with resolved_settings(environ) as live:
+            # Each login on its own first: a refused one is named by its method here,
+            # rather than only as a source whose metadata cannot be read.
+            for outcome in check_logins(live):
+                click.echo(str(outcome), err=not outcome.ok)
+                failed += not outcome.ok
             problems = check_against_sources(live, org)
     for problem in problems:
         click.echo(problem, err=True)
-    if problems:
-        raise click.ClickException(f"{where}: {len(problems)} problem(s)")
+    if failed or problems:
+        logins = f"{failed} failed login(s), " if failed else ""
+        raise click.ClickException(f"{where}: {logins}{len(problems)} problem(s)")
     checked = "the file alone (--offline)" if offline else "against the sources' metadata"
     click.echo(f"{where}: {len(org.crm) + len(org.erp)} objects mapped, no problems ({checked})")
 

@@ -1,4 +1,5 @@
-"""Stand-in Salesforce REST API (v61.0): OAuth client credentials and SOQL queries.
+"""Stand-in Salesforce REST API (v61.0): SOQL queries (the OAuth token endpoint is
+`source_servers.crm_auth`).
 
 Serves the `crm.*` tables of the world. The SOQL subset understood is
 `SELECT f1, f2 FROM Object [WHERE f op literal [AND ...]] [ORDER BY f [ASC|DESC] [NULLS
@@ -8,9 +9,6 @@ FIRST|LAST], ...] [LIMIT n]`; keywords are case-insensitive and literals follow 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -21,7 +19,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -31,6 +28,7 @@ from starlette.routing import Route
 
 from source_servers import metadata, shaping
 from source_servers.admin import AdminGuard, admin_routes
+from source_servers.crm_auth import TokenEndpoint
 from source_servers.faults import FaultMiddleware, SourceState, bearer_token
 from source_servers.runtime import JsonRows, SourceCredentials, World, json_rows
 
@@ -375,11 +373,6 @@ def _batch_size(header: str | None) -> int | None:
     return None
 
 
-def _swap_host(host: str) -> str:
-    """Another spelling of the same loopback host, to prove clients follow instance_url."""
-    return {"127.0.0.1": "localhost", "localhost": "127.0.0.1", "::1": "localhost"}.get(host, host)
-
-
 class _LimitInfoMiddleware:
     """Adds `Sforce-Limit-Info: api-usage=USED/LIMIT` to every API response."""
 
@@ -413,8 +406,6 @@ class CrmServer:
     def __init__(self, world: World, credentials: SourceCredentials) -> None:
         self.world = world
         self.credentials = credentials
-        self.client_id = credentials.crm_client_id
-        self.client_secret = credentials.crm_client_secret
         self.locators = LocatorStore()
         self._catalog: tuple[int, dict[str, metadata.SfObject]] | None = None
         self.state = SourceState(
@@ -423,67 +414,11 @@ class CrmServer:
             error_body=_fault_body,
             unsupported=(),
         )
+        self.auth = TokenEndpoint(self.state, credentials)
 
     @property
     def daily_limit(self) -> int:
         return self.state.faults.daily_limit or DEFAULT_DAILY_LIMIT
-
-    # -- auth -------------------------------------------------------------------------
-    async def token(self, request: Request) -> Response:
-        form = {
-            k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()
-        }
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic ") and client_id is None:
-            try:
-                decoded = base64.b64decode(auth[6:].strip()).decode()
-                client_id, _, client_secret = decoded.partition(":")
-            except ValueError:
-                client_id = None
-        if form.get("grant_type") != "client_credentials":
-            return JSONResponse(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "grant type not supported",
-                },
-                status_code=400,
-            )
-        if not (
-            client_id is not None
-            and client_secret is not None
-            and hmac.compare_digest(client_id, self.client_id)
-            and hmac.compare_digest(client_secret, self.client_secret)
-        ):
-            return JSONResponse(
-                {"error": "invalid_client", "error_description": "invalid client credentials"},
-                status_code=400,
-            )
-        token = self.state.tokens.issue()
-        url = request.url
-        login = f"{url.scheme}://{request.headers.get('host', url.netloc)}"
-        host = url.hostname or "127.0.0.1"
-        other = _swap_host(host)
-        other = f"[{other}]" if ":" in other else other
-        instance = f"{url.scheme}://{other}" + (f":{url.port}" if url.port else "")
-        issued_at = str(int(time.time() * 1000))
-        identity = f"{login}/id/00D5g000000PPLsEAO/0055g000003PPLsAAO"
-        signature = base64.b64encode(
-            hmac.new(
-                self.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
-            ).digest()
-        ).decode()
-        return JSONResponse(
-            {
-                "access_token": token,
-                "signature": signature,
-                "scope": "api",
-                "instance_url": instance,
-                "id": identity,
-                "token_type": "Bearer",
-                "issued_at": issued_at,
-            }
-        )
 
     def _authorize(self, request: Request) -> Response | None:
         if not self.state.tokens.check(bearer_token(request), self.state.faults):
@@ -608,7 +543,7 @@ def create_app(world: World, credentials: SourceCredentials, *, admin_token: str
     """The stand-in Salesforce app; `app.state.source` is its `SourceState`."""
     crm = CrmServer(world, credentials)
     routes = [
-        Route("/services/oauth2/token", crm.token, methods=["POST"]),
+        Route("/services/oauth2/token", crm.auth.token, methods=["POST"]),
         Route("/services/data", crm.versions, methods=["GET"]),
         Route("/services/data/", crm.versions, methods=["GET"]),
         Route(f"{DATA_PREFIX}/query", crm.query, methods=["GET"]),

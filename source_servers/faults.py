@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from starlette.requests import Request
@@ -119,6 +119,42 @@ class TokenStore:
             return True
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One token request, as a Login History row: who (when known), how, and the outcome
+    ("Success", or why it was refused in the server's own words, finer than the wire's)."""
+
+    username: str | None
+    grant: str
+    status: str
+    at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "Success"
+
+
+class LoginHistory:
+    """The token requests a server answered, in order (tests read why one was refused)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: list[LoginAttempt] = []
+
+    def record(self, username: str | None, grant: str, status: str) -> None:
+        with self._lock:
+            self._attempts.append(LoginAttempt(username, grant, status))
+
+    def attempts(self) -> list[LoginAttempt]:
+        with self._lock:
+            return list(self._attempts)
+
+    @property
+    def last(self) -> LoginAttempt | None:
+        with self._lock:
+            return self._attempts[-1] if self._attempts else None
+
+
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer ...` header, if any."""
     header = request.headers.get("authorization", "")
@@ -145,6 +181,7 @@ class SourceState:
         self.is_data_path = is_data_path
         self.error_body = error_body
         self.tokens = TokenStore(token_lifetime_seconds)
+        self.logins = LoginHistory()
         self._lock = threading.Lock()
         self.faults = Faults()
         self._fault_data_requests = 0

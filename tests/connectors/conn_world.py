@@ -45,6 +45,19 @@ WORLD_TABLE = {
 }
 API_OBJECTS = [o for o in objects() if o.source != "pos"]
 
+EXTRA_OPPORTUNITIES = 450
+
+
+def add_opportunities(sources, n: int = EXTRA_OPPORTUNITIES) -> int:
+    """Insert `n` opportunities (so that a 200-record batch size needs several pages)."""
+    sources.execute(
+        "INSERT INTO crm.opportunity SELECT o.* REPLACE ("
+        "'006XTRA' || lpad(i::VARCHAR, 11, '0') AS Id, "
+        "TIMESTAMP '2024-07-01 00:00:00' + to_seconds(i) AS SystemModstamp) "
+        f"FROM (SELECT * FROM crm.opportunity LIMIT 1) o, range({n}) t(i)"
+    )
+    return sources.execute("SELECT count(*) FROM crm.opportunity")[0][0]
+
 
 def query(path: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as con:

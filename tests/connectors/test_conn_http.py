@@ -302,6 +302,34 @@ def test_a_token_endpoint_echoing_the_form_leaks_no_encoding_of_the_secret(
     assert err.status == status and "client_secret=[REDACTED]" in str(err)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("assertion", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1QHguaW8ifQ.c2ln-_x"),
+        ("refresh_token", "5Aep861+refresh/token=="),
+    ],
+)
+def test_a_token_endpoint_echoing_an_assertion_or_a_refresh_token_leaks_neither(
+    stub, fast_http, field, value
+):
+    def echo(seen):
+        text = f"cannot parse {seen.body.decode()} ({seen.form[field]})"
+        return Reply(400, {"error": "invalid_grant", "error_description": text})
+
+    stub.default("/token", echo)
+    auth = OAuthClientCredentials(
+        f"{stub.url}/token", lambda: {"grant_type": "x", field: value, "client_id": "id"}
+    )
+    with pytest.raises(SourceError) as info:
+        HttpClient("crm", fast_http, auth).request("GET", f"{stub.url}/data")
+    (sent,) = stub.requests_to("/token")
+    assert quote_plus(value) in sent.body.decode()
+    for text in (str(info.value), repr(info.value)):
+        for encoded in (value, quote_plus(value), quote(value, safe="")):
+            assert encoded not in text, (encoded, text)
+    assert f"{field}=[REDACTED]" in str(info.value)
+
+
 def test_an_error_body_cut_at_the_message_limit_shows_no_part_of_the_secret(stub, fast_http):
     # The form-encoded secret takes characters 290 to 310 of the echo: a cut at 300 before
     # redaction (as error bodies were cut) would show its first half.

@@ -6,23 +6,18 @@ from __future__ import annotations
 import time
 
 import pytest
-from conn_world import counts, differences, query, sync_all, watermarks, world_counts
+from conn_world import (
+    add_opportunities,
+    counts,
+    differences,
+    query,
+    sync_all,
+    watermarks,
+    world_counts,
+)
 
 from connectors.http import SourceError
 from connectors.sync import Clients, sync_object, sync_source
-
-EXTRA_OPPORTUNITIES = 450
-
-
-def add_opportunities(sources, n: int = EXTRA_OPPORTUNITIES) -> int:
-    """Insert `n` opportunities (so that a 200-record batch size needs several pages)."""
-    sources.execute(
-        "INSERT INTO crm.opportunity SELECT o.* REPLACE ("
-        "'006XTRA' || lpad(i::VARCHAR, 11, '0') AS Id, "
-        "TIMESTAMP '2024-07-01 00:00:00' + to_seconds(i) AS SystemModstamp) "
-        f"FROM (SELECT * FROM crm.opportunity LIMIT 1) o, range({n}) t(i)"
-    )
-    return sources.execute("SELECT count(*) FROM crm.opportunity")[0][0]
 
 
 def secrets_of(sources) -> list[str]:
