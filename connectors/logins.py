@@ -1,7 +1,8 @@
 """Trying each configured login, as `partnerpulse config check` does before anything else.
 
-One cheap request per source: the token request for an OAuth login (Salesforce, NetSuite
-with OAuth 2.0), a 1-row page for the portal's API key, and for NetSuite's token-based
+One or two cheap requests per source: for Salesforce the token request and the org's
+`/limits` (whose daily API allowance the outcome reports), for NetSuite with OAuth 2.0 the
+token request, a 1-row page for the portal's API key, and for NetSuite's token-based
 authentication (no token to ask for) a signed 1-row SuiteQL query. Each outcome says the
 method in words taken from the settings alone (a user name or an account id, never a secret
 or a secret's id) and, when it failed, the `SourceError` or the settings' `ValueError`,
@@ -35,15 +36,17 @@ class LoginOutcome:
     source: str
     method: str
     error: str | None = None
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def __str__(self) -> str:
-        return f"{self.source}: login with {self.method}: " + (
-            "ok" if self.ok else f"failed: {self.error}"
-        )
+        if not self.ok:
+            return f"{self.source}: login with {self.method}: failed: {self.error}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.source}: login with {self.method}: ok{note}"
 
 
 def check_logins(settings: Settings) -> list[LoginOutcome]:
@@ -62,18 +65,25 @@ def erp_description(settings: Settings) -> str:
 
 
 def _attempt(
-    source: str, method: str, login: Callable[[Settings], None], settings: Settings
+    source: str, method: str, login: Callable[[Settings], str | None], settings: Settings
 ) -> LoginOutcome:
     try:
-        login(settings)
+        note = login(settings)
     except (SourceError, ValueError) as exc:
         return LoginOutcome(source, method, str(exc))
-    return LoginOutcome(source, method)
+    return LoginOutcome(source, method, note=note)
 
 
-def _crm(settings: Settings) -> None:
+def _crm(settings: Settings) -> str | None:
     with closing(salesforce.SalesforceClient(settings)) as client:
-        client.instance_url  # noqa: B018 (the token request; its response names the org)
+        client.instance_url  # noqa: B018 (the token request and /limits)
+        usage, budget = client.budget.usage, client.budget
+    if usage is None:
+        return None
+    return (
+        f"the org has used {usage.used:,} of its {usage.limit:,} daily API calls; the "
+        f"pipeline may spend up to {budget.allowed(usage.limit):,} of them"
+    )
 
 
 def _erp(settings: Settings) -> None:

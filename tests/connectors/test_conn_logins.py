@@ -31,11 +31,13 @@ def test_every_login_is_tried_with_one_request_each(sources, settings: Settings)
     sources.reset_stats()
     outcomes = check_logins(settings)
     assert [str(o) for o in outcomes] == [
-        "crm: login with OAuth client credentials: ok",
+        "crm: login with OAuth client credentials: ok (the org has used 1 of its 5,000,000 "
+        "daily API calls; the pipeline may spend up to 4,000,000 of them)",
         "erp: login with OAuth 2.0 client credentials: ok",
         "portal: login with an API key: ok",
     ]
-    assert [sources.stats(s)["requests"] for s in ("crm", "erp", "portal")] == [1, 1, 1]
+    # Salesforce: the token and the org's /limits.
+    assert [sources.stats(s)["requests"] for s in ("crm", "erp", "portal")] == [2, 1, 1]
 
 
 def test_a_failed_login_says_why_without_a_secret_and_the_others_are_still_tried(
@@ -114,7 +116,8 @@ def test_config_check_prints_each_login_and_passes_when_all_work(
         assert org.states["crm"].logins.last.grant == "jwt_bearer"
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:3] == [
-        "crm: login with JWT bearer as integration@partnerpulse.example: ok",
+        "crm: login with JWT bearer as integration@partnerpulse.example: ok (the org has used "
+        "1 of its 5,000,000 daily API calls; the pipeline may spend up to 4,000,000 of them)",
         "erp: login with OAuth 2.0 client credentials: ok",
         "portal: login with an API key: ok",
     ]
