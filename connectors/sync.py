@@ -20,7 +20,7 @@ from typing import Any
 from connectors import netsuite, partner_portal, pos_files, salesforce
 from connectors.config import Settings
 from connectors.http import ClientStats
-from connectors.landing import JsonLanding, land_json_pages
+from connectors.landing import JsonLanding, land_pages
 from connectors.org import LOGICAL, default_org
 from connectors.schema import object_table
 from connectors.spool import PageSpool
@@ -421,7 +421,7 @@ def _sync_http(
         committed = commit_sync(
             path,
             run,
-            lambda con: land_json_pages(con, run, landing, files, rows_expected=records),
+            lambda con: land_pages(con, run, landing, files, rows_expected=records),
             lock_timeout_s=settings.warehouse_lock_timeout_s,
             memory_limit=settings.warehouse_memory_limit,
         )
