@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors import netsuite, partner_portal, pos_files, salesforce
+from connectors import netsuite, partner_portal, pos_files, salesforce, salesforce_bulk
 from connectors.config import Settings
 from connectors.http import ClientStats
 from connectors.landing import JsonLanding, land_pages
@@ -217,8 +217,23 @@ def _fetch_crm(
     lookback: timedelta,
 ) -> Fetched:
     obj = salesforce.object_for(name, settings.org)
-    salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
-    return obj.landing(), {}
+    choice = salesforce_bulk.choose(client, settings, name, obj.api_name)
+    details: dict[str, Any] = {"read_with": choice.read_with, "read_with_reason": choice.reason}
+    if choice.record_count is not None:
+        details["record_count"] = choice.record_count
+    if choice.read_with == "rest":
+        salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
+        return obj.landing(), details
+    fetched = salesforce_bulk.fetch_object(
+        client,
+        obj,
+        since,
+        spool,
+        lookback=lookback,
+        options=salesforce_bulk.BulkOptions.from_settings(settings),
+    )
+    details.update(bulk_job=fetched.job_id, bulk_pages=fetched.pages, bulk_polls=fetched.polls)
+    return salesforce_bulk.csv_landing(obj), details
 
 
 def _fetch_erp(
