@@ -31,7 +31,7 @@ def _env(variant: str, objects: list[str]) -> dict[str, str]:
 
 def measure(run: Any, worlds: Any) -> None:
     """`reps` syncs of every CRM object by each path, interleaved, at 0 ms of latency."""
-    from benchmarks.harness import _sample
+    from benchmarks.harness import rows_sample
     from benchmarks.serve import ServedSources
     from connectors.sync import objects
 
@@ -52,12 +52,8 @@ def measure(run: Any, worlds: Any) -> None:
                 calls = int(src.stats()["crm"]["data_requests"])
                 run.record(
                     f"bulk.{variant}",
-                    _sample(
+                    rows_sample(
                         res,
-                        seconds=r["seconds"],
-                        cpu_s=r.get("cpu_s"),
-                        rows=r["rows"],
-                        rows_per_s=r["rows"] / r["seconds"],
                         api_calls=calls,
                         api_calls_per_m_rows=calls / r["rows"] * 1e6 if r["rows"] else None,
                         objects=r.get("objects"),

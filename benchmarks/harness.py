@@ -270,6 +270,19 @@ def _sample(res: proc.ProcResult, **metrics: Any) -> dict[str, Any]:
     }
 
 
+def rows_sample(res: proc.ProcResult, **metrics: Any) -> dict[str, Any]:
+    """A sample of a stage that read rows: its seconds, CPU, rows and rows per second."""
+    r = res.result
+    return _sample(
+        res,
+        seconds=r["seconds"],
+        cpu_s=r.get("cpu_s"),
+        rows=r["rows"],
+        rows_per_s=r["rows"] / r["seconds"],
+        **metrics,
+    )
+
+
 # -- figure 1: ingestion -----------------------------------------------------------------------
 
 
@@ -325,12 +338,8 @@ def _ingestion(run: Run, worlds: Worlds) -> Path:
                     r = res.result
                     run.record(
                         f"ingest.{variant}.{name}.{lat}",
-                        _sample(
+                        rows_sample(
                             res,
-                            seconds=r["seconds"],
-                            cpu_s=r.get("cpu_s"),
-                            rows=r["rows"],
-                            rows_per_s=r["rows"] / r["seconds"],
                             server_s=server_s,
                             server_cpu_s=server_cpu_s,
                             server_cpu_share=server_cpu_s / (server_cpu_s + r["cpu_s"]),
@@ -361,14 +370,7 @@ def _ingestion(run: Run, worlds: Worlds) -> Path:
                 r = res.result
                 run.record(
                     f"ingest.limit.{name}",
-                    _sample(
-                        res,
-                        seconds=r["seconds"],
-                        cpu_s=r.get("cpu_s"),
-                        rows=r["rows"],
-                        rows_per_s=r["rows"] / r["seconds"],
-                        rows_per_cpu_s=r["rows"] / r["cpu_s"],
-                    ),
+                    rows_sample(res, rows_per_cpu_s=r["rows"] / r["cpu_s"]),
                 )
                 shutil.rmtree(d, ignore_errors=True)
             # Every object (POS files included) from an empty warehouse: the raw layer the
