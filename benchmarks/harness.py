@@ -12,7 +12,9 @@ Figures (see BENCHMARKS.md for the method):
 5. peak RSS per stage, and `partnerpulse run` end to end from an empty warehouse;
 6. that run against the data floor: the local-file limit + the hand-written SQL + the
    checks as SQL, stage by stage (benchmarks/floor.py);
-7. forecasting every active partner on the warehouse dbt built (benchmarks/forecasting.py).
+7. forecasting every active partner on the warehouse dbt built (benchmarks/forecasting.py);
+8. Salesforce's CRM objects read by REST `queryAll` against Bulk API 2.0 query jobs
+   (benchmarks/bulk.py).
 
 Every measurement is a child process in a folder of its own; each variant is measured
 `reps` times, interleaved with the others, so load drifts hit all variants alike.
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import proc, report
+from benchmarks import bulk, proc, report
 from benchmarks.compare import compare_marts, snapshot_time
 from benchmarks.daily import link_world
 from benchmarks.scales import Scale
@@ -171,6 +173,8 @@ def run_benchmarks(opts: Options) -> tuple[Path, Path]:
             e2e_thread = threading.Thread(target=e2e, daemon=True)
             e2e_thread.start()
         base = _ingestion(run, worlds) if "ingestion" in opts.stages else None
+        if "bulk" in opts.stages:
+            bulk.measure(run, worlds)
         built = None
         if base is not None and "transformation" in opts.stages:
             built = _transformation(run, base)
@@ -266,6 +270,19 @@ def _sample(res: proc.ProcResult, **metrics: Any) -> dict[str, Any]:
     }
 
 
+def rows_sample(res: proc.ProcResult, **metrics: Any) -> dict[str, Any]:
+    """A sample of a stage that read rows: its seconds, CPU, rows and rows per second."""
+    r = res.result
+    return _sample(
+        res,
+        seconds=r["seconds"],
+        cpu_s=r.get("cpu_s"),
+        rows=r["rows"],
+        rows_per_s=r["rows"] / r["seconds"],
+        **metrics,
+    )
+
+
 # -- figure 1: ingestion -----------------------------------------------------------------------
 
 
@@ -321,12 +338,8 @@ def _ingestion(run: Run, worlds: Worlds) -> Path:
                     r = res.result
                     run.record(
                         f"ingest.{variant}.{name}.{lat}",
-                        _sample(
+                        rows_sample(
                             res,
-                            seconds=r["seconds"],
-                            cpu_s=r.get("cpu_s"),
-                            rows=r["rows"],
-                            rows_per_s=r["rows"] / r["seconds"],
                             server_s=server_s,
                             server_cpu_s=server_cpu_s,
                             server_cpu_share=server_cpu_s / (server_cpu_s + r["cpu_s"]),
@@ -357,14 +370,7 @@ def _ingestion(run: Run, worlds: Worlds) -> Path:
                 r = res.result
                 run.record(
                     f"ingest.limit.{name}",
-                    _sample(
-                        res,
-                        seconds=r["seconds"],
-                        cpu_s=r.get("cpu_s"),
-                        rows=r["rows"],
-                        rows_per_s=r["rows"] / r["seconds"],
-                        rows_per_cpu_s=r["rows"] / r["cpu_s"],
-                    ),
+                    rows_sample(res, rows_per_cpu_s=r["rows"] / r["cpu_s"]),
                 )
                 shutil.rmtree(d, ignore_errors=True)
             # Every object (POS files included) from an empty warehouse: the raw layer the

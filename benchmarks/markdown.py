@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import floor, forecasting
+from benchmarks import bulk, floor, forecasting
 from benchmarks.compare import ABS_TOL, REL_TOL
 from benchmarks.report import STAGES, partial_stages
 
@@ -103,6 +103,7 @@ def render(r: dict[str, Any]) -> str:
     lines += _engines_section(f.get("engines"))
     lines += floor.section(f)
     lines += forecasting.section(f) if "forecasting" in measured else []
+    lines += bulk.section(f) if "bulk" in measured else []
     if r.get("profiles"):
         lines += ["## Profiles", ""]
         p = r["profiles"]

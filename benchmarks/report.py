@@ -22,7 +22,7 @@ FIGURES = (
 GIB_MB = 1024.0
 # The stages of a run, each measuring its figures; a run of some of them names its files
 # after them.
-STAGES = ("ingestion", "transformation", "forecasting", "validation", "e2e")
+STAGES = ("ingestion", "bulk", "transformation", "forecasting", "validation", "e2e")
 
 
 def partial_stages(results: dict[str, Any]) -> list[str] | None:
@@ -513,8 +513,9 @@ def build(
         "end_to_end": end_to_end(samples),
         "engines": engines(samples),
     }
-    from benchmarks import floor, forecasting  # they build on this module's stat()
+    from benchmarks import bulk, floor, forecasting  # they build on this module's stat()
 
+    figures["bulk"] = bulk.figure(samples)
     figures["floor"] = floor.figure(samples)
     figures["forecasting"] = forecasting.figure(samples)
     return {

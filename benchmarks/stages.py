@@ -110,6 +110,7 @@ def ingest(spec: dict[str, Any]) -> dict[str, Any]:
                     "land_s": meta.get("land_s"),
                     "requests": meta.get("requests"),
                     "windows": meta.get("windows"),
+                    "read_with": meta.get("read_with"),
                 }
             )
         per_source[source] = time.perf_counter() - t

@@ -162,6 +162,12 @@ class Settings:
     # whose record count is at least `crm_bulk_min_records` (0: never by count).
     crm_bulk_objects: tuple[str, ...] = ()
     crm_bulk_min_records: int = 100_000
+    # A Bulk job's results pages (`maxRecords`), its first poll's wait (doubling up to the
+    # cap) and how long it may take before it is aborted and the sync fails.
+    crm_bulk_page_records: int = 50_000
+    crm_bulk_poll_s: float = 0.5
+    crm_bulk_poll_max_s: float = 15.0
+    crm_bulk_wait_max_s: float = 1800.0
     # The share of the org's daily API allowance left to other integrations: a sync that
     # would reach into it stops cleanly (connectors.api_budget).
     crm_api_reserve: float = 0.2

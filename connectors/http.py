@@ -406,17 +406,21 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         authed: bool = True,
+        stream: bool = False,
     ) -> requests.Response:
-        """Send a request with retries; refresh the credential once on 401; raise on >= 400."""
+        """Send a request with retries; refresh the credential once on 401; raise on >= 400.
+
+        `stream`: a success's body is left unread for `iter_content` (then `close` it), so
+        that a large one goes to disk without being held whole in memory.
+        """
         sent_auth = None
         hdrs = dict(headers or {})
         signer = self.auth.signer() if authed and self.auth else None
         if authed and self.auth:
             self.auth.apply(self, hdrs)
             sent_auth = hdrs.get("Authorization")
-        resp = self._send(
-            method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
-        )
+        sent = {"params": params, "json": json, "data": data, "auth": signer, "stream": stream}
+        resp = self._send(method, url, headers=hdrs, **sent)
         if resp.status_code == 401 and authed and self.auth:
             message, code = describe_error_body(resp)
             if not self.auth.refresh(self, sent_auth):
@@ -426,9 +430,7 @@ class HttpClient:
             log.info(
                 "%s: 401 on %s, retrying once with a new token", self.system, safe_endpoint(url)
             )
-            resp = self._send(
-                method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
-            )
+            resp = self._send(method, url, headers=hdrs, **sent)
             if resp.status_code == 401:
                 message, code = describe_error_body(resp)
                 raise self.error(

@@ -2,8 +2,9 @@
 
 Pages arrive as JSON files spooled on disk, exactly as the source sent them: DuckDB reads
 them (`read_text`) and parses them with an explicit structure (`from_json`, every field
-as VARCHAR), then types the columns to the column types of `schema.py` in SQL: no Python
-loop over records. Every value must parse and the primary key and watermark must be
+as VARCHAR), or reads CSV pages (Salesforce Bulk API results, `connectors.landing_csv`)
+with every field as VARCHAR, then types the columns to the column types of `schema.py` in
+SQL: no Python loop over records. Every value must parse and the primary key and watermark must be
 present, or nothing lands. Rows built in Python (POS files) are staged in a Parquet file
 written in bounded Arrow batches (`RowStager`). Both are merged on the primary key inside
 the sync's transaction (`sync_runs.commit_sync`).
@@ -22,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.landing_csv import csv_header, csv_stage_sql
 from connectors.schema import ALL_TABLES, RawTable
 from connectors.spool import SpoolDir
 from connectors.sync_runs import Landed, SyncRun
@@ -58,12 +60,14 @@ class ChildLanding:
 
 @dataclass(frozen=True)
 class JsonLanding:
-    """How a source's JSON pages map onto one raw table.
+    """How a source's pages map onto one raw table.
 
-    `records_key` is the key of the record list in each page body; `wire_names` maps a
-    column to its key in the record (default: the column's name); `parsers` maps a DuckDB
-    type to a SQL template over `{x}` (the value as VARCHAR) that yields the typed value,
-    or NULL when the text does not parse.
+    `records_key` is the key of the record list in each JSON page body; `wire_names` maps
+    a column to its key in the record, or its name in a CSV header (default: the column's
+    name); `parsers` maps a DuckDB type to a SQL template over `{x}` (the value as VARCHAR)
+    that yields the typed value, or NULL when the text does not parse. `format` is "json",
+    or "csv" for pages of one header line and a record a line (no `children` then): both
+    land alike, from the same text values.
     """
 
     table: RawTable
@@ -71,6 +75,7 @@ class JsonLanding:
     parsers: Mapping[str, str]
     wire_names: Mapping[str, str] = field(default_factory=dict)
     children: tuple[ChildLanding, ...] = ()
+    format: str = "json"
 
     def wire(self, column: str) -> str:
         return self.wire_names.get(column, column)
@@ -104,7 +109,7 @@ def parse_expr(parsers: Mapping[str, str], duck_type: str, wire_column: str) -> 
     return template.format(x=quote(wire_column))
 
 
-def land_json_pages(
+def land_pages(
     con: duckdb.DuckDBPyConnection,
     run: SyncRun,
     landing: JsonLanding,
@@ -112,7 +117,7 @@ def land_json_pages(
     *,
     rows_expected: int,
 ) -> Landed:
-    """Stage, type, validate and merge spooled JSON pages into `landing.table`."""
+    """Stage, type, validate and merge spooled pages (JSON or CSV) into `landing.table`."""
     table = landing.table
     obj = f"{run.source}/{run.object} ({table.qualified_name})"
     columns = list(table.columns)
@@ -126,33 +131,13 @@ def land_json_pages(
     for stmt in [table.ddl()] if not existing else table.add_columns_ddl(existing):
         con.execute(stmt)
     wire_fields = list(dict.fromkeys(landing.wire(c) for c in columns))
-    nested = {
-        child.list_key: list(
-            dict.fromkeys(
-                child.wire(c) for c in child.table.columns if c not in child.parent_columns
-            )
-        )
-        for child in landing.children
-    }
-    record: dict[str, Any] = {f: "VARCHAR" for f in wire_fields}
-    record.update({key: [{f: "VARCHAR" for f in sub}] for key, sub in nested.items()})
-    structure = json.dumps({landing.records_key: [record]})
-    parsed = f"(from_json(content, {sql_string(structure)})).{quote(landing.records_key)}"
-    if files:
-        pages = "read_text([" + ", ".join(sql_string(str(f)) for f in files) + "])"
+    if landing.format == "csv":
+        stage = _csv_stage(obj, landing, files, wire_fields)
     else:
-        empty = json.dumps({landing.records_key: []})
-        pages = f"(SELECT 'none' AS filename, {sql_string(empty)} AS content)"
+        stage = _json_stage(landing, files, wire_fields)
     # The stage keeps the pages' order: its `rowid` is each record's position (`_rid`).
     con.execute("DROP TABLE IF EXISTS _pp_stage")
-    con.execute(
-        f"""CREATE TEMP TABLE _pp_stage AS
-        SELECT _file, unnest(r) FROM (
-            SELECT filename AS _file,
-                unnest({parsed}) AS r
-            FROM {pages}
-        )"""
-    )
+    con.execute(f"CREATE TEMP TABLE _pp_stage AS {stage}")
     staged = con.execute("SELECT count(*) FROM _pp_stage").fetchall()[0][0]
     if staged != rows_expected:
         raise LandingError(obj, f"staged {staged} records but the pages held {rows_expected}")
@@ -193,6 +178,48 @@ def land_json_pages(
         details=details,
         watermark_clamped_from=clamped_from,
     )
+
+
+def _json_stage(landing: JsonLanding, files: Sequence[Path], wire_fields: list[str]) -> str:
+    """A SELECT of `_file` and every record's fields (and child lists) as VARCHAR."""
+    nested = {
+        child.list_key: list(
+            dict.fromkeys(
+                child.wire(c) for c in child.table.columns if c not in child.parent_columns
+            )
+        )
+        for child in landing.children
+    }
+    record: dict[str, Any] = {f: "VARCHAR" for f in wire_fields}
+    record.update({key: [{f: "VARCHAR" for f in sub}] for key, sub in nested.items()})
+    structure = json.dumps({landing.records_key: [record]})
+    parsed = f"(from_json(content, {sql_string(structure)})).{quote(landing.records_key)}"
+    if files:
+        pages = "read_text([" + ", ".join(sql_string(str(f)) for f in files) + "])"
+    else:
+        empty = json.dumps({landing.records_key: []})
+        pages = f"(SELECT 'none' AS filename, {sql_string(empty)} AS content)"
+    return f"""SELECT _file, unnest(r) FROM (
+            SELECT filename AS _file, unnest({parsed}) AS r FROM {pages}
+        )"""
+
+
+def _csv_stage(
+    obj: str, landing: JsonLanding, files: Sequence[Path], wire_fields: list[str]
+) -> str:
+    """A SELECT of `_file` and every record's fields as VARCHAR; the pages must share one
+    header that names every field (in any case, as SOQL does)."""
+    if landing.children:
+        raise LandingError(obj, "CSV pages hold no nested records: children cannot land")
+    header = csv_header(files[0]) if files else []
+    for page in files[1:]:
+        if csv_header(page) != header:
+            raise LandingError(obj, f"page {page.name}'s header differs from the first page's")
+    named = {h.lower() for h in header}
+    missing = [f for f in wire_fields if f.lower() not in named]
+    if files and missing:
+        raise LandingError(obj, f"the CSV header lacks {missing} (header: {header})")
+    return csv_stage_sql(files, header, wire_fields)
 
 
 def _bounded_watermark(

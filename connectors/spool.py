@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger("partnerpulse.connectors.spool")
@@ -82,11 +83,15 @@ def remove_stale(base: Path) -> int:
 
 
 class PageSpool:
-    """Source pages spooled to JSON files on disk until the sync lands them.
+    """Source pages spooled to files on disk until the sync lands them (JSON, or CSV from
+    Salesforce's Bulk API).
 
-    Only one page is in memory at a time; the landing reads the files with DuckDB. Files
-    are named so that their sorted order is the order the pages were read in (per group).
+    At most one page is in memory at a time (`add_stream`: none); the landing reads the
+    files with DuckDB. Files are named so that their sorted order is the order the pages
+    were read in (per group).
     """
+
+    SUFFIXES = (".json", ".csv")
 
     def __init__(self, base_dir: Path | None = None) -> None:
         self._spool = SpoolDir(base_dir)
@@ -99,19 +104,38 @@ class PageSpool:
 
     def add(self, body: bytes, records: int, *, group: str = "p") -> Path:
         """Write one page's body (`records` records in it)."""
+        path = self._count_page(records, group, ".json")
+        path.write_bytes(body)
+        with self._lock:
+            self.bytes += len(body)
+        return path
+
+    def add_stream(
+        self, chunks: Iterable[bytes], records: int, *, suffix: str = ".json", group: str = "p"
+    ) -> Path:
+        """Write one page's body chunk by chunk as it arrives (`records` records in it, as
+        the source announced them: the caller checks them once the body is in)."""
+        if suffix not in self.SUFFIXES:
+            raise ValueError(f"a spooled page is one of {self.SUFFIXES}, not {suffix!r}")
+        path = self._count_page(records, group, suffix)
+        with open(path, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                with self._lock:
+                    self.bytes += len(chunk)
+        return path
+
+    def _count_page(self, records: int, group: str, suffix: str) -> Path:
         with self._lock:
             self._seq += 1
             seq = self._seq
             self.pages += 1
             self.records += records
-            self.bytes += len(body)
-        path = self.dir / f"{group}-{seq:08d}.json"
-        path.write_bytes(body)
-        return path
+        return self.dir / f"{group}-{seq:08d}{suffix}"
 
     @property
     def files(self) -> list[Path]:
-        return sorted(self.dir.glob("*.json"))
+        return sorted(p for p in self.dir.iterdir() if p.suffix in self.SUFFIXES)
 
     def close(self) -> None:
         self._spool.cleanup()

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors import netsuite, partner_portal, pos_files, salesforce
+from connectors import netsuite, partner_portal, pos_files, salesforce, salesforce_bulk
 from connectors.api_budget import ApiBudgetExhausted
 from connectors.config import Settings
 from connectors.http import ClientStats
-from connectors.landing import JsonLanding, land_json_pages
+from connectors.landing import JsonLanding, land_pages
 from connectors.org import LOGICAL, default_org
 from connectors.schema import object_table
 from connectors.spool import PageSpool
@@ -218,8 +218,23 @@ def _fetch_crm(
     lookback: timedelta,
 ) -> Fetched:
     obj = salesforce.object_for(name, settings.org)
-    salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
-    return obj.landing(), {}
+    choice = salesforce_bulk.choose(client, settings, name, obj.api_name)
+    details: dict[str, Any] = {"read_with": choice.read_with, "read_with_reason": choice.reason}
+    if choice.record_count is not None:
+        details["record_count"] = choice.record_count
+    if choice.read_with == "rest":
+        salesforce.fetch_object(client, obj, since, spool, lookback=lookback)
+        return obj.landing(), details
+    fetched = salesforce_bulk.fetch_object(
+        client,
+        obj,
+        since,
+        spool,
+        lookback=lookback,
+        options=salesforce_bulk.BulkOptions.from_settings(settings),
+    )
+    details.update(bulk_job=fetched.job_id, bulk_pages=fetched.pages, bulk_polls=fetched.polls)
+    return salesforce_bulk.csv_landing(obj), details
 
 
 def _fetch_erp(
@@ -438,7 +453,7 @@ def _sync_http(
         committed = commit_sync(
             path,
             run,
-            lambda con: land_json_pages(con, run, landing, files, rows_expected=records),
+            lambda con: land_pages(con, run, landing, files, rows_expected=records),
             lock_timeout_s=settings.warehouse_lock_timeout_s,
             memory_limit=settings.warehouse_memory_limit,
         )

@@ -174,6 +174,9 @@ class SoqlPlan:
     sobject: str
     sql: str
     params: list[Any] = field(default_factory=list)
+    # The selected fields (name, kind) and the query's `FROM ...` on, for other formats.
+    selected: list[tuple[str, str]] = field(default_factory=list)
+    source_sql: str = ""
 
 
 def _selected_json(name: str, kind: str, by_lower: dict[str, tuple[str, str]]) -> str:
@@ -298,15 +301,15 @@ def parse_soql(
         f"'url', {_sql_str(url_prefix)} || {id_col})"
     ]
     pairs += [_selected_json(name, kind, by_lower) for name, kind in selected]
-    relation = f"{entry.schema}.{_quote_ident(entry.relation)}"
-    sql = f"SELECT json_object({', '.join(pairs)})::VARCHAR || ',' FROM {relation}"
+    source_sql = f"FROM {entry.schema}.{_quote_ident(entry.relation)}"
     if where_sql:
-        sql += " WHERE " + " AND ".join(where_sql)
+        source_sql += " WHERE " + " AND ".join(where_sql)
     if order_sql:
-        sql += " ORDER BY " + ", ".join(order_sql)
+        source_sql += " ORDER BY " + ", ".join(order_sql)
     if rest.group("limit"):
-        sql += f" LIMIT {int(rest.group('limit'))}"
-    return SoqlPlan(sobject, sql, params)
+        source_sql += f" LIMIT {int(rest.group('limit'))}"
+    sql = f"SELECT json_object({', '.join(pairs)})::VARCHAR || ',' {source_sql}"
+    return SoqlPlan(sobject, sql, params, selected, source_sql)
 
 
 # ---------------------------------------------------------------------------------------
@@ -541,6 +544,8 @@ class CrmServer:
 
 def create_app(world: World, credentials: SourceCredentials, *, admin_token: str) -> Starlette:
     """The stand-in Salesforce app; `app.state.source` is its `SourceState`."""
+    from source_servers import crm_bulk  # it builds on this module
+
     crm = CrmServer(world, credentials)
     routes = [
         Route("/services/oauth2/token", crm.auth.token, methods=["POST"]),
@@ -555,6 +560,7 @@ def create_app(world: World, credentials: SourceCredentials, *, admin_token: str
         Route(f"{DATA_PREFIX}/sobjects/", crm.sobjects, methods=["GET"]),
         Route(f"{DATA_PREFIX}/sobjects/{{name}}/describe", crm.describe, methods=["GET"]),
         Route(f"{DATA_PREFIX}/sobjects/{{name}}/describe/", crm.describe, methods=["GET"]),
+        *crm_bulk.routes(crm, DATA_PREFIX),
         Route("/services/data/{rest:path}", crm.not_found),
         *admin_routes(crm.state, world),
     ]

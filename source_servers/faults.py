@@ -42,6 +42,14 @@ class Faults:
     reject_tokens: bool = False
     truncate_next: int = 0
     daily_limit: int | None = None
+    # Bulk API 2.0 query jobs (CRM only, source_servers.crm_bulk): how many of the next
+    # jobs end `Failed` / `Aborted`, how many of the next results pages carry fewer rows
+    # than their `Sforce-NumberOfRecords`, and how many polls show a job `InProgress`
+    # before it ends (0: the server's default).
+    bulk_fail_job: int = 0
+    bulk_abort_job: int = 0
+    bulk_cut_page: int = 0
+    bulk_polls: int = 0
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Faults:
@@ -63,6 +71,10 @@ class Faults:
         """The fault set as JSON, without the fields left at their defaults."""
         default = Faults()
         return {k: v for k, v in asdict(self).items() if v != getattr(default, k)}
+
+
+# Faults only a server with Bulk API jobs (the CRM) acts on.
+BULK_FAULTS = ("bulk_fail_job", "bulk_abort_job", "bulk_cut_page", "bulk_polls")
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -174,7 +186,7 @@ class SourceState:
         is_data_path: Callable[[str], bool],
         error_body: ErrorBody,
         token_lifetime_seconds: float | None = None,
-        unsupported: tuple[str, ...] = ("daily_limit",),
+        unsupported: tuple[str, ...] = ("daily_limit", *BULK_FAULTS),
     ) -> None:
         self.system = system
         self.unsupported = unsupported

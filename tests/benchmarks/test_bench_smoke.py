@@ -35,6 +35,7 @@ FIGURE_HEADINGS = (
     "## 4. Validation",
     "## 5. Peak memory and end to end",
     "## 7. Forecasting",
+    "## 8. Salesforce: REST against Bulk API 2.0",
 )
 CANDIDATES = {"AutoETS", "AutoTheta"}
 BASELINE = "SeasonalNaive"
@@ -118,6 +119,7 @@ def test_bench_writes_every_figure(tmp_path: Path) -> None:
     for stage in ("ingest.ours.all.0ms", "dbt.build", "forecast", "checks.gx", "e2e.full"):
         assert f["memory"][stage]["peak_rss_mb"]["median"] > 0
     assert _median(f["end_to_end"], "partnerpulse_run_s") > 0
+    assert_bulk_figure(f["bulk"])
     assert _median(f["end_to_end"], "world_generation_s") > 0
     # The full run against the data floor: every row of the run's split, the three floor
     # stages, and rows that add up to the run's wall time.
@@ -183,6 +185,33 @@ def test_bench_measures_only_the_stages_asked_for(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2
     assert "the forecasting stage starts from transformation's warehouse" in refused.stderr
+
+
+def assert_bulk_figure(bulk: dict) -> None:
+    """Both paths read every CRM row; Bulk in fewer calls a row only past a job's fixed
+    cost, so no ratio is asserted at this scale."""
+    assert bulk["measured"]
+    assert _median(bulk, "rest", "rows") == _median(bulk, "bulk", "rows") > 0
+    for path in ("rest", "bulk"):
+        assert _median(bulk[path], "rows_per_s") > 0 and _median(bulk[path], "max_rss_mb") > 0
+        assert _median(bulk[path], "api_calls_per_m_rows") > 0
+    objects = {o["object"] for o in bulk["bulk"]["objects"]}
+    assert objects == {"accounts", "opportunities", "leads", "deal_registrations", "campaigns"}
+    # A job: create, two polls (the stand-in's default), a results page, delete, and the
+    # token: six requests at least per object.
+    assert all(o["requests"] >= 6 for o in bulk["bulk"]["objects"])
+
+
+def test_bench_compares_salesforce_rest_and_bulk(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    argv = [sys.executable, "-m", "benchmarks", "--scale", "tiny", "--reps", "1"]
+    argv += ["--no-dlt", "--no-profile", "--out", str(out), "--stages", "bulk"]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    (js,) = out.glob("*-tiny-bulk.json")
+    assert_bulk_figure(json.loads(js.read_text())["figures"]["bulk"])
+    md = js.with_suffix(".md").read_text()
+    assert "## 8. Salesforce: REST against Bulk API 2.0" in md and "## 1. Ingestion" not in md
 
 
 def test_bench_backtests_partners_with_two_years_of_history(tmp_path: Path) -> None:

@@ -73,11 +73,14 @@ def sources(world_dir: Path, tmp_path: Path) -> Iterator[RunningSources]:
 
 @pytest.fixture
 def settings(sources: RunningSources, tmp_path: Path) -> Settings:
-    """Settings pointing at the stand-ins, with tiny backoffs and small pages."""
+    """Settings pointing at the stand-ins, with tiny backoffs and small pages; CRM objects
+    read through REST without asking their record counts (the tests that count API calls
+    count REST's: test_conn_salesforce_bulk.py sets Bulk up)."""
     return Settings.from_env(sources.env()).replace(
         http=dataclasses.asdict(FAST_HTTP),
         warehouse=tmp_path / "warehouse.duckdb",
         spool_dir=tmp_path / "spool",
+        crm_bulk_min_records=0,
         crm_batch_size=200,
         erp_page_size=250,
         erp_query_row_cap=1000,

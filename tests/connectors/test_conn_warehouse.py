@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from connectors import netsuite, partner_portal, salesforce
-from connectors.landing import LandingError, land_json_pages
+from connectors.landing import LandingError, land_pages
 from connectors.spool import PageSpool
 from connectors.sync_runs import commit_sync, read_watermark, record_failure, start_run
 from connectors.warehouse import ensure_warehouse, utcnow
@@ -54,7 +54,7 @@ def land(path, source, obj, landing, pages: list[bytes], counts: list[int] | Non
             return run, commit_sync(
                 path,
                 run,
-                lambda con: land_json_pages(con, run, landing, files, rows_expected=records),
+                lambda con: land_pages(con, run, landing, files, rows_expected=records),
             )
         except BaseException as exc:
             record_failure(path, run, exc)
