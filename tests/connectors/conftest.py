@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,20 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conn_http_stub import StubServer  # noqa: E402
+from conn_world import AS_OF, FAST_HTTP  # noqa: E402
 
 from connectors.config import HttpSettings, Settings  # noqa: E402
 from source_servers.runtime import RunningSources, start_sources  # noqa: E402
-
-FAST_HTTP = HttpSettings(
-    connect_timeout_s=2.0,
-    read_timeout_s=10.0,
-    max_retries=3,
-    backoff_factor=0.001,
-    backoff_max_s=0.01,
-    backoff_jitter_s=0.001,
-    retry_after_max_s=5.0,
-    api_usage_pause_s=0.001,
-)
 
 
 @pytest.fixture
@@ -50,8 +39,6 @@ def fast_http() -> HttpSettings:
 
 
 # -- the stand-in sources on loopback, with a small generated world ----------------------
-
-AS_OF = dt.date(2024, 6, 30)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import duckdb
 
+from connectors.config import HttpSettings
 from connectors.schema import ALL_TABLES
 from connectors.sync import SyncResult, objects, sync_object
 
@@ -46,6 +48,21 @@ WORLD_TABLE = {
 API_OBJECTS = [o for o in objects() if o.source != "pos"]
 
 EXTRA_OPPORTUNITIES = 450
+
+# The date the connector tests' worlds are generated as of.
+AS_OF = dt.date(2024, 6, 30)
+
+# Tiny backoffs: the tests inject failures, and wait for none.
+FAST_HTTP = HttpSettings(
+    connect_timeout_s=2.0,
+    read_timeout_s=10.0,
+    max_retries=3,
+    backoff_factor=0.001,
+    backoff_max_s=0.01,
+    backoff_jitter_s=0.001,
+    retry_after_max_s=5.0,
+    api_usage_pause_s=0.001,
+)
 
 
 def add_opportunities(sources, n: int = EXTRA_OPPORTUNITIES) -> int:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import AS_OF
-from conn_world import differences
+from conn_world import AS_OF, differences
 
 from connectors.api_budget import API_BUDGET, ApiBudget, ApiBudgetExhausted
 from connectors.config import Settings

@@ -165,11 +165,11 @@ def test_the_record_count_chooses_bulk_at_the_threshold(sources, world_dir, sett
     above = fast.replace(crm_bulk_min_records=opps + 1)
     below = sync_object(above, above.warehouse, "crm", "opportunities")
     assert below.details["read_with"] == "rest" and below.details["record_count"] == opps
-    # Off: no count is asked for (one request fewer: the token and one page).
+    # Off: no count is asked for (one request fewer: the token, /limits and one page).
     sources.reset_stats("crm")
     off = sync_object(fast.replace(crm_bulk_min_records=0), fast.warehouse, "crm", "leads")
     assert off.details["read_with"] == "rest" and "record_count" not in off.details
-    assert off.details["requests"] == off.pages + 1
+    assert off.details["requests"] == 1 + 1 + off.pages
 
 
 def test_crm_bulk_objects_force_bulk_without_a_count(sources, settings):
@@ -189,8 +189,8 @@ def test_results_follow_the_locator_over_many_pages(sources, world_dir, bulk):
     pages = -(-n // 7)
     assert result.details["bulk_pages"] == pages > 3
     assert result.rows_read == n
-    # token, create, two polls, one request a page, delete
-    assert result.details["requests"] == 1 + 1 + 2 + pages + 1
+    # token, /limits, create, two polls, one request a page, delete
+    assert result.details["requests"] == 1 + 1 + 1 + 2 + pages + 1
 
 
 @pytest.mark.parametrize(
