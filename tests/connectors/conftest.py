@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,16 @@ def sources(world_dir: Path, tmp_path: Path) -> Iterator[RunningSources]:
 @pytest.fixture
 def settings(sources: RunningSources, tmp_path: Path) -> Settings:
     """Settings pointing at the stand-ins, with tiny backoffs and small pages."""
+    return settings_for(sources, tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[[RunningSources], Settings]:
+    """`settings` for stand-ins a test starts itself (with other credentials, say)."""
+    return lambda running: settings_for(running, tmp_path)
+
+
+def settings_for(sources: RunningSources, tmp_path: Path) -> Settings:
     return Settings.from_env(sources.env()).replace(
         http=dataclasses.asdict(FAST_HTTP),
         warehouse=tmp_path / "warehouse.duckdb",
