@@ -40,7 +40,7 @@ from requests_oauthlib import OAuth1
 
 from connectors.config import HttpSettings, Secret
 from connectors.redaction import basic_credentials, redact
-from connectors.retries import BoundedRetry, RetryBudgetExceeded
+from connectors.retries import BoundedRetry, RetryBudgetExceeded, observing
 
 log = logging.getLogger("partnerpulse.connectors.http")
 
@@ -445,17 +445,23 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         authed: bool = True,
+        on_retry: Callable[[int | None], None] | None = None,
     ) -> requests.Response:
-        """Send a request with retries; refresh the credential once on 401; raise on >= 400."""
+        """Send a request with retries; refresh the credential once on 401; raise on >= 400.
+
+        `on_retry(status)` is called before each retry (status None: no response), while
+        the request is still being retried: a caller can ease off at once.
+        """
         sent_auth = None
         hdrs = dict(headers or {})
         signer = self.auth.signer() if authed and self.auth else None
         if authed and self.auth:
             self.auth.apply(self, hdrs)
             sent_auth = hdrs.get("Authorization")
-        resp = self._send(
-            method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
-        )
+        with observing(on_retry):
+            resp = self._send(
+                method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
+            )
         if resp.status_code == 401 and authed and self.auth:
             message, code = describe_error_body(resp)
             if not self.auth.refresh(self, sent_auth):
@@ -466,9 +472,10 @@ class HttpClient:
             log.info(
                 "%s: 401 on %s, retrying once with a new token", self.system, safe_endpoint(url)
             )
-            resp = self._send(
-                method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
-            )
+            with observing(on_retry):
+                resp = self._send(
+                    method, url, params=params, json=json, data=data, headers=hdrs, auth=signer
+                )
             if resp.status_code == 401:
                 message, code = describe_error_body(resp)
                 raise self.error(
@@ -530,7 +537,7 @@ class HttpClient:
                     )
 
     def _record(self, resp: requests.Response) -> None:
-        history = retry_history(resp)
+        history = tuple(getattr(getattr(resp.raw, "retries", None), "history", ()) or ())
         self._count_requests(1 + len(history), retried=history)
         with self._stats_lock:
             if self.usage_header:
@@ -560,12 +567,6 @@ class HttpClient:
 
     def __repr__(self) -> str:
         return f"HttpClient(system={self.system!r})"
-
-
-def retry_history(resp: requests.Response) -> tuple:
-    """The urllib3 `RequestHistory` of the attempts retried before `resp` (each with the
-    status it met, None for a connection error)."""
-    return tuple(getattr(getattr(resp.raw, "retries", None), "history", ()) or ())
 
 
 def _reason(exc: BaseException) -> str:

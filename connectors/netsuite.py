@@ -15,9 +15,11 @@ them one by one or, with `erp_window_workers > 1`, concurrently.
 
 NetSuite refuses requests beyond the account's concurrency limit with 429
 `CONCURRENCY_LIMIT_EXCEEDED`, and the limit is shared with every other integration of the
-account. When a SuiteQL request meets a 429 (retried away by `HttpClient` or final), the
-client takes one SuiteQL request fewer at a time for the rest of the run (not below 1):
-`WindowLimiter`, shared by every table the client fetches.
+account. When a SuiteQL request meets a 429 (as `HttpClient` retries it, or final), the
+client sends one SuiteQL request fewer at a time for the rest of the run (not below 1):
+`WindowLimiter`, shared by every table the client fetches. It is lowered while the
+request is still being retried: requests that keep going meanwhile would otherwise take
+every free place, and the retried one would run out of retries.
 
 SuiteQL items are strings, with null columns left out; the landing types every column
 (`PARSERS`): dates `M/D/YYYY`, `lastmodifieddate` `M/D/YYYY h:mm am|pm`, flags 'T'/'F'.
@@ -46,7 +48,6 @@ from connectors.http import (
     SourceError,
     is_array,
     is_object,
-    retry_history,
 )
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.schema import ERP_TABLES, RawTable
@@ -235,10 +236,11 @@ def _reveal(secret: Any) -> str:
 
 class WindowLimiter:
     """How many SuiteQL requests a client sends at a time: `limit`, lowered by one (not
-    below 1) when a request meets a 429.
+    below 1) for each request that meets a 429.
 
-    Requests that met a 429 in the same burst lower the limit once: each remembers the
-    limit it was admitted under, and only a 429 met under the current limit lowers it.
+    Lowered once per request, not per 429: a request's retries meet the same crowd. Of
+    a burst, as many requests are refused as were too many, so the limit lands on what
+    the account allows.
     """
 
     def __init__(self, limit: int) -> None:
@@ -248,33 +250,32 @@ class WindowLimiter:
         self._cond = threading.Condition()
 
     @contextmanager
-    def slot(self) -> Iterator[int]:
-        """Hold one of the `limit` places while sending a request; yields the limit."""
+    def slot(self) -> Iterator[None]:
+        """Hold one of the `limit` places while sending a request."""
         with self._cond:
             while self._active >= self.limit:
                 self._cond.wait()
             self._active += 1
-            admitted_under = self.limit
         try:
-            yield admitted_under
+            yield
         finally:
             with self._cond:
                 self._active -= 1
                 self._cond.notify_all()
 
-    def lower(self, admitted_under: int) -> bool:
-        """Take one request fewer at a time; False when already lowered meanwhile or at 1."""
+    def lower(self) -> None:
+        """Send one request fewer at a time (not below 1)."""
         with self._cond:
-            if self.limit != admitted_under or self.limit <= 1:
-                return False
+            if self.limit <= 1:
+                return
             self.limit -= 1
             self.lowered += 1
+            limit = self.limit
         log.warning(
             "erp: NetSuite refused a SuiteQL request for concurrency (HTTP 429): sending at "
             "most %d at a time for the rest of the run",
-            self.limit,
+            limit,
         )
-        return True
 
 
 class NetSuiteClient:
@@ -303,7 +304,15 @@ class NetSuiteClient:
     def suiteql(self, query: str, *, limit: int, offset: int) -> tuple[bytes, dict[str, Any]]:
         """One page of a SuiteQL query: (raw body, parsed body), validated."""
         url = self.query_url
-        with self.limiter.slot() as admitted_under:
+        met_429 = False
+
+        def on_429(status: int | None) -> None:
+            nonlocal met_429
+            if status == 429 and not met_429:
+                met_429 = True
+                self.limiter.lower()
+
+        with self.limiter.slot():
             try:
                 resp = self.http.request(
                     "POST",
@@ -311,13 +320,11 @@ class NetSuiteClient:
                     params={"limit": limit, "offset": offset},
                     json={"q": query},
                     headers={"Prefer": "transient"},
+                    on_retry=on_429,
                 )
             except SourceError as exc:
-                if exc.status == 429:
-                    self.limiter.lower(admitted_under)
+                on_429(exc.status)
                 raise
-            if any(h.status == 429 for h in retry_history(resp)):
-                self.limiter.lower(admitted_under)
         body = self.http.parse_json(resp, "POST", url)
         if not is_object(body) or not is_array(body.get("items")):
             raise self.http.error("POST", url, resp.status_code, "malformed body: no items list")
