@@ -8,8 +8,10 @@ Every connector talks to its source through an `HttpClient`:
   requests are idempotent); no single wait exceeds `retry_after_max_s` / `backoff_max_s`,
   and no retry starts whose wait would end past `retry_total_max_s` for the request;
 - a `(connect, read)` timeout on every request;
-- an `Auth` that obtains a credential lazily; on 401 the client fetches a new token once
-  and retries, and a second 401 is a hard error;
+- an `Auth` that obtains a credential lazily (or signs each request: OAuth 1.0a); on 401
+  the client fetches a new token once and retries, and a second 401 is a hard error; a
+  credential that cannot be refreshed fails at the first 401, with the scheme's `hint`
+  of what to check;
 - every failure is a `SourceError` naming the system, the endpoint (without query string)
   and the last HTTP status, with every known secret (client secret, token, API key) in
   every encoding redacted from its text (`connectors.redaction`), cut at
@@ -32,11 +34,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import simdjson
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
 from requests.adapters import HTTPAdapter
+from requests_oauthlib import OAuth1
 
 from connectors.config import HttpSettings, Secret
 from connectors.redaction import basic_credentials, redact
-from connectors.retries import BoundedRetry, RetryBudgetExceeded
+from connectors.retries import BoundedRetry, RetryBudgetExceeded, observing
 
 if TYPE_CHECKING:
     from connectors.api_budget import ApiBudget
@@ -167,6 +171,10 @@ class ClientStats:
 class Auth(ABC):
     """A credential applied to requests; `refresh` gets a new one when a 401 says so."""
 
+    # What to check when the source refuses the credential, for the 401's error: sources
+    # answer a failed login with a bare "invalid login" and keep the reason to themselves.
+    hint: str = ""
+
     @abstractmethod
     def apply(self, client: HttpClient, headers: dict[str, str]) -> None:
         """Add the credential to a request's headers (obtaining it first if needed)."""
@@ -285,6 +293,52 @@ class OAuthClientCredentials(Auth):
     def secret_values(self) -> list[str]:
         tokens = [self._token] if self._token else []
         return self._static + tokens + self._old_tokens
+
+
+class OAuth1Signature(Auth):
+    """OAuth 1.0a: each prepared request is signed (HMAC-SHA256 by default) with the
+    consumer and token secrets, a fresh nonce and timestamp, and `realm` in the header.
+
+    There is no token to fetch: `apply` adds nothing and a 401 is final. `options` go to
+    oauthlib's `Client` (a fixed `nonce` or `timestamp`, for tests).
+    """
+
+    def __init__(
+        self,
+        realm: str | None,
+        consumer_key: str,
+        consumer_secret: str,
+        token_id: str,
+        token_secret: str,
+        *,
+        signature_method: str = SIGNATURE_HMAC_SHA256,
+        hint: str = "",
+        **options: Any,
+    ) -> None:
+        self._signer = OAuth1(
+            consumer_key,
+            client_secret=consumer_secret,
+            resource_owner_key=token_id,
+            resource_owner_secret=token_secret,
+            signature_method=signature_method,
+            realm=realm,
+            **options,
+        )
+        # The token id is a secret too: with the consumer key it names the login.
+        self._secrets = [v for v in (consumer_secret, token_id, token_secret) if v]
+        self.hint = hint
+
+    def apply(self, client: HttpClient, headers: dict[str, str]) -> None:
+        return None
+
+    def refresh(self, client: HttpClient, rejected: str | None = None) -> bool:
+        return False
+
+    def secret_values(self) -> list[str]:
+        return list(self._secrets)
+
+    def signer(self) -> requests.auth.AuthBase:
+        return self._signer
 
 
 class _Session(requests.Session):
@@ -407,11 +461,14 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         authed: bool = True,
         stream: bool = False,
+        on_retry: Callable[[int | None], None] | None = None,
     ) -> requests.Response:
         """Send a request with retries; refresh the credential once on 401; raise on >= 400.
 
         `stream`: a success's body is left unread for `iter_content` (then `close` it), so
         that a large one goes to disk without being held whole in memory.
+        `on_retry(status)` is called before each retry (status None: no response), while
+        the request is still being retried: a caller can ease off at once.
         """
         sent_auth = None
         hdrs = dict(headers or {})
@@ -420,17 +477,20 @@ class HttpClient:
             self.auth.apply(self, hdrs)
             sent_auth = hdrs.get("Authorization")
         sent = {"params": params, "json": json, "data": data, "auth": signer, "stream": stream}
-        resp = self._send(method, url, headers=hdrs, **sent)
+        with observing(on_retry):
+            resp = self._send(method, url, headers=hdrs, **sent)
         if resp.status_code == 401 and authed and self.auth:
             message, code = describe_error_body(resp)
             if not self.auth.refresh(self, sent_auth):
-                raise self.error(method, url, 401, f"credentials rejected: {message}", code)
+                hint = f"{self.auth.hint}; " if self.auth.hint else ""
+                raise self.error(method, url, 401, f"credentials rejected: {hint}{message}", code)
             hdrs = dict(headers or {})
             self.auth.apply(self, hdrs)
             log.info(
                 "%s: 401 on %s, retrying once with a new token", self.system, safe_endpoint(url)
             )
-            resp = self._send(method, url, headers=hdrs, **sent)
+            with observing(on_retry):
+                resp = self._send(method, url, headers=hdrs, **sent)
             if resp.status_code == 401:
                 message, code = describe_error_body(resp)
                 raise self.error(

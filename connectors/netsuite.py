@@ -1,4 +1,10 @@
-"""NetSuite SuiteQL (REST) connector: OAuth 2.0 client credentials, keyset windows, paging.
+"""NetSuite SuiteQL (REST) connector: logins, keyset windows, paging, concurrency.
+
+The login is `settings.erp_auth_method`: OAuth 2.0 client credentials (client id and
+secret), OAuth 2.0 M2M ("certificate": a JWT client assertion signed with the
+certificate's key) or token-based authentication ("tba": OAuth 1.0a, each request signed
+with HMAC-SHA256, the account id as realm). A credential missing for the chosen login is a
+ValueError naming its variables.
 
 One SuiteQL query returns at most 100,000 rows (`offset` at or past the cap is a 400), so
 a table is read in keyset windows over its unique key: `list_windows` finds the window
@@ -7,6 +13,14 @@ bounds with one 1-row probe per 100,000 rows, and `fetch_window` pages through o
 window have grown past the cap meanwhile. Windows are independent: `fetch_table` reads
 them one by one or, with `erp_window_workers > 1`, concurrently.
 
+NetSuite refuses requests beyond the account's concurrency limit with 429
+`CONCURRENCY_LIMIT_EXCEEDED`, and the limit is shared with every other integration of the
+account. When a SuiteQL request meets a 429 (as `HttpClient` retries it, or final), the
+client sends one SuiteQL request fewer at a time for the rest of the run (not below 1):
+`WindowLimiter`, shared by every table the client fetches. It is lowered while the
+request is still being retried: requests that keep going meanwhile would otherwise take
+every free place, and the retried one would run out of retries.
+
 SuiteQL items are strings, with null columns left out; the landing types every column
 (`PARSERS`): dates `M/D/YYYY`, `lastmodifieddate` `M/D/YYYY h:mm am|pm`, flags 'T'/'F'.
 """
@@ -14,8 +28,11 @@ SuiteQL items are strings, with null columns left out; the landing types every c
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +40,15 @@ from typing import Any
 import jwt
 
 from connectors.config import Settings
-from connectors.http import HttpClient, OAuthClientCredentials, is_array, is_object
+from connectors.http import (
+    Auth,
+    HttpClient,
+    OAuth1Signature,
+    OAuthClientCredentials,
+    SourceError,
+    is_array,
+    is_object,
+)
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.schema import ERP_TABLES, RawTable
 from connectors.spool import PageSpool
@@ -158,24 +183,119 @@ def token_form(settings: Settings, token_url: str) -> dict[str, str]:
     }
 
 
-class NetSuiteClient:
-    """Authenticated SuiteQL access to one NetSuite account."""
+# NetSuite answers every refused login with "Invalid login attempt" alone; the reason is
+# in the account's Login Audit Trail.
+TBA_HINT = (
+    "check PARTNERPULSE_ERP_ACCOUNT_ID (the realm: the account id as written, e.g. "
+    "1234567_SB1), the consumer key/secret pair (integration record) and token id/secret "
+    "pair (access token), and the token role's permissions (Log in using Access Tokens, "
+    "REST Web Services); the Login Audit Trail says why"
+)
+# The settings each login needs (their variables are PARTNERPULSE_<NAME>).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "client_credentials": (),
+    "certificate": ("erp_client_id", "erp_certificate_id", "erp_private_key_path"),
+    "tba": (
+        "erp_account_id",
+        "erp_consumer_key",
+        "erp_consumer_secret",
+        "erp_token_id",
+        "erp_token_secret",
+    ),
+}
 
-    def __init__(self, settings: Settings, http: HttpClient | None = None) -> None:
+
+def login(settings: Settings, token_url: str) -> Auth:
+    """The Auth of `settings.erp_auth_method`; ValueError naming the variables of any
+    credential it needs that is not set (never a value)."""
+    method = settings.erp_auth_method
+    missing = [
+        f"PARTNERPULSE_{name.upper()}" for name in REQUIRED[method] if not getattr(settings, name)
+    ]
+    if missing:
+        raise ValueError(f"NetSuite login {method!r} needs {', '.join(missing)}: not set")
+    if method == "tba":
+        assert settings.erp_account_id and settings.erp_consumer_key  # checked above
+        return OAuth1Signature(
+            settings.erp_account_id,
+            settings.erp_consumer_key,
+            _reveal(settings.erp_consumer_secret),
+            _reveal(settings.erp_token_id),
+            _reveal(settings.erp_token_secret),
+            hint=TBA_HINT,
+        )
+    secret = settings.erp_client_secret
+    return OAuthClientCredentials(
+        token_url, lambda: token_form(settings, token_url), [secret.reveal()] if secret else []
+    )
+
+
+def _reveal(secret: Any) -> str:
+    return secret.reveal() if secret else ""
+
+
+class WindowLimiter:
+    """How many SuiteQL requests a client sends at a time: `limit`, lowered by one (not
+    below 1) for each request that meets a 429.
+
+    Lowered once per request, not per 429: a request's retries meet the same crowd. Of
+    a burst, as many requests are refused as were too many, so the limit lands on what
+    the account allows.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.lowered = 0
+        self._active = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the `limit` places while sending a request."""
+        with self._cond:
+            while self._active >= self.limit:
+                self._cond.wait()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def lower(self) -> None:
+        """Send one request fewer at a time (not below 1)."""
+        with self._cond:
+            if self.limit <= 1:
+                return
+            self.limit -= 1
+            self.lowered += 1
+            limit = self.limit
+        log.warning(
+            "erp: NetSuite refused a SuiteQL request for concurrency (HTTP 429): sending at "
+            "most %d at a time for the rest of the run",
+            limit,
+        )
+
+
+class NetSuiteClient:
+    """Authenticated SuiteQL access to one NetSuite account.
+
+    `auth` replaces the login `settings` choose (tests sign with a fixed nonce, say).
+    """
+
+    def __init__(
+        self, settings: Settings, http: HttpClient | None = None, *, auth: Auth | None = None
+    ) -> None:
         if not settings.erp_url:
             raise ValueError("PARTNERPULSE_ERP_URL is not set")
         self.settings = settings
         self.base_url = settings.erp_url.rstrip("/")
-        token_url = self.base_url + TOKEN_PATH
-        secret = settings.erp_client_secret
-        self.auth = OAuthClientCredentials(
-            token_url,
-            lambda: token_form(settings, token_url),
-            [secret.reveal()] if secret else [],
-        )
+        self.auth = auth or login(settings, self.base_url + TOKEN_PATH)
         self.http = http or HttpClient(SYSTEM, settings.http, self.auth)
         if http is not None:
             self.http.auth = self.auth
+        self.limiter = WindowLimiter(settings.erp_window_workers)
 
     @property
     def query_url(self) -> str:
@@ -184,13 +304,27 @@ class NetSuiteClient:
     def suiteql(self, query: str, *, limit: int, offset: int) -> tuple[bytes, dict[str, Any]]:
         """One page of a SuiteQL query: (raw body, parsed body), validated."""
         url = self.query_url
-        resp = self.http.request(
-            "POST",
-            url,
-            params={"limit": limit, "offset": offset},
-            json={"q": query},
-            headers={"Prefer": "transient"},
-        )
+        met_429 = False
+
+        def on_429(status: int | None) -> None:
+            nonlocal met_429
+            if status == 429 and not met_429:
+                met_429 = True
+                self.limiter.lower()
+
+        with self.limiter.slot():
+            try:
+                resp = self.http.request(
+                    "POST",
+                    url,
+                    params={"limit": limit, "offset": offset},
+                    json={"q": query},
+                    headers={"Prefer": "transient"},
+                    on_retry=on_429,
+                )
+            except SourceError as exc:
+                on_429(exc.status)
+                raise
         body = self.http.parse_json(resp, "POST", url)
         if not is_object(body) or not is_array(body.get("items")):
             raise self.http.error("POST", url, resp.status_code, "malformed body: no items list")
@@ -220,6 +354,12 @@ class NetSuiteClient:
 
     def close(self) -> None:
         self.http.close()
+
+    def __enter__(self) -> NetSuiteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def list_windows(client: NetSuiteClient, table: RawTable, since: datetime | None) -> list[Window]:
@@ -309,12 +449,15 @@ def fetch_window(
 
 @dataclass(frozen=True)
 class FetchResult:
-    """What a table fetch spooled."""
+    """What a table fetch spooled, and the SuiteQL requests sent at a time at its end
+    (`window_workers`) after `concurrency_lowered` lowerings during it."""
 
     pages: int
     records: int
     windows: int
     queries: int
+    window_workers: int = 1
+    concurrency_lowered: int = 0
 
 
 def fetch_table(
@@ -328,8 +471,10 @@ def fetch_table(
     """Spool every row of `table` modified at or after `since - lookback` (all rows for
     tables without `lastmodifieddate`), window by window."""
     mark = since - lookback if (since is not None and table.watermark) else None
+    lowered_before = client.limiter.lowered
     windows = list_windows(client, table, mark)
-    workers = max(1, client.settings.erp_window_workers)
+    # The limiter bounds the requests in flight; more threads than it admits would wait.
+    workers = client.limiter.limit
 
     def one(ix_window: tuple[int, Window]) -> WindowResult:
         ix, window = ix_window
@@ -344,4 +489,5 @@ def fetch_table(
     records = sum(r.rows for r in results)
     queries = sum(r.queries for r in results) + len(windows)  # + the window probes
     log.info("erp %s: %d rows, %d pages, %d windows", table.name, records, pages, len(windows))
-    return FetchResult(pages, records, len(windows), queries)
+    lowered = client.limiter.lowered - lowered_before
+    return FetchResult(pages, records, len(windows), queries, client.limiter.limit, lowered)

@@ -1,9 +1,13 @@
 """urllib3's `Retry`, bounded: a usable `Retry-After` or backoff, and a cap on the total
-time spent retrying one request (mounted by `connectors.http.build_session`)."""
+time spent retrying one request (mounted by `connectors.http.build_session`); and a way to
+hear of each retry as it happens (`observing`)."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from urllib3.exceptions import InvalidHeader
@@ -27,6 +31,23 @@ class RetryBudgetExceeded(Exception):
             f"{wait_s:.1f} s would pass the {cap_s:g} s cap on the total time spent retrying "
             "one request (PARTNERPULSE_HTTP_RETRY_TOTAL_MAX)"
         )
+
+
+# The adapter's Retry is shared by every request of a session, and urllib3 retries in the
+# thread that sent the request: a per-thread observer tells one request's caller.
+_observer = threading.local()
+
+
+@contextmanager
+def observing(callback: Callable[[int | None], None] | None) -> Iterator[None]:
+    """Call `callback(status)` (None: no response) before each retry of the requests this
+    thread sends inside the block, while the request is still being retried."""
+    previous = getattr(_observer, "callback", None)
+    _observer.callback = callback
+    try:
+        yield
+    finally:
+        _observer.callback = previous
 
 
 class BoundedRetry(Retry):
@@ -77,6 +98,9 @@ class BoundedRetry(Retry):
         )
         if not wait:
             wait = self.get_backoff_time()
+        callback = getattr(_observer, "callback", None)
+        if callback is not None:
+            callback(response.status if response else self.history[-1].status)
         if self.total_wait_max is not None and self.retrying_since is not None:
             spent = time.monotonic() - self.retrying_since
             if spent + wait > self.total_wait_max:

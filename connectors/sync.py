@@ -247,7 +247,12 @@ def _fetch_erp(
 ) -> Fetched:
     table = object_table(name, settings.org)
     fetched = netsuite.fetch_table(client, table, since, spool, lookback=lookback)
-    return netsuite.landing(table), {"windows": fetched.windows, "queries": fetched.queries}
+    return netsuite.landing(table), {
+        "windows": fetched.windows,
+        "queries": fetched.queries,
+        "window_workers": fetched.window_workers,
+        "concurrency_lowered": fetched.concurrency_lowered,
+    }
 
 
 def _fetch_portal(

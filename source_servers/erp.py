@@ -1,4 +1,7 @@
-"""Stand-in NetSuite REST API: OAuth 2.0 client credentials and SuiteQL over `erp.*`.
+"""Stand-in NetSuite REST API: OAuth 2.0 and token-based logins, SuiteQL over `erp.*`.
+
+Logins are checked by `source_servers.erp_auth`; a refused one answers NetSuite's bare
+"Invalid login attempt" and records why in `state.login_audit`.
 
 SuiteQL is executed as SQL by DuckDB over the world's `erp` tables, with
 `TO_DATE`, `TO_TIMESTAMP`, `TO_CHAR` and `NVL` provided as macros. Results come back as
@@ -9,18 +12,14 @@ dates `M/D/YYYY`, datetimes `M/D/YYYY h:mm am|pm`, numbers without a leading zer
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
 import re
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 import duckdb
-import jwt
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -30,6 +29,7 @@ from starlette.routing import Route
 
 from source_servers import metadata, shaping
 from source_servers.admin import AdminGuard, admin_routes
+from source_servers.erp_auth import TbaVerifier, assertion_problem, client_secret_problem
 from source_servers.faults import FaultMiddleware, SourceState, bearer_token
 from source_servers.runtime import JsonRows, SourceCredentials, World, json_rows
 
@@ -372,6 +372,7 @@ class ErpServer:
             error_body=_fault_body,
             token_lifetime_seconds=TOKEN_LIFETIME_SECONDS,
         )
+        self.tba = TbaVerifier(credentials)
 
     async def token(self, request: Request) -> Response:
         form = _form(await request.body())
@@ -389,23 +390,16 @@ class ErpServer:
                     {"error": "invalid_request", "error_description": "bad client_assertion_type"},
                     status_code=400,
                 )
-            ok = self._assertion_ok(form["client_assertion"])
-        else:
-            client_id, client_secret = form.get("client_id"), form.get("client_secret")
-            auth = request.headers.get("authorization", "")
-            if auth.lower().startswith("basic ") and client_id is None:
-                try:
-                    decoded = base64.b64decode(auth[6:].strip()).decode()
-                    client_id, _, client_secret = decoded.partition(":")
-                except ValueError:
-                    client_id = None
-            ok = (
-                client_id is not None
-                and client_secret is not None
-                and hmac.compare_digest(client_id, self.client_id)
-                and hmac.compare_digest(client_secret, self.client_secret)
+            base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+            method = "certificate"
+            problem = assertion_problem(
+                form["client_assertion"], self.credentials, base + request.url.path
             )
-        if not ok:
+        else:
+            method = "client_credentials"
+            problem = client_secret_problem(form, request.headers, self.credentials)
+        if problem:
+            self.state.audit_login(method, problem)
             return JSONResponse({"error": "invalid_client"}, status_code=400)
         return JSONResponse(
             {
@@ -415,21 +409,22 @@ class ErpServer:
             }
         )
 
-    def _assertion_ok(self, assertion: str) -> bool:
-        """Check the JWT's claims (iss = client id, not expired); its signature is not checked."""
-        try:
-            claims = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return False
-        exp = claims.get("exp")
-        if isinstance(exp, int | float) and exp < time.time():
-            return False
-        return isinstance(claims.get("iss"), str) and hmac.compare_digest(
-            claims["iss"], self.client_id
-        )
+    def _logged_in(self, request: Request) -> bool:
+        """A request signed with token-based authentication, or with a valid bearer token
+        (a refused TBA login is audited; a bearer token is checked per use)."""
+        header = request.headers.get("authorization", "")
+        if header[:6].lower() == "oauth ":
+            if self.state.faults.reject_tokens:
+                problem: str | None = "access token revoked (reject_tokens fault)"
+            else:
+                problem = self.tba.check(request.method, str(request.url), request.headers)
+            if problem:
+                self.state.audit_login("tba", problem)
+            return problem is None
+        return self.state.tokens.check(bearer_token(request), self.state.faults)
 
     def suiteql(self, request: Request, body: bytes) -> Response:
-        if not self.state.tokens.check(bearer_token(request), self.state.faults):
+        if not self._logged_in(request):
             return ns_error(401, _INVALID_LOGIN, "INVALID_LOGIN")
         if "transient" not in request.headers.get("prefer", "").lower():
             return ns_error(
@@ -493,14 +488,14 @@ class ErpServer:
 
     # -- record metadata ------------------------------------------------------------------
     def metadata_catalog(self, request: Request) -> Response:
-        if not self.state.tokens.check(bearer_token(request), self.state.faults):
+        if not self._logged_in(request):
             return ns_error(401, _INVALID_LOGIN, "INVALID_LOGIN")
         base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
         records = sorted(self.world.tables(self.runner.schema))
         return JSONResponse(metadata.record_catalog(records, base + CATALOG_PATH))
 
     def record_metadata(self, request: Request) -> Response:
-        if not self.state.tokens.check(bearer_token(request), self.state.faults):
+        if not self._logged_in(request):
             return ns_error(401, _INVALID_LOGIN, "INVALID_LOGIN")
         wanted = request.path_params["record"].lower()
         records = {t.lower(): t for t in self.world.tables(self.runner.schema)}

@@ -10,7 +10,9 @@ Request classes:
 - *API* requests are every other request (token endpoints included): they are counted
   in `requests` and delayed by `latency_ms`;
 - *data* requests are the API requests that read data (the system decides which paths
-  these are): only they are rate limited, failed, truncated, and expire tokens.
+  these are): only they are rate limited, failed, truncated, and expire tokens; with
+  `concurrency_limit`, a data request arriving while that many are in flight is refused
+  with 429 (NetSuite's concurrency governance), before the server sees it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -36,6 +39,7 @@ class Faults:
     latency_ms: float = 0.0
     rate_limit_every: int = 0
     retry_after: str = "1"
+    concurrency_limit: int = 0
     fail_next: int = 0
     fail_status: int = 503
     token_ttl_requests: int = 0
@@ -199,8 +203,17 @@ class SourceState:
         self._fault_data_requests = 0
         self._fail_left = 0
         self._truncate_left = 0
+        self._in_flight = 0
         self.api_usage = 0
+        # Refused logins, newest last, as (method, reason): the source tells the client
+        # only "invalid login"; like NetSuite's Login Audit Trail, this says why.
+        self.login_audit: deque[tuple[str, str]] = deque(maxlen=100)
         self.reset_stats()
+
+    def audit_login(self, method: str, reason: str) -> None:
+        """Record why a login by `method` was refused."""
+        with self._lock:
+            self.login_audit.append((method, reason))
 
     # ---- faults ---------------------------------------------------------------------
     def set_faults(self, faults: Faults | dict[str, Any]) -> Faults:
@@ -228,19 +241,28 @@ class SourceState:
                 out["truncate_next"] = self._truncate_left
         return out
 
-    def _admit_data_request(self) -> tuple[int, str] | None:
-        """Count one data request; a (status, retry_after) when a fault answers it."""
+    def _admit_data_request(self) -> tuple[int, str, str] | None:
+        """Count one data request; a (status, retry_after, message) when a fault answers
+        it, else None and the request is in flight until `_end_data_request`."""
         with self._lock:
             self.data_requests += 1
             self._fault_data_requests += 1
             faults = self.faults
             if self._fail_left > 0:
                 self._fail_left -= 1
-                return faults.fail_status, ""
+                return faults.fail_status, "", f"Injected failure (HTTP {faults.fail_status})"
             every = faults.rate_limit_every
             if every and self._fault_data_requests % every == 0:
-                return 429, faults.retry_after
+                return 429, faults.retry_after, "Too many requests: rate limit exceeded"
+            limit = faults.concurrency_limit
+            if limit and self._in_flight >= limit:
+                return 429, "", f"Too many concurrent requests: the limit is {limit}"
+            self._in_flight += 1
         return None
+
+    def _end_data_request(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _take_truncation(self) -> bool:
         with self._lock:
@@ -287,26 +309,38 @@ class FaultMiddleware:
         state = self.state
         with state._lock:
             state.requests += 1
+        is_data = state.is_data_path(scope["path"])
+        # A data request is admitted (or answered by a fault) on arrival and is in flight
+        # from then on, its latency included, as a slow source holds a concurrency slot.
+        injected = state._admit_data_request() if is_data else None
+        try:
+            await self._serve(scope, receive, send, is_data, injected)
+        finally:
+            if is_data and injected is None:
+                state._end_data_request()
+
+    async def _serve(
+        self,
+        scope: dict,
+        receive: Any,
+        send: Any,
+        is_data: bool,
+        injected: tuple[int, str, str] | None,
+    ) -> None:
+        state = self.state
         latency = state.faults.latency_ms
         if latency:
             await asyncio.sleep(latency / 1000.0)
         started = time.perf_counter()
-        is_data = state.is_data_path(scope["path"])
-        if is_data:
-            injected = state._admit_data_request()
-            if injected is not None:
-                status, retry_after = injected
-                if status == 429:
-                    message = "Too many requests: rate limit exceeded"
-                else:
-                    message = f"Injected failure (HTTP {status})"
-                headers = [(b"content-type", b"application/json")]
-                if retry_after:
-                    headers.append((b"retry-after", retry_after.encode("latin-1")))
-                body = state.error_body(status, message)
-                await _send_whole(send, status, headers, body)
-                state._record(status, time.perf_counter() - started)
-                return
+        if injected is not None:
+            status, retry_after, message = injected
+            headers = [(b"content-type", b"application/json")]
+            if retry_after:
+                headers.append((b"retry-after", retry_after.encode("latin-1")))
+            body = state.error_body(status, message)
+            await _send_whole(send, status, headers, body)
+            state._record(status, time.perf_counter() - started)
+            return
 
         status_seen = 500
         held: dict[str, Any] = {}

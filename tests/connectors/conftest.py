@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,9 +60,20 @@ def sources(world_dir: Path, tmp_path: Path) -> Iterator[RunningSources]:
 
 @pytest.fixture
 def settings(sources: RunningSources, tmp_path: Path) -> Settings:
-    """Settings pointing at the stand-ins, with tiny backoffs and small pages; CRM objects
-    read through REST without asking their record counts (the tests that count API calls
-    count REST's: test_conn_salesforce_bulk.py sets Bulk up)."""
+    """Settings pointing at the stand-ins, with tiny backoffs and small pages."""
+    return settings_for(sources, tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[[RunningSources], Settings]:
+    """`settings` for stand-ins a test starts itself (with other credentials, say)."""
+    return lambda running: settings_for(running, tmp_path)
+
+
+def settings_for(sources: RunningSources, tmp_path: Path) -> Settings:
+    """The `settings` of stand-ins; CRM objects read through REST without asking their
+    record counts (the tests that count API calls count REST's:
+    test_conn_salesforce_bulk.py sets Bulk up)."""
     return Settings.from_env(sources.env()).replace(
         http=dataclasses.asdict(FAST_HTTP),
         warehouse=tmp_path / "warehouse.duckdb",

@@ -143,6 +143,12 @@ def differences(path: Path, world_dir: Path, raw: str) -> tuple[int, int]:
     return only_raw, only_world
 
 
+def raw_rows(path: Path, raw: str) -> list[tuple]:
+    """Every row of a raw table, its source columns only (no load metadata), sorted."""
+    cols = ", ".join(f'"{c}"' for c in ALL_TABLES[raw].columns)
+    return query(path, f"SELECT {cols} FROM {raw} ORDER BY ALL")
+
+
 def pos_csv_rows(landing: Path) -> tuple[int, int]:
     """(files, data rows) of the CSV files in a landing folder."""
     files = rows = 0

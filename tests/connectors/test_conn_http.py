@@ -17,6 +17,7 @@ from connectors.config import Secret, Settings
 from connectors.http import (
     ApiKeyAuth,
     HttpClient,
+    OAuth1Signature,
     OAuthClientCredentials,
     SourceError,
     describe_error_body,
@@ -61,6 +62,43 @@ def test_retries_503_then_succeeds(stub, fast_http):
     assert len(stub.requests_to("/data")) == 3
     assert client.stats.retries == 2
     assert client.stats.retried_statuses == {503: 2}
+
+
+def test_on_retry_hears_each_retry_while_the_request_is_being_retried(stub, fast_http):
+    heard: list[int | None] = []
+    stub.add("/q", Reply(429), Reply(503), lambda seen: Reply(200, {"heard": list(heard)}))
+    client = HttpClient("erp", fast_http)
+    resp = client.request("POST", f"{stub.url}/q", json={}, authed=False, on_retry=heard.append)
+    assert resp.json() == {"heard": [429, 503]}
+    stub.add("/q", Reply(503), Reply(200, {}))
+    client.request("POST", f"{stub.url}/q", json={}, authed=False)
+    assert heard == [429, 503]  # the callback was for that one request only
+
+
+def test_an_oauth1_signature_rejected_is_final_and_says_what_to_check(stub, fast_http):
+    stub.add(
+        "/q",
+        Reply(
+            401,
+            {
+                "o:errorDetails": [
+                    {"detail": "Invalid login attempt.", "o:errorCode": "INVALID_LOGIN"}
+                ]
+            },
+        ),
+    )
+    auth = OAuth1Signature(
+        "1234567_SB1", "ck", "consumer/secret", "token+id", "token=secret", hint="check X"
+    )
+    client = HttpClient("erp", fast_http, auth)
+    with pytest.raises(SourceError) as caught:
+        client.request("POST", f"{stub.url}/q", params={"limit": 5}, json={"q": "SELECT 1"})
+    assert str(caught.value).startswith("erp: credentials rejected: check X; INVALID_LOGIN")
+    header = stub.requests_to("/q")[0].headers["authorization"]
+    assert len(stub.requests_to("/q")) == 1
+    assert header.startswith('OAuth realm="1234567_SB1"')
+    assert 'oauth_signature_method="HMAC-SHA256"' in header and 'oauth_consumer_key="ck"' in header
+    assert auth.secret_values() == ["consumer/secret", "token+id", "token=secret"]
 
 
 def test_post_is_retried(stub, fast_http):

@@ -192,26 +192,6 @@ def test_incremental_window_reads_and_concurrent_windows(sources, settings, worl
     assert differences(settings.warehouse, world_dir, "raw_erp.transactionline") == (0, 0)
 
 
-def test_jwt_client_assertion_against_the_erp(sources, settings, world_dir, tmp_path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = tmp_path / "netsuite.pem"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    jwt_settings = settings.replace(
-        erp_client_secret=None, erp_certificate_id="cert-1", erp_private_key_path=pem
-    )
-    result = sync_object(jwt_settings, settings.warehouse, "erp", "currencies")
-    assert result.rows_read == world_query(world_dir, "SELECT count(*) FROM erp.currency")[0][0]
-
-
 def test_lookback_rereads_are_harmless(sources, settings, world_dir):
     """Re-reading everything again (a huge lookback) merges without duplicating."""
     sync_all(settings, settings.warehouse, "portal")
