@@ -39,16 +39,9 @@ from typing import Any
 
 import jwt
 
+from connectors.auth import Auth, OAuth1Signature, OAuthToken
 from connectors.config import Settings
-from connectors.http import (
-    Auth,
-    HttpClient,
-    OAuth1Signature,
-    OAuthClientCredentials,
-    SourceError,
-    is_array,
-    is_object,
-)
+from connectors.http import HttpClient, SourceError, is_array, is_object
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.schema import ERP_TABLES, RawTable
 from connectors.spool import PageSpool
@@ -225,7 +218,7 @@ def login(settings: Settings, token_url: str) -> Auth:
             hint=TBA_HINT,
         )
     secret = settings.erp_client_secret
-    return OAuthClientCredentials(
+    return OAuthToken(
         token_url, lambda: token_form(settings, token_url), [secret.reveal()] if secret else []
     )
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.auth import ApiKeyAuth
 from connectors.config import Settings
-from connectors.http import ApiKeyAuth, HttpClient, is_array, is_object
+from connectors.http import HttpClient, is_array, is_object
 from connectors.landing import DEFAULT_PARSERS, ChildLanding, JsonLanding
 from connectors.schema import PORTAL_TABLES, RawTable
 from connectors.spool import PageSpool

@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.api_budget import ApiBudget
+from connectors.auth import OAuthToken
 from connectors.config import Settings
-from connectors.http import HttpClient, OAuthClientCredentials, SourceError, is_array, is_object
+from connectors.http import HttpClient, SourceError, is_array, is_object
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.org import LOGICAL, OrgConfig, default_org
 from connectors.schema import RawTable, object_table, source_columns
@@ -241,7 +242,7 @@ def token_form(settings: Settings, key: rsa.RSAPrivateKey | None = None) -> dict
     }
 
 
-class SalesforceToken(OAuthClientCredentials):
+class SalesforceToken(OAuthToken):
     """Salesforce's OAuth token, whose refusals carry a hint at the setting to look at."""
 
     def _fetch(self, client: HttpClient) -> None:

@@ -13,24 +13,16 @@ from urllib.parse import quote, quote_plus
 import pytest
 from conn_http_stub import Reply
 
+from connectors.auth import ApiKeyAuth, OAuth1Signature, OAuthToken
 from connectors.config import Secret, Settings
-from connectors.http import (
-    ApiKeyAuth,
-    HttpClient,
-    OAuth1Signature,
-    OAuthClientCredentials,
-    SourceError,
-    describe_error_body,
-    redact,
-    safe_endpoint,
-)
+from connectors.http import HttpClient, SourceError, describe_error_body, redact, safe_endpoint
 
 SECRET = "client-secret-XYZ"
 API_KEY = "portal-key-ABC"
 
 
-def oauth(stub) -> OAuthClientCredentials:
-    return OAuthClientCredentials(
+def oauth(stub) -> OAuthToken:
+    return OAuthToken(
         f"{stub.url}/token",
         lambda: {"grant_type": "client_credentials", "client_id": "id", "client_secret": SECRET},
         [SECRET],
@@ -317,7 +309,7 @@ def test_a_token_endpoint_echoing_the_form_leaks_no_encoding_of_the_secret(
     stub, fast_http, status, as_json
 ):
     stub.default("/token", echo_form(status, as_json))
-    auth = OAuthClientCredentials(
+    auth = OAuthToken(
         f"{stub.url}/token",
         lambda: {
             "grant_type": "client_credentials",
@@ -355,7 +347,7 @@ def test_a_token_endpoint_echoing_an_assertion_or_a_refresh_token_leaks_neither(
         return Reply(400, {"error": "invalid_grant", "error_description": text})
 
     stub.default("/token", echo)
-    auth = OAuthClientCredentials(
+    auth = OAuthToken(
         f"{stub.url}/token", lambda: {"grant_type": "x", field: value, "client_id": "id"}
     )
     with pytest.raises(SourceError) as info:
@@ -373,7 +365,7 @@ def test_an_error_body_cut_at_the_message_limit_shows_no_part_of_the_secret(stub
     # redaction (as error bodies were cut) would show its first half.
     body = "x" * 275 + f" client_secret={quote_plus(ECHOED_SECRET)} " + "y" * 600
     stub.default("/token", Reply(400, body.encode()))
-    auth = OAuthClientCredentials(
+    auth = OAuthToken(
         f"{stub.url}/token",
         lambda: {
             "grant_type": "client_credentials",

@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1
 
 from connectors import netsuite
+from connectors.auth import OAuth1Signature
 from connectors.config import Secret, Settings
-from connectors.http import OAuth1Signature, SourceError
+from connectors.http import SourceError
 from connectors.netsuite import NetSuiteClient
 from connectors.sync import sync_object
 from source_servers.runtime import RunningSources, SourceCredentials, start_sources

@@ -12,8 +12,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from connectors.auth import OAuthToken
 from connectors.config import HttpSettings, Secret, Settings
-from connectors.http import HttpClient, OAuthClientCredentials, SourceError
+from connectors.http import HttpClient, SourceError
 from orchestration.alerts import MAX_ERROR_CHARS, Alert, send_alert
 from tests.connectors.conn_http_stub import Reply, StubServer
 
@@ -126,7 +127,7 @@ def test_alert_text_holds_no_encoding_of_a_configured_secret(receiver):
         client = HttpClient(
             "crm",
             NO_RETRIES,
-            OAuthClientCredentials(
+            OAuthToken(
                 f"{token_endpoint.url}/token",
                 lambda: {
                     "grant_type": "client_credentials",
