@@ -30,7 +30,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from source_servers.faults import SourceState
+from source_servers.faults import SourceState, client_credentials, same_secret
 from source_servers.runtime import SourceCredentials
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -55,14 +55,6 @@ class Refused(Exception):
         self.error, self.description = wire
         self.reason = reason
         self.username = username
-
-
-def _same(given: object, expected: str | None) -> bool:
-    return (
-        isinstance(given, str)
-        and expected is not None
-        and hmac.compare_digest(given.encode(), expected.encode())
-    )
 
 
 def swap_host(host: str) -> str:
@@ -100,16 +92,10 @@ class TokenEndpoint:
     # -- the grants: each returns the user logged in as, or raises Refused ----------------
 
     def _client_credentials(self, form: dict[str, str], request: Request) -> str:
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic ") and client_id is None:
-            try:
-                decoded = base64.b64decode(auth[6:].strip()).decode()
-                client_id, _, client_secret = decoded.partition(":")
-            except ValueError:
-                client_id = None
+        client_id, client_secret = client_credentials(form, request.headers) or (None, None)
         c = self.credentials
-        if not (_same(client_id, c.crm_client_id) and _same(client_secret, c.crm_client_secret)):
+        known = same_secret(client_id, c.crm_client_id)
+        if not (known and same_secret(client_secret, c.crm_client_secret)):
             raise Refused(INVALID_CLIENT, "invalid client credentials")
         return c.crm_username
 
@@ -122,7 +108,7 @@ class TokenEndpoint:
         sub = claims.get("sub")
         username = sub if isinstance(sub, str) else None
         c = self.credentials
-        if not _same(claims.get("iss"), c.crm_client_id):
+        if not same_secret(claims.get("iss"), c.crm_client_id):
             raise Refused(
                 UNKNOWN_CLIENT_ID,
                 "unknown consumer key (iss)",
@@ -153,7 +139,7 @@ class TokenEndpoint:
             raise Refused(("invalid_grant", "expired authorization code"), "expired", username)
         if exp > now + ASSERTION_MAX_AHEAD_S + CLOCK_SKEW_S:
             raise Refused(INVALID_ASSERTION, "exp more than 3 minutes ahead", username)
-        if not _same(sub, c.crm_username):
+        if not same_secret(sub, c.crm_username):
             raise Refused(
                 ("invalid_grant", "user hasn't approved this consumer"),
                 "user not pre-authorised for the connected app",
@@ -174,11 +160,11 @@ class TokenEndpoint:
 
     def _refresh_token(self, form: dict[str, str], request: Request) -> str:
         c = self.credentials
-        if not _same(form.get("client_id"), c.crm_client_id):
+        if not same_secret(form.get("client_id"), c.crm_client_id):
             raise Refused(UNKNOWN_CLIENT_ID, "unknown consumer key")
-        if "client_secret" in form and not _same(form["client_secret"], c.crm_client_secret):
+        if "client_secret" in form and not same_secret(form["client_secret"], c.crm_client_secret):
             raise Refused(INVALID_CLIENT, "invalid client secret")
-        if not _same(form.get("refresh_token"), c.crm_refresh_token):
+        if not same_secret(form.get("refresh_token"), c.crm_refresh_token):
             raise Refused(
                 ("invalid_grant", "expired access/refresh token"),
                 "refresh token unknown, revoked or expired",

@@ -26,8 +26,6 @@ the client gets NetSuite's bare "Invalid login attempt").
 
 from __future__ import annotations
 
-import base64
-import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +34,7 @@ import jwt
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import signature, utils
 
+from source_servers.faults import client_credentials, same_secret
 from source_servers.runtime import SourceCredentials
 
 TIMESTAMP_WINDOW_S = 300
@@ -52,10 +51,6 @@ OAUTH_PARAMS = (
     "oauth_version",
     "oauth_signature",
 )
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 class TbaVerifier:
@@ -90,9 +85,9 @@ class TbaVerifier:
             return "oauth_version is not 1.0"
         if oauth["oauth_signature_method"] != "HMAC-SHA256":
             return f"signature method {oauth['oauth_signature_method']} is not accepted"
-        if not _same(oauth["oauth_consumer_key"], c.erp_consumer_key):
+        if not same_secret(oauth["oauth_consumer_key"], c.erp_consumer_key):
             return "unknown consumer key"
-        if not _same(oauth["oauth_token"], c.erp_token_id):
+        if not same_secret(oauth["oauth_token"], c.erp_token_id):
             return "unknown token id"
         try:
             stamp = int(oauth["oauth_timestamp"])
@@ -139,7 +134,7 @@ def assertion_problem(assertion: str, credentials: SourceCredentials, token_url:
         if isinstance(exp, int | float) and exp < time.time():
             return "client assertion expired"
         iss = claims.get("iss")
-        return None if isinstance(iss, str) and _same(iss, c.erp_client_id) else "wrong iss"
+        return None if isinstance(iss, str) and same_secret(iss, c.erp_client_id) else "wrong iss"
     try:
         header = jwt.get_unverified_header(assertion)
     except jwt.PyJWTError:
@@ -177,18 +172,14 @@ def client_secret_problem(
 ) -> str | None:
     """None when the token request's client id and secret (form, else HTTP Basic) are the
     integration's, else why not."""
-    client_id, client_secret = form.get("client_id"), form.get("client_secret")
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("basic ") and client_id is None:
-        try:
-            decoded = base64.b64decode(auth[6:].strip()).decode()
-            client_id, _, client_secret = decoded.partition(":")
-        except ValueError:
-            return "malformed Basic Authorization header"
+    given = client_credentials(form, headers)
+    if given is None:
+        return "malformed Basic Authorization header"
+    client_id, client_secret = given
     if client_id is None or client_secret is None:
         return "no client id or secret"
-    if not _same(client_id, credentials.erp_client_id):
+    if not same_secret(client_id, credentials.erp_client_id):
         return "unknown client id"
-    if not _same(client_secret, credentials.erp_client_secret):
+    if not same_secret(client_secret, credentials.erp_client_secret):
         return "wrong client secret"
     return None

@@ -18,11 +18,13 @@ Request classes:
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -169,6 +171,31 @@ class LoginHistory:
     def last(self) -> LoginAttempt | None:
         with self._lock:
             return self._attempts[-1] if self._attempts else None
+
+
+def client_credentials(
+    form: Mapping[str, str], headers: Mapping[str, str]
+) -> tuple[str | None, str | None] | None:
+    """A token request's client id and secret: from the form, else from an HTTP Basic
+    `Authorization` header (both OAuth 2.0 ways); None when that header is malformed."""
+    client_id, client_secret = form.get("client_id"), form.get("client_secret")
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("basic ") and client_id is None:
+        try:
+            decoded = base64.b64decode(auth[6:].strip()).decode()
+        except ValueError:
+            return None
+        client_id, _, client_secret = decoded.partition(":")
+    return client_id, client_secret
+
+
+def same_secret(given: object, expected: str | None) -> bool:
+    """`given` is `expected`, compared in constant time (None never matches)."""
+    return (
+        isinstance(given, str)
+        and expected is not None
+        and hmac.compare_digest(given.encode(), expected.encode())
+    )
 
 
 def bearer_token(request: Request) -> str | None:
