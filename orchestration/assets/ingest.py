@@ -76,6 +76,23 @@ DESCRIPTIONS = {
 }
 
 
+# What an operator should know of each source's reads, under every object's description.
+HOW_READ = {
+    "crm": (
+        "Read by REST `queryAll`, or by a Bulk API 2.0 job when the object is large "
+        "(`read_with` and its reason in the metadata). The sync spends no API call of the "
+        "share of the org's daily allowance kept for other integrations: when that is all "
+        "that is left it stops, commits nothing, and the next run resumes it "
+        "(`api_calls_left`; docs/authentication.md)."
+    ),
+    "erp": (
+        "Read by SuiteQL in keyset windows, several at a time: each request NetSuite "
+        "refuses for concurrency (429) lowers that for the rest of the run "
+        "(`window_workers` in the metadata)."
+    ),
+}
+
+
 def asset_key(obj: SyncObject) -> dg.AssetKey:
     return dg.AssetKey([GROUPS[obj.source], obj.asset_name])
 
@@ -87,6 +104,7 @@ def _spec(obj: SyncObject) -> dg.AssetSpec:
         description=(
             f"{DESCRIPTIONS[obj.asset_name]}\n\nSynced incrementally from "
             f"{SOURCE_TITLES[obj.source]} into `{tables}`."
+            + (f" {HOW_READ[obj.source]}" if obj.source in HOW_READ else "")
         ),
         group_name=GROUPS[obj.source],
         kinds={KINDS[obj.source], "duckdb"},
