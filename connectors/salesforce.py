@@ -84,15 +84,19 @@ def soql_datetime(mark: datetime) -> str:
     return mark.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_soql(obj: SalesforceObject, since: datetime | None) -> str:
-    """`SELECT … FROM <Object> [WHERE (org filter) AND SystemModstamp >= mark] ORDER BY
-    SystemModstamp, Id`."""
+def soql_where(obj: SalesforceObject, since: datetime | None) -> str:
+    """` WHERE (org filter) AND SystemModstamp >= mark`, or "" when neither applies."""
     conds = [f"({obj.table.source_filter})"] if obj.table.source_filter else []
     if since:
         conds.append(f"SystemModstamp >= {soql_datetime(since)}")
-    where = f" WHERE {' AND '.join(conds)}" if conds else ""
+    return f" WHERE {' AND '.join(conds)}" if conds else ""
+
+
+def build_soql(obj: SalesforceObject, since: datetime | None) -> str:
+    """`SELECT … FROM <Object> [WHERE (org filter) AND SystemModstamp >= mark] ORDER BY
+    SystemModstamp, Id`."""
     return (
-        f"SELECT {', '.join(obj.fields)} FROM {obj.api_name}{where} "
+        f"SELECT {', '.join(obj.fields)} FROM {obj.api_name}{soql_where(obj, since)} "
         "ORDER BY SystemModstamp ASC, Id ASC"
     )
 

@@ -30,7 +30,13 @@ from connectors.config import Settings
 from connectors.http import SourceError, is_array, is_object
 from connectors.landing import JsonLanding
 from connectors.landing_csv import csv_header
-from connectors.salesforce import API_VERSION, SalesforceClient, SalesforceObject, build_soql
+from connectors.salesforce import (
+    API_VERSION,
+    SalesforceClient,
+    SalesforceObject,
+    build_soql,
+    soql_where,
+)
 from connectors.spool import PageSpool
 
 log = logging.getLogger("partnerpulse.connectors.salesforce_bulk")
@@ -313,18 +319,43 @@ def record_count(client: SalesforceClient, api_name: str) -> int:
     return 0
 
 
-def choose(client: SalesforceClient, settings: Settings, logical: str, api_name: str) -> ReadChoice:
-    """Bulk for the objects named in `crm_bulk_objects`, and for those whose record count
-    is at least `crm_bulk_min_records` (when it is above 0); REST otherwise."""
+def changed_count(client: SalesforceClient, obj: SalesforceObject, since: datetime) -> int:
+    """How many records of `obj` (soft-deleted ones included) an incremental sync from
+    `since` reads: a REST `queryAll` of `SELECT COUNT()` with the sync's own filter."""
+    soql = f"SELECT COUNT() FROM {obj.api_name}{soql_where(obj, since)}"
+    url = f"{client.instance_url}/services/data/{API_VERSION}/queryAll"
+    resp = client.http.request("GET", url, params={"q": soql})
+    body = client.http.parse_json(resp, "GET", url)
+    total = body.get("totalSize") if is_object(body) else None
+    if not isinstance(total, int):
+        raise client.http.error("GET", url, resp.status_code, "malformed body: no totalSize")
+    return total
+
+
+def choose(
+    client: SalesforceClient,
+    settings: Settings,
+    logical: str,
+    obj: SalesforceObject,
+    since: datetime | None,
+) -> ReadChoice:
+    """Bulk for the objects named in `crm_bulk_objects`, and for a sync that reads at least
+    `crm_bulk_min_records` records (when it is above 0): a first sync by the object's
+    record count, an incremental one by the count of records changed since its mark (a
+    large object's daily changes are few, and a job's fixed calls and wait would not pay);
+    REST otherwise."""
     if logical in settings.crm_bulk_objects:
         return ReadChoice("bulk", "crm_bulk_objects")
     threshold = settings.crm_bulk_min_records
     if threshold <= 0:
         return ReadChoice("rest", "bulk by count is off")
-    count = record_count(client, api_name)
+    if since is None:
+        count, what = record_count(client, obj.api_name), "records"
+    else:
+        count, what = changed_count(client, obj, since), "records changed since the mark"
     if count >= threshold:
-        return ReadChoice("bulk", f"{count} records >= {threshold}", count)
-    return ReadChoice("rest", f"{count} records < {threshold}", count)
+        return ReadChoice("bulk", f"{count} {what} >= {threshold}", count)
+    return ReadChoice("rest", f"{count} {what} < {threshold}", count)
 
 
 def csv_landing(obj: SalesforceObject) -> JsonLanding:

@@ -218,7 +218,8 @@ def _fetch_crm(
     lookback: timedelta,
 ) -> Fetched:
     obj = salesforce.object_for(name, settings.org)
-    choice = salesforce_bulk.choose(client, settings, name, obj.api_name)
+    mark = since - lookback if since else None
+    choice = salesforce_bulk.choose(client, settings, name, obj, mark)
     details: dict[str, Any] = {"read_with": choice.read_with, "read_with_reason": choice.reason}
     if choice.record_count is not None:
         details["record_count"] = choice.record_count

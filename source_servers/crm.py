@@ -177,6 +177,8 @@ class SoqlPlan:
     # The selected fields (name, kind) and the query's `FROM ...` on, for other formats.
     selected: list[tuple[str, str]] = field(default_factory=list)
     source_sql: str = ""
+    # `SELECT COUNT() FROM …`: `sql` gives the count, and the answer has no records.
+    count_only: bool = False
 
 
 def _selected_json(name: str, kind: str, by_lower: dict[str, tuple[str, str]]) -> str:
@@ -249,7 +251,8 @@ def parse_soql(
         return found
 
     selected: list[tuple[str, str]] = []
-    for raw in m.group("fields").split(","):
+    count_only = m.group("fields").strip().lower() == "count()"
+    for raw in [] if count_only else m.group("fields").split(","):
         name = raw.strip()
         if not name:
             raise SoqlError("MALFORMED_QUERY", "unexpected token: ','")
@@ -282,6 +285,8 @@ def parse_soql(
         where_sql.append(f"NOT coalesce({_quote_ident(by_lower['isdeleted'][0])}, false)")
 
     order_sql: list[str] = []
+    if count_only and rest.group("order"):
+        raise SoqlError("MALFORMED_QUERY", "ORDER BY is not allowed with COUNT()")
     if rest.group("order"):
         for item in rest.group("order").split(","):
             o = _ORDER_ITEM.match(item)
@@ -291,7 +296,7 @@ def parse_soql(
             direction = (o.group("dir") or "ASC").upper()
             nulls = (o.group("nulls") or ("FIRST" if direction == "ASC" else "LAST")).upper()
             order_sql.append(f"{_quote_ident(name)} {direction} NULLS {nulls}")
-    elif "id" in by_lower:
+    elif "id" in by_lower and not count_only:
         order_sql.append(_quote_ident(by_lower["id"][0]))
 
     id_col = _quote_ident(by_lower["id"][0]) if "id" in by_lower else "NULL"
@@ -308,6 +313,8 @@ def parse_soql(
         source_sql += " ORDER BY " + ", ".join(order_sql)
     if rest.group("limit"):
         source_sql += f" LIMIT {int(rest.group('limit'))}"
+    if count_only:
+        return SoqlPlan(sobject, f"SELECT count(*) {source_sql}", params, count_only=True)
     sql = f"SELECT json_object({', '.join(pairs)})::VARCHAR || ',' {source_sql}"
     return SoqlPlan(sobject, sql, params, selected, source_sql)
 
@@ -497,6 +504,9 @@ class CrmServer:
             return sf_errors(400, exc.error_code, exc.message)
         cur = self.world.cursor()
         try:
+            if plan.count_only:
+                (count,) = cur.execute(plan.sql, plan.params).fetchone()
+                return JSONResponse({"totalSize": count, "done": True, "records": []})
             rows = json_rows(cur, plan.sql, plan.params)
         finally:
             cur.close()

@@ -189,6 +189,8 @@ class BulkJobs:
             )
         except SoqlError as exc:
             return _error(400, exc.error_code, exc.message)
+        if plan.count_only:  # Bulk API 2.0 refuses aggregate queries
+            return _error(400, "INVALIDJOB", "Aggregate queries are not supported")
         rows = await run_in_threadpool(self._run, plan)
         outcome = "JobComplete"
         if self._take("bulk_fail_job"):

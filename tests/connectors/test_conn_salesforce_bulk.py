@@ -162,7 +162,8 @@ def test_the_record_count_chooses_bulk_at_the_threshold(sources, world_dir, sett
         fast.replace(crm_bulk_min_records=opps), fast.warehouse, "crm", "opportunities"
     )
     assert at.details["read_with"] == "bulk" and at.details["record_count"] == opps
-    above = fast.replace(crm_bulk_min_records=opps + 1)
+    # A first sync again (another warehouse): an incremental one counts its changes only.
+    above = fast.replace(crm_bulk_min_records=opps + 1, warehouse=fast.warehouse.with_name("a.db"))
     below = sync_object(above, above.warehouse, "crm", "opportunities")
     assert below.details["read_with"] == "rest" and below.details["record_count"] == opps
     # Off: no count is asked for (one request fewer: the token, /limits and one page).
@@ -170,6 +171,40 @@ def test_the_record_count_chooses_bulk_at_the_threshold(sources, world_dir, sett
     off = sync_object(fast.replace(crm_bulk_min_records=0), fast.warehouse, "crm", "leads")
     assert off.details["read_with"] == "rest" and "record_count" not in off.details
     assert off.details["requests"] == 1 + 1 + off.pages
+
+
+def test_an_incremental_sync_chooses_by_the_records_changed_since_its_mark(
+    sources, world_dir, settings
+):
+    opps = world_query(world_dir, "SELECT count(*) FROM crm.opportunity")[0][0]
+    by_count = settings.replace(crm_bulk_min_records=opps, crm_bulk_poll_s=0.001)
+    first = sync_object(by_count, by_count.warehouse, "crm", "opportunities")
+    assert first.details["read_with"] == "bulk" and first.details["record_count"] == opps
+    ids = [r[0] for r in world_query(world_dir, "SELECT Id FROM crm.opportunity ORDER BY Id")]
+    for n, opp in enumerate(ids[:3]):
+        sources.change_amount("crm.opportunity", {"Id": opp}, 1000.0 + n, LATER)
+    # Read from the mark on (`>=`): the three changed and those stamped at the mark itself.
+    (at_mark,) = query(
+        by_count.warehouse,
+        "SELECT count(*) FROM raw_crm.opportunity WHERE systemmodstamp = "
+        "(SELECT watermark FROM ops.watermarks WHERE object = 'opportunities')",
+    )[0]
+    daily = sync_object(by_count, by_count.warehouse, "crm", "opportunities")
+    assert daily.details["read_with"] == "rest"
+    assert daily.details["record_count"] == daily.rows_read == 3 + at_mark
+    assert daily.details["read_with_reason"] == (
+        f"{3 + at_mark} records changed since the mark < {opps}"
+    )
+    amounts = query(
+        by_count.warehouse,
+        f"SELECT amount FROM raw_crm.opportunity WHERE id IN {tuple(ids[:3])} ORDER BY id",
+    )
+    assert amounts == [(1000.0,), (1001.0,), (1002.0,)]
+    # The same count by Bulk when the threshold is met: one changed record is enough.
+    again = sync_object(
+        by_count.replace(crm_bulk_min_records=1), by_count.warehouse, "crm", "opportunities"
+    )
+    assert again.details["read_with"] == "bulk" and again.details["record_count"] >= 1
 
 
 def test_crm_bulk_objects_force_bulk_without_a_count(sources, settings):

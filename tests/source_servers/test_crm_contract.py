@@ -186,6 +186,29 @@ def test_query_hides_deleted_rows_and_query_all_shows_them(
     assert sum(r["IsDeleted"] for r in everything) == deleted
 
 
+def test_count_queries_answer_a_total_and_no_records(
+    api, sources: RunningSources, http: requests.Session
+) -> None:
+    (total, stamp) = sources.execute(
+        """SELECT count(*), strftime(date_trunc('second', min("SystemModstamp"))
+            + INTERVAL 1 DAY, '%Y-%m-%dT%H:%M:%SZ') FROM crm.opportunity"""
+    )[0]
+    (later,) = sources.execute(
+        f"""SELECT count(*) FROM crm.opportunity
+        WHERE "SystemModstamp" >= CAST('{stamp[:-1]}' AS TIMESTAMP)"""
+    )[0]
+    token, instance = api.crm_token()
+    whole = soql(http, token, instance, "SELECT COUNT() FROM Opportunity")
+    changed = soql(
+        http, token, instance, f"SELECT COUNT() FROM Opportunity WHERE SystemModstamp >= {stamp}"
+    )
+    assert whole.json() == {"totalSize": total, "done": True, "records": []}
+    assert changed.json() == {"totalSize": later, "done": True, "records": []}
+    assert 0 < later < total
+    ordered = soql(http, token, instance, f"SELECT COUNT() FROM Opportunity {ORDER}")
+    assert ordered.status_code == 400 and ordered.json()[0]["errorCode"] == "MALFORMED_QUERY"
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [(None, 2000), ("batchSize=50", 200), ("batchSize=5000", 2000), ("batchSize=700", 700)],
