@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conn_http_stub import StubServer  # noqa: E402
-from conn_world import AS_OF, FAST_HTTP  # noqa: E402
+from conn_world import AS_OF, FAST_HTTP, settings_for  # noqa: E402
 
 from connectors.config import HttpSettings, Settings  # noqa: E402
 from source_servers.runtime import RunningSources, start_sources  # noqa: E402
@@ -68,19 +67,3 @@ def settings(sources: RunningSources, tmp_path: Path) -> Settings:
 def make_settings(tmp_path: Path) -> Callable[[RunningSources], Settings]:
     """`settings` for stand-ins a test starts itself (with other credentials, say)."""
     return lambda running: settings_for(running, tmp_path)
-
-
-def settings_for(sources: RunningSources, tmp_path: Path) -> Settings:
-    """The `settings` of stand-ins; CRM objects read through REST without asking their
-    record counts (the tests that count API calls count REST's:
-    test_conn_salesforce_bulk.py sets Bulk up)."""
-    return Settings.from_env(sources.env()).replace(
-        http=dataclasses.asdict(FAST_HTTP),
-        warehouse=tmp_path / "warehouse.duckdb",
-        spool_dir=tmp_path / "spool",
-        crm_bulk_min_records=0,
-        crm_batch_size=200,
-        erp_page_size=250,
-        erp_query_row_cap=1000,
-        portal_page_size=50,
-    )

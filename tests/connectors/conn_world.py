@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -158,3 +159,24 @@ def pos_csv_rows(landing: Path) -> tuple[int, int]:
             with path.open(encoding="utf-8-sig", newline="") as fh:
                 rows += sum(1 for r in list(csv.reader(fh))[1:] if r)
     return files, rows
+
+
+def settings_for(sources, tmp_path: Path, **changes: object):
+    """Settings pointing at running stand-ins, with tiny backoffs and small pages, and
+    `changes`; CRM objects read through REST without asking their record counts (the tests
+    that count API calls count REST's: test_conn_salesforce_bulk.py sets Bulk up)."""
+    from connectors.config import Settings
+
+    return Settings.from_env(sources.env()).replace(
+        **{
+            "http": dataclasses.asdict(FAST_HTTP),
+            "warehouse": tmp_path / "warehouse.duckdb",
+            "spool_dir": tmp_path / "spool",
+            "crm_bulk_min_records": 0,
+            "crm_batch_size": 200,
+            "erp_page_size": 250,
+            "erp_query_row_cap": 1000,
+            "portal_page_size": 50,
+            **changes,
+        }
+    )

@@ -13,7 +13,7 @@ from urllib.parse import quote_plus
 
 import pytest
 from conn_keys import KeyPair, key_pair
-from conn_world import FAST_HTTP, add_opportunities, differences
+from conn_world import add_opportunities, differences, settings_for
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -48,18 +48,6 @@ def org(world_dir: Path, tmp_path: Path, app_key: KeyPair) -> Iterator[RunningSo
     credentials = dataclasses.replace(CREDENTIALS, crm_jwt_public_key=app_key.public_pem)
     with start_sources(world_dir, landing_dir=tmp_path / "landing", credentials=credentials) as s:
         yield s
-
-
-def settings_for(running: RunningSources, tmp_path: Path, **changes: object) -> Settings:
-    return Settings.from_env(running.env()).replace(
-        http=dataclasses.asdict(FAST_HTTP),
-        warehouse=tmp_path / "warehouse.duckdb",
-        spool_dir=tmp_path / "spool",
-        crm_batch_size=200,
-        # REST only, and no record count asked for: the tests count token uses.
-        crm_bulk_min_records=0,
-        **changes,
-    )
 
 
 def jwt_settings(running: RunningSources, tmp_path: Path, key: Path, **changes) -> Settings:
