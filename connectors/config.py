@@ -66,6 +66,11 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def reveal(secret: Secret | None) -> str:
+    """A secret's value where it is sent, or "" when it is not set."""
+    return secret.reveal() if secret else ""
+
+
 @dataclass(frozen=True)
 class HttpSettings:
     """Timeouts, retries and throttling shared by every HTTP connector."""
@@ -314,6 +319,11 @@ class Settings:
             return self.erp_auth
         certificate = self.erp_certificate_id and self.erp_private_key_path
         return "certificate" if certificate else "client_credentials"
+
+    def unset(self, names: tuple[str, ...]) -> list[str]:
+        """The variables (`PARTNERPULSE_…`) of those settings of `names` that are not set:
+        what a login lacks, named without a value."""
+        return [f"PARTNERPULSE_{name.upper()}" for name in names if not getattr(self, name)]
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (`http` may be given as a dict of changes)."""

@@ -40,7 +40,7 @@ from typing import Any
 import jwt
 
 from connectors.auth import Auth, OAuth1Signature, OAuthToken
-from connectors.config import Settings
+from connectors.config import Settings, reveal
 from connectors.http import HttpClient, SourceError, is_array, is_object
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.schema import ERP_TABLES, RawTable
@@ -172,7 +172,7 @@ def token_form(settings: Settings, token_url: str) -> dict[str, str]:
     return {
         "grant_type": "client_credentials",
         "client_id": settings.erp_client_id or "",
-        "client_secret": secret.reveal() if secret else "",
+        "client_secret": reveal(secret),
     }
 
 
@@ -202,9 +202,7 @@ def login(settings: Settings, token_url: str) -> Auth:
     """The Auth of `settings.erp_auth_method`; ValueError naming the variables of any
     credential it needs that is not set (never a value)."""
     method = settings.erp_auth_method
-    missing = [
-        f"PARTNERPULSE_{name.upper()}" for name in REQUIRED[method] if not getattr(settings, name)
-    ]
+    missing = settings.unset(REQUIRED[method])
     if missing:
         raise ValueError(f"NetSuite login {method!r} needs {', '.join(missing)}: not set")
     if method == "tba":
@@ -212,19 +210,15 @@ def login(settings: Settings, token_url: str) -> Auth:
         return OAuth1Signature(
             settings.erp_account_id,
             settings.erp_consumer_key,
-            _reveal(settings.erp_consumer_secret),
-            _reveal(settings.erp_token_id),
-            _reveal(settings.erp_token_secret),
+            reveal(settings.erp_consumer_secret),
+            reveal(settings.erp_token_id),
+            reveal(settings.erp_token_secret),
             hint=TBA_HINT,
         )
     secret = settings.erp_client_secret
     return OAuthToken(
         token_url, lambda: token_form(settings, token_url), [secret.reveal()] if secret else []
     )
-
-
-def _reveal(secret: Any) -> str:
-    return secret.reveal() if secret else ""
 
 
 class WindowLimiter:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.api_budget import ApiBudget
 from connectors.auth import OAuthToken
-from connectors.config import Settings
+from connectors.config import Settings, reveal
 from connectors.http import HttpClient, SourceError, is_array, is_object
 from connectors.landing import DEFAULT_PARSERS, JsonLanding
 from connectors.org import LOGICAL, OrgConfig, default_org
@@ -178,11 +178,7 @@ def login_description(settings: Settings) -> str:
 
 def check_login_settings(settings: Settings) -> None:
     """ValueError naming the variables the login method needs and are not set."""
-    missing = [
-        f"PARTNERPULSE_{name.upper()}"
-        for name in LOGIN_NEEDS[settings.crm_auth]
-        if not getattr(settings, name)
-    ]
+    missing = settings.unset(LOGIN_NEEDS[settings.crm_auth])
     if missing:
         raise ValueError(
             f"PARTNERPULSE_CRM_AUTH={settings.crm_auth} needs {', '.join(missing)}: not set"
@@ -234,7 +230,7 @@ def token_form(settings: Settings, key: rsa.RSAPrivateKey | None = None) -> dict
         refresh = settings.crm_refresh_token
         form = {
             "grant_type": "refresh_token",
-            "refresh_token": refresh.reveal() if refresh else "",
+            "refresh_token": reveal(refresh),
             "client_id": settings.crm_client_id or "",
         }
         # A connected app may require its secret with the refresh token; sent when set.
@@ -242,7 +238,7 @@ def token_form(settings: Settings, key: rsa.RSAPrivateKey | None = None) -> dict
     return {
         "grant_type": "client_credentials",
         "client_id": settings.crm_client_id or "",
-        "client_secret": secret.reveal() if secret else "",
+        "client_secret": reveal(secret),
     }
 
 
