@@ -243,11 +243,14 @@ class Settings:
     serving_keep_publications: int = 3
     # Scorecard pages (reports/): where they are published, the smallest peer group a
     # benchmark is shown for (partners other than the page's own), and the Chromium that
-    # prints them to PDF (default: found on PATH; none found, no PDFs).
+    # prints them to PDF (default: found on PATH; none found, no PDFs). A changed page's PDF
+    # is printed again once the one it has is `reports_pdf_max_age_days` old, or when a
+    # month closes (docs/reports.md): 0 prints every changed page's PDF in every build.
     reports_dir: Path | None = None
     benchmark_min_cohort: int = 5
     chromium: Path | None = None
     reports_pdf: bool = True
+    reports_pdf_max_age_days: int = 7
     # Kinds of data-quality finding that block publishing above a threshold (default none).
     blocking_findings: tuple[BlockingFinding, ...] = ()
     first_month: date | None = None
@@ -424,6 +427,12 @@ def _at_least_one(value: int | None) -> int | None:
     return None if value is None else max(1, value)
 
 
+def _not_negative(value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise ValueError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _flag(value: object) -> bool | None:
     if _blank(value) or isinstance(value, bool):
         return value if isinstance(value, bool) else None
@@ -597,6 +606,9 @@ class _Variables(BaseSettings):
     benchmark_min_cohort: _Workers = None
     chromium: _Path = None
     reports_pdf: Annotated[bool | None, BeforeValidator(_flag)] = None
+    reports_pdf_max_age_days: Annotated[
+        int | None, BeforeValidator(_number(int)), AfterValidator(_not_negative)
+    ] = None
     blocking_findings: Annotated[
         tuple[BlockingFinding, ...] | None, BeforeValidator(_blocking_findings)
     ] = None

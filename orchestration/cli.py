@@ -324,6 +324,8 @@ def reports_build(no_pdf: bool) -> None:
             min_cohort=settings.benchmark_min_cohort,
             chromium=settings.chromium,
             pdf=settings.reports_pdf and not no_pdf,
+            pdf_max_age_days=settings.reports_pdf_max_age_days,
+            today=settings.today,
         )
     except ReportsDirError as exc:
         raise click.ClickException(str(exc)) from None

@@ -70,6 +70,7 @@ def _code(settings: PipelineSettings) -> list[str]:
         config.serving_parquet_path,
         config.reports_path,
         config.reports_pdf,
+        config.reports_pdf_max_age_days,
         config.benchmark_min_cohort,
         config.blocking_findings,
     )

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +35,15 @@ CHROMIUM_ARGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+)
+
+# Chromium fills the spans' classes in; the template's own styles are all it has (the
+# page's stylesheet does not reach the footer, whose default font size is unreadable).
+FOOTER = (
+    '<div style="width: 100%; margin: 0 12mm; font: 8px sans-serif; color: #666; '
+    'display: flex; justify-content: space-between;">'
+    "<span>Printed {printed_on}</span>"
+    '<span><span class="pageNumber"></span> / <span class="totalPages"></span></span></div>'
 )
 
 # Schemes a page may load from: everything else would leave the machine.
@@ -73,8 +83,12 @@ def chromium_browser(executable: Path) -> Iterator[Browser]:
             browser.close()
 
 
-def print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]]) -> None:
-    """Prints each `(html_file, pdf_file)` pair to an A4 PDF (or the page's CSS `@page` size).
+def print_pdfs(
+    executable: Path, pages: Sequence[tuple[Path, Path]], *, printed_on: date | None = None
+) -> None:
+    """Prints each `(html_file, pdf_file)` pair to an A4 PDF (or the page's CSS `@page` size),
+    its footer giving the page number and `printed_on`: a PDF may be kept for some days while
+    its web page changes (reports.build), so it says how old its figures are.
 
     One browser and one tab for all pages, one after the other: starting Chromium costs
     several pages' printing, and two tabs printing at once (async API) gained under 10% on two
@@ -85,11 +99,12 @@ def print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]]) -> None:
     # In a thread of its own: Playwright's sync API refuses to start in a thread that runs an
     # event loop (an asyncio program, a notebook, or a chromium_browser() still open there).
     with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(_print_pdfs, executable, pages).result()
+        thread.submit(_print_pdfs, executable, pages, printed_on or date.today()).result()
 
 
-def _print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]]) -> None:
+def _print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]], printed_on: date) -> None:
     printing: Path | None = None
+    footer = FOOTER.format(printed_on=printed_on.isoformat())
 
     def local_only(route: Route) -> None:
         url = route.request.url
@@ -113,6 +128,9 @@ def _print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]]) -> None:
                         format="A4",
                         print_background=True,
                         prefer_css_page_size=True,
+                        display_header_footer=True,
+                        header_template="<span></span>",
+                        footer_template=footer,
                     )
                 except PlaywrightError as error:
                     raise RuntimeError(

@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import jinja2
@@ -55,6 +55,7 @@ class ReportsPublication:
     pages_rendered: int  # the others are the previous build's, their figures unchanged
     pdfs: int
     pdfs_printed: int
+    pdfs_older: int  # kept although their page changed since: younger than the maximum age
     pdf_skipped_reason: str | None
     seconds: float
     marts_publication_id: str
@@ -87,8 +88,11 @@ def render_partner(page: data.PartnerPage, report: data.ReportData) -> str:
     )
 
 
-def render_index(report: data.ReportData, *, pdfs: bool = False) -> str:
-    """The ecosystem page, linking every partner page."""
+def render_index(
+    report: data.ReportData, *, pdfs: bool = False, older_pdfs: dict[str, date] | None = None
+) -> str:
+    """The ecosystem page, linking every partner page (and PDF: `older_pdfs` are the ones
+    printed from earlier figures than the page's, by the day they were printed)."""
     eco = report.ecosystem
     charts_svg = {
         "partners": charts.partners_by_month(eco.months) if eco.months else None,
@@ -112,6 +116,7 @@ def render_index(report: data.ReportData, *, pdfs: bool = False) -> str:
         charts=charts_svg,
         statuses=charts.RECONCILIATION_STATUSES,
         pdfs=pdfs,
+        older_pdfs=older_pdfs or {},
     )
 
 
@@ -122,6 +127,8 @@ def build_reports(
     min_cohort: int = 5,
     chromium: Path | None = None,
     pdf: bool = True,
+    pdf_max_age_days: int = 0,
+    today: date | None = None,
     keep: int = 3,
 ) -> ReportsPublication:
     """Renders every page from the published marts at `serving_path` into a new publication
@@ -129,7 +136,9 @@ def build_reports(
 
     With `pdf`, each page is also printed to PDF by the Chromium at `chromium` (default: one
     found on PATH); without one, the pages are published without PDFs and the publication
-    says why."""
+    says why. A changed page keeps the PDF it has while that PDF is younger than
+    `pdf_max_age_days` (counted to `today`, default the UTC date) and of the same scored
+    month: the index gives such a PDF's date."""
     from reports.browser import find_chromium, print_pdfs
 
     started = time.monotonic()
@@ -160,38 +169,57 @@ def build_reports(
         )
     else:
         skipped = None
-    previous = _digests(link)
+    today = today or datetime.now(UTC).date()
+    previous = _manifest(link)
+    old_digests: dict[str, str] = previous.get("page_digests", {})
+    old_prints: dict[str, dict[str, str]] = previous.get("pdf_prints", {})
     digests: dict[str, str] = {}
+    prints: dict[str, dict[str, str]] = {}
     to_print: list[tuple[Path, Path]] = []
     rendered = 0
     try:
-        index = render_index(report, pdfs=executable is not None)
-        (tmp / "index.html").write_text(index, encoding="utf-8")
         pages = []
         for page in report.pages:
-            html = tmp / "partners" / f"{page.partner_id}.html"
+            pid = page.partner_id
+            html = tmp / "partners" / f"{pid}.html"
             pages.append(html)
-            digests[page.partner_id] = digest = _page_digest(page, report)
+            digests[pid] = digest = _page_digest(page, report)
             # Rendering and printing are a build's time: a page whose figures did not
-            # change since the previous build is that build's page (and PDF), linked.
+            # change since the previous build is that build's page, linked.
             old = link / "partners" / html.name
+            if old_digests.get(pid) == digest and old.exists():
+                _link_or_copy(old.resolve(), html)
+            else:
+                html.write_text(render_partner(page, report), encoding="utf-8")
+                rendered += 1
+            if executable is None:
+                continue
+            printed = old_prints.get(pid)
             old_pdf = old.with_suffix(".pdf")
             if (
-                previous.get(page.partner_id) == digest
-                and old.exists()
-                and (executable is None or old_pdf.exists())
+                printed
+                and old_pdf.exists()
+                and _pdf_still_current(printed, digest, report, today, pdf_max_age_days)
             ):
-                _link_or_copy(old.resolve(), html)
-                if executable is not None:
-                    _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
-                continue
-            html.write_text(render_partner(page, report), encoding="utf-8")
-            rendered += 1
-            if executable is not None:
+                _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
+                prints[pid] = printed
+            else:
                 to_print.append((html, html.with_suffix(".pdf")))
+                prints[pid] = {
+                    "digest": digest,
+                    "printed_on": today.isoformat(),
+                    "scored_month": report.publication.scored_month.isoformat(),
+                }
         if to_print:
-            print_pdfs(executable, to_print)
+            print_pdfs(executable, to_print, printed_on=today)
         pdfs = len(pages) if executable is not None else 0
+        older_pdfs = {
+            pid: date.fromisoformat(p["printed_on"])
+            for pid, p in prints.items()
+            if p["digest"] != digests[pid]
+        }
+        index = render_index(report, pdfs=executable is not None, older_pdfs=older_pdfs)
+        (tmp / "index.html").write_text(index, encoding="utf-8")
         seconds = time.monotonic() - started
         (tmp / MANIFEST).write_text(
             json.dumps(
@@ -204,10 +232,12 @@ def build_reports(
                     "pdfs": pdfs,
                     "pages_rendered": rendered,
                     "pdfs_printed": len(to_print),
+                    "pdfs_older": len(older_pdfs),
                     "pdf_skipped_reason": skipped,
                     "benchmark_min_cohort": min_cohort,
                     "seconds": round(seconds, 2),
                     "page_digests": digests,
+                    "pdf_prints": prints,
                 },
                 indent=2,
             )
@@ -229,6 +259,7 @@ def build_reports(
         pages_rendered=rendered,
         pdfs=pdfs,
         pdfs_printed=len(to_print),
+        pdfs_older=len(older_pdfs),
         pdf_skipped_reason=skipped,
         seconds=seconds,
         marts_publication_id=report.publication.publication_id,
@@ -266,12 +297,30 @@ def _page_digest(page: data.PartnerPage, report: data.ReportData) -> str:
     return hashlib.sha256(_CODE_DIGEST + inputs.encode()).hexdigest()
 
 
-def _digests(link: Path) -> dict[str, str]:
-    """The page digests of the build `link` names now ({} without one)."""
+def _manifest(link: Path) -> dict:
+    """The manifest of the build `link` names now ({} without one)."""
     try:
-        return json.loads((link / MANIFEST).read_text()).get("page_digests", {})
+        return json.loads((link / MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _pdf_still_current(
+    printed: dict[str, str],
+    digest: str,
+    report: data.ReportData,
+    today: date,
+    max_age_days: int,
+) -> bool:
+    """Whether a page's PDF printed before stays: its figures are the page's, or it is of
+    the same scored month and younger than `max_age_days`. Printing is most of a build's
+    time, and a day's invoices change most pages (the current quarter, the tier averages),
+    so a daily run would otherwise print every PDF again; a closed month prints them all."""
+    if printed.get("digest") == digest:
+        return True
+    age = today - date.fromisoformat(printed["printed_on"])
+    same_month = printed.get("scored_month") == report.publication.scored_month.isoformat()
+    return same_month and age.days < max_age_days
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -82,7 +82,11 @@ def serving_marts(
         "The scorecard pages people read, built from the marts just published: one page per "
         "active partner (`partners/<partner_id>.html`, and a PDF of it when Chromium is "
         "installed) showing that partner's figures only, and `index.html`, the channel "
-        "team's view of the whole ecosystem. Published atomically under "
+        "team's view of the whole ecosystem. Only pages whose figures changed are rendered "
+        "again; their PDFs are printed again once the one they have is "
+        "`PARTNERPULSE_REPORTS_PDF_MAX_AGE_DAYS` old (7) or a month has closed, since "
+        "printing is most of this step's time (`pdfs_older`: PDFs kept from earlier "
+        "figures, dated in the index and in their footer). Published atomically under "
         "`PARTNERPULSE_REPORTS_DIR` (default `reports/` beside the warehouse); open "
         "`index.html` from the folder, or serve it with `partnerpulse reports serve`. "
         "docs/reports.md says what each page shows and what a partner never sees. The "
@@ -103,11 +107,15 @@ def serving_reports(
         min_cohort=config.benchmark_min_cohort,
         chromium=config.chromium,
         pdf=config.reports_pdf,
+        pdf_max_age_days=config.reports_pdf_max_age_days,
+        today=config.today,
         keep=config.serving_keep_publications,
     )
     summary = (
         f"{built.partner_pages} partner pages ({built.pages_rendered} rendered), "
-        f"{built.pdfs} PDFs ({built.pdfs_printed} printed)"
+        f"{built.pdfs} PDFs ({built.pdfs_printed} printed"
+        + (f", {built.pdfs_older} of earlier figures" if built.pdfs_older else "")
+        + ")"
     )
     skipped = f", no PDFs: {built.pdf_skipped_reason}" if built.pdf_skipped_reason else ""
     context.log.info(
@@ -129,6 +137,7 @@ def serving_reports(
             "pages_rendered": built.pages_rendered,
             "pdfs": built.pdfs,
             "pdfs_printed": built.pdfs_printed,
+            "pdfs_older": built.pdfs_older,
             "pdfs_skipped": built.pdf_skipped_reason or "",
             "build_seconds": round(built.seconds, 2),
             "publication_id": built.publication_id,

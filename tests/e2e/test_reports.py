@@ -5,10 +5,13 @@ any page; and the atomic publish of the pages (reports/build.py)."""
 from __future__ import annotations
 
 import os
+import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from pypdf import PdfReader
 
 from reports.build import MANIFEST, ReportsDirError, build_reports
 
@@ -80,6 +83,70 @@ def test_a_rebuild_switches_the_link_keeps_three_and_leaves_readers_whole_pages(
     for path in [link / "index.html", *(link / "partners").iterdir()]:
         assert path.stat().st_mode & 0o777 == 0o444
     assert not os.access(link / "partners", os.W_OK) or os.geteuid() == 0
+
+
+def _footer(pdf: Path) -> str:
+    return PdfReader(pdf).pages[0].extract_text().splitlines()[-1]
+
+
+def test_a_changed_page_keeps_its_dated_pdf_for_a_week_and_a_closed_month_prints_all(
+    run: dict, tmp_path: Path
+) -> None:
+    serving = tmp_path / "serving.duckdb"
+    shutil.copyfile(_serving(run), serving)
+    link = tmp_path / "reports"
+    day = date(2026, 12, 4)
+
+    def build(on: date):
+        return build_reports(serving, link, pdf_max_age_days=7, today=on)
+
+    def pdf_row(partner_id: str) -> str:
+        (row,) = [
+            line
+            for line in (link / "index.html").read_text(encoding="utf-8").splitlines()
+            if f"partners/{partner_id}.pdf" in line
+        ]
+        return row
+
+    first = build(day)
+    assert (first.pages_rendered, first.pdfs_printed, first.pdfs_older) == (15, 15, 0)
+    ((partner_id,),) = _rows(
+        serving, "select min(partner_id) from marts.dim_partners where is_active"
+    )
+    pdf = link / "partners" / f"{partner_id}.pdf"
+    printed = pdf.stat().st_ino
+    assert _footer(pdf) == "Printed 2026-12-04 1 / " + str(len(PdfReader(pdf).pages))
+    con = duckdb.connect(str(serving))
+    con.execute(
+        "update marts.fct_partner_months set sales_volume_usd = sales_volume_usd + 1000 "
+        "where partner_id = ? and month_start = "
+        "(select max(as_of_month) from marts.rpt_partner_scorecard)",
+        [partner_id],
+    )
+    con.close()
+
+    # Six days on, the changed page is rendered; its PDF is the one printed on the 4th.
+    second = build(day + timedelta(days=6))
+    assert (second.pages_rendered, second.pdfs_printed, second.pdfs_older) == (1, 0, 1)
+    assert pdf.stat().st_ino == printed
+    assert '<span class="note">of 2026-12-04</span>' in pdf_row(partner_id)
+    assert sum("of 2026-12-04" in line for line in (link / "index.html").open()) == 1
+
+    # A week on, it is printed again, with the page's figures and that day's date.
+    third = build(day + timedelta(days=7))
+    assert (third.pages_rendered, third.pdfs_printed, third.pdfs_older) == (0, 1, 0)
+    assert pdf.stat().st_ino != printed
+    assert _footer(pdf).startswith("Printed 2026-12-11 ")
+    assert "of 2026-" not in pdf_row(partner_id)
+
+    # The next day a month closes: every page is of the new scored month, every PDF printed.
+    con = duckdb.connect(str(serving))
+    con.execute(
+        "update marts.rpt_partner_scorecard set as_of_month = as_of_month + interval 1 month"
+    )
+    con.close()
+    fourth = build(day + timedelta(days=8))
+    assert (fourth.pages_rendered, fourth.pdfs_printed, fourth.pdfs_older) == (15, 15, 0)
 
 
 def test_a_folder_that_is_not_the_link_stops_the_build_and_is_left_alone(
