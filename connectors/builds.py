@@ -2,17 +2,21 @@
 not change since (the same landed data, dbt vars and dbt project) does not build, check and
 publish the same marts again (docs/operations.md, "Reruns that change nothing").
 
-The fingerprint digests the content of every raw table, leaving out the two columns a sync
-stamps on each row it lands (`_sync_id`, `_loaded_at`): a sync that reads the same rows
-again changes nothing. It also digests whatever the caller adds (the dbt vars, the code).
-DuckDB hashes a table of a million rows in tens of milliseconds. `missing_relations` says
-whether the models' tables and views are all still there.
+The fingerprint digests named inputs (`inputs`): the content of every raw table, leaving
+out the two columns a sync stamps on each row it lands (`_sync_id`, `_loaded_at`), so that a
+sync that reads the same rows again changes nothing, and whatever the caller adds (the dbt
+vars, the code). DuckDB hashes a table of a million rows in tens of milliseconds. The
+inputs are recorded with the build, so that the next run names those that changed
+(`changed`). `missing_relations` says whether the models' tables and views are all still
+there.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import duckdb
 
@@ -21,14 +25,28 @@ from connectors.warehouse import connect, quote, utcnow
 LOAD_COLUMNS = frozenset({"_sync_id", "_loaded_at"})
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection, extra: Iterable[str] = ()) -> str:
-    """The digest of the raw tables' content and `extra`."""
+class CompleteBuild(NamedTuple):
+    fingerprint: str
+    run_id: str
+    inputs: dict[str, str]  # {} for a build recorded before inputs were
+
+
+def inputs(con: duckdb.DuckDBPyConnection, extra: Mapping[str, str]) -> dict[str, str]:
+    """What a build is made from, by name: `extra`, and each raw table's content."""
+    return {**extra, **table_contents(con)}
+
+
+def fingerprint(inputs: Mapping[str, str]) -> str:
+    """The digest of `inputs` (equal inputs, equal digest)."""
     digest = hashlib.sha256()
-    for item in extra:
-        digest.update(item.encode() + b"\0")
-    for name, content in table_contents(con).items():
+    for name, content in sorted(inputs.items()):
         digest.update(f"{name}:{content}\0".encode())
     return digest.hexdigest()
+
+
+def changed(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """The names of the inputs that differ, appeared or went between `before` and `after`."""
+    return sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
 
 
 def table_contents(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -64,9 +82,9 @@ def missing_relations(
     return sorted(f"{schema}.{name}" for schema, name in expected if (schema, name) not in present)
 
 
-def last_complete_build(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
-    """(fingerprint, run id) of the last complete build, None before the first (or in a
-    warehouse made before builds were recorded)."""
+def last_complete_build(con: duckdb.DuckDBPyConnection) -> CompleteBuild | None:
+    """The last complete build, None before the first (or in a warehouse made before builds
+    were recorded)."""
     exists = con.execute(
         "select count(*) from duckdb_tables() "
         "where schema_name = 'ops' and table_name = 'complete_builds'"
@@ -74,15 +92,28 @@ def last_complete_build(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | Non
     if not exists:
         return None
     row = con.execute(
-        "select fingerprint, run_id from ops.complete_builds order by finished_at desc limit 1"
+        "select fingerprint, run_id, inputs from ops.complete_builds "
+        "where finished_at is not null order by finished_at desc limit 1"
     ).fetchone()
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    return CompleteBuild(row[0], row[1], json.loads(row[2]) if row[2] else {})
 
 
-def record_complete_build(warehouse: str, fingerprint: str, run_id: str) -> None:
-    """Records that the run built, checked and published the marts from `fingerprint`."""
+def record_inputs(warehouse: str, run_id: str, inputs: Mapping[str, str]) -> None:
+    """Records what the run builds the marts from; its build counts once it is complete
+    (`record_complete_build`)."""
     with connect(warehouse) as con:
         con.execute(
-            "insert or replace into ops.complete_builds values (?, ?, ?)",
-            [run_id, fingerprint, utcnow()],
+            "insert or replace into ops.complete_builds (run_id, fingerprint, finished_at, inputs) "
+            "values (?, ?, null, ?)",
+            [run_id, fingerprint(inputs), json.dumps(inputs, sort_keys=True)],
+        )
+
+
+def record_complete_build(warehouse: str, run_id: str) -> None:
+    """Records that the run built, checked and published the marts from its inputs."""
+    with connect(warehouse) as con:
+        con.execute(
+            "update ops.complete_builds set finished_at = ? where run_id = ?", [utcnow(), run_id]
         )

@@ -233,6 +233,8 @@ OPS_DDL = [
     # inputs each was made from (connectors/builds.py).
     """CREATE TABLE IF NOT EXISTS ops.complete_builds (
         run_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, finished_at TIMESTAMP)""",
+    # What the fingerprint digests, by name (JSON), so that a run can say what changed.
+    "ALTER TABLE ops.complete_builds ADD COLUMN IF NOT EXISTS inputs VARCHAR",
     # The Parquet version of each raw table that Spark reads (connectors/spark_raw.py).
     """CREATE TABLE IF NOT EXISTS ops.spark_raw_versions (
         table_name VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, content VARCHAR NOT NULL,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -48,21 +49,11 @@ def is_complete(context: dg.AssetExecutionContext) -> bool:
     return not selected or set(defs.resolve_all_asset_keys()) <= set(selected)
 
 
-def _code(settings: PipelineSettings) -> list[str]:
-    """What besides the landed data decides the marts, their checks and their publication."""
+def _code(settings: PipelineSettings) -> dict[str, str]:
+    """What besides the landed data decides the marts, their checks and their publication,
+    by the name a log line gives it when it changed."""
     from orchestration.checks.gx_context import gx_root
 
-    digest = hashlib.sha256(Path(dbt_project.manifest_path).read_bytes())
-    root = gx_root()
-    for path in sorted(
-        [
-            *(root / "gx").rglob("*.json"),
-            *(REPO / "reports").rglob("*.py"),
-            *(REPO / "forecasts").rglob("*.py"),
-            *(REPO / "reports" / "templates").iterdir(),
-        ]
-    ):
-        digest.update(path.name.encode() + path.read_bytes())
     config = settings.settings
     published = (
         config.engine,
@@ -74,7 +65,41 @@ def _code(settings: PipelineSettings) -> list[str]:
         config.benchmark_min_cohort,
         config.blocking_findings,
     )
-    return [settings.dbt_vars_json(), config.today.isoformat(), digest.hexdigest(), repr(published)]
+    return {
+        "the dbt project": _manifest_digest(Path(dbt_project.manifest_path)),
+        "the checks' suites": _files_digest((gx_root() / "gx").rglob("*.json")),
+        "the pages' and forecasts' code": _files_digest(
+            [
+                *(REPO / "reports").rglob("*.py"),
+                *(REPO / "forecasts").rglob("*.py"),
+                *(REPO / "reports" / "templates").iterdir(),
+            ]
+        ),
+        "the dbt vars": settings.dbt_vars_json(),
+        "today": config.today.isoformat(),
+        "the publication settings": repr(published),
+    }
+
+
+def _manifest_digest(path: Path) -> str:
+    """The dbt manifest without what each parse stamps on it (its invocation, when, and every
+    node's `created_at`): a project parsed again (`make install`, `dagster dev` starting)
+    is the same project."""
+
+    def unstamped(node: dict) -> dict:
+        node.pop("created_at", None)
+        return node
+
+    manifest = json.loads(path.read_text(), object_hook=unstamped)
+    manifest.pop("metadata", None)
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def _files_digest(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSettings) -> str | None:
@@ -83,16 +108,29 @@ def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSetting
     if not is_complete(context):
         return None
     with settings.read_warehouse() as con:
-        fingerprint = builds.fingerprint(con, _code(settings))
+        inputs = builds.inputs(con, _code(settings))
         last = builds.last_complete_build(con)
         missing = builds.missing_relations(con, _model_relations(settings.settings.engine))
+    fingerprint = builds.fingerprint(inputs)
     context.instance.add_run_tags(context.run.run_id, {INPUTS_TAG: fingerprint})
-    if context.run.tags.get(REBUILD_TAG) == "true" or last is None or last[0] != fingerprint:
+    builds.record_inputs(str(settings.warehouse_path), context.run.run_id, inputs)
+    if context.run.tags.get(REBUILD_TAG) == "true":
+        context.log.info("built again: the run asks for it (partnerpulse/rebuild)")
+        return None
+    if last is None:
+        return None
+    if last.fingerprint != fingerprint:
+        names = builds.changed(last.inputs, inputs) if last.inputs else ["(not recorded)"]
+        context.log.info(
+            f"built: changed since the complete build of run {last.run_id}: "
+            + ", ".join(names[:12])
+            + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+        )
         return None
     if missing:  # dropped since: built again
         context.log.info(f"built again: {', '.join(missing[:5])} missing from the warehouse")
         return None
-    return last[1]
+    return last.run_id
 
 
 def _model_relations(engine: str) -> list[tuple[str, str]]:
@@ -119,6 +157,5 @@ def record_if_complete(context: dg.AssetExecutionContext, settings: PipelineSett
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1
     ).records
     run = context.instance.get_run_by_id(run_id)
-    fingerprint = run.tags.get(INPUTS_TAG) if run else None
-    if fingerprint and not failed:
-        builds.record_complete_build(str(settings.warehouse_path), fingerprint, run_id)
+    if run and run.tags.get(INPUTS_TAG) and not failed:
+        builds.record_complete_build(str(settings.warehouse_path), run_id)

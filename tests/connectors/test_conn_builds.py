@@ -28,12 +28,16 @@ def _warehouse(path: Path) -> Path:
     return path
 
 
-def _fingerprint(path: Path, extra: tuple[str, ...] = ("vars",)) -> str:
+def _inputs(path: Path, vars: str = "vars") -> dict[str, str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return builds.fingerprint(con, extra)
+        return builds.inputs(con, {"the dbt vars": vars})
     finally:
         con.close()
+
+
+def _fingerprint(path: Path, vars: str = "vars") -> str:
+    return builds.fingerprint(_inputs(path, vars))
 
 
 def _change(path: Path, sql: str) -> None:
@@ -55,8 +59,16 @@ def test_a_landed_value_a_row_a_relation_or_an_extra_changes_it(tmp_path: Path) 
     seen.add(_fingerprint(path))
     _change(path, "insert into raw_erp.sample values ('C', 3.0, 's3', '2026-12-03')")
     seen.add(_fingerprint(path))
-    seen.add(_fingerprint(path, ("other vars",)))
+    seen.add(_fingerprint(path, "other vars"))
     assert len(seen) == 4
+
+
+def test_what_changed_is_named() -> None:
+    before = {"the dbt vars": "v1", "raw_erp.sample": "2:17", "raw_crm.gone": "1:5"}
+    after = {"the dbt vars": "v1", "raw_erp.sample": "3:42", "raw_crm.new": "1:9"}
+    assert builds.changed(before, after) == ["raw_crm.gone", "raw_crm.new", "raw_erp.sample"]
+    assert builds.changed(before, dict(reversed(before.items()))) == []
+    assert builds.fingerprint(before) == builds.fingerprint(dict(reversed(before.items())))
 
 
 def test_the_relations_a_build_left_are_checked(tmp_path: Path) -> None:
@@ -75,17 +87,22 @@ def test_the_relations_a_build_left_are_checked(tmp_path: Path) -> None:
         con.close()
 
 
-def test_the_last_complete_build_is_recorded(tmp_path: Path) -> None:
+def test_a_build_counts_once_complete_and_keeps_its_inputs(tmp_path: Path) -> None:
     path = _warehouse(tmp_path / "w.duckdb")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        assert builds.last_complete_build(con) is None
-    finally:
-        con.close()
-    builds.record_complete_build(str(path), "f1", "run-1")
-    builds.record_complete_build(str(path), "f2", "run-2")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        assert builds.last_complete_build(con) == ("f2", "run-2")
-    finally:
-        con.close()
+
+    def last() -> builds.CompleteBuild | None:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return builds.last_complete_build(con)
+        finally:
+            con.close()
+
+    assert last() is None
+    first, second = _inputs(path), _inputs(path, "other vars")
+    builds.record_inputs(str(path), "run-1", first)
+    assert last() is None  # its build has not finished
+    builds.record_complete_build(str(path), "run-1")
+    builds.record_inputs(str(path), "run-2", second)  # failed before its end
+    assert last() == (builds.fingerprint(first), "run-1", first)
+    builds.record_complete_build(str(path), "run-2")
+    assert last() == (builds.fingerprint(second), "run-2", second)

@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from connectors import builds
 from orchestration.assets.transform import dbt_target_dir
 from orchestration.dbt_selection import CI_ONLY_TESTS
 from orchestration.launch import LOCATION_NAME
@@ -186,6 +187,13 @@ def test_a_rerun_with_nothing_changed_builds_nothing_again(run: dict) -> None:
     run's complete build and built nothing, and everything after it was skipped (the oracle
     tests above judge the warehouse it left)."""
     second = run["second"]
+    con = duckdb.connect(run["env"]["PARTNERPULSE_WAREHOUSE"], read_only=True)
+    try:
+        inputs = dict(con.execute("select run_id, inputs from ops.complete_builds").fetchall())
+    finally:
+        con.close()
+    first, again = (json.loads(inputs[r.run_id]) for r in (run["first"], second))
+    assert builds.changed(first, again) == []  # else: what the second run found changed
     assert _dbt_logs(second.run_id) == []
     skipped = {
         e.step_key for e in second.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED
