@@ -53,6 +53,7 @@ class ReportsPublication:
     link: Path
     partner_pages: int
     pages_rendered: int  # the others are the previous build's, their figures unchanged
+    charts_rendered: int  # the others were taken from the chart cache (charts.SvgCache)
     pdfs: int
     pdfs_printed: int
     pdfs_older: int  # kept although their page changed since: younger than the maximum age
@@ -178,48 +179,50 @@ def build_reports(
     to_print: list[tuple[Path, Path]] = []
     rendered = 0
     try:
-        pages = []
-        for page in report.pages:
-            pid = page.partner_id
-            html = tmp / "partners" / f"{pid}.html"
-            pages.append(html)
-            digests[pid] = digest = _page_digest(page, report)
-            # Rendering and printing are a build's time: a page whose figures did not
-            # change since the previous build is that build's page, linked.
-            old = link / "partners" / html.name
-            if old_digests.get(pid) == digest and old.exists():
-                _link_or_copy(old.resolve(), html)
-            else:
-                html.write_text(render_partner(page, report), encoding="utf-8")
-                rendered += 1
-            if executable is None:
-                continue
-            printed = old_prints.get(pid)
-            old_pdf = old.with_suffix(".pdf")
-            if (
-                printed
-                and old_pdf.exists()
-                and _pdf_still_current(printed, digest, report, today, pdf_max_age_days)
-            ):
-                _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
-                prints[pid] = printed
-            else:
-                to_print.append((html, html.with_suffix(".pdf")))
-                prints[pid] = {
-                    "digest": digest,
-                    "printed_on": today.isoformat(),
-                    "scored_month": report.publication.scored_month.isoformat(),
-                }
-        if to_print:
-            print_pdfs(executable, to_print, printed_on=today)
-        pdfs = len(pages) if executable is not None else 0
-        older_pdfs = {
-            pid: date.fromisoformat(p["printed_on"])
-            for pid, p in prints.items()
-            if p["digest"] != digests[pid]
-        }
-        index = render_index(report, pdfs=executable is not None, older_pdfs=older_pdfs)
-        (tmp / "index.html").write_text(index, encoding="utf-8")
+        with charts.cached_in(publications / ".charts") as chart_cache:
+            pages = []
+            for page in report.pages:
+                pid = page.partner_id
+                html = tmp / "partners" / f"{pid}.html"
+                pages.append(html)
+                digests[pid] = digest = _page_digest(page, report)
+                # Rendering and printing are a build's time: a page whose figures did not
+                # change since the previous build is that build's page, linked.
+                old = link / "partners" / html.name
+                if old_digests.get(pid) == digest and old.exists():
+                    _link_or_copy(old.resolve(), html)
+                else:
+                    html.write_text(render_partner(page, report), encoding="utf-8")
+                    rendered += 1
+                if executable is None:
+                    continue
+                printed = old_prints.get(pid)
+                old_pdf = old.with_suffix(".pdf")
+                if (
+                    printed
+                    and old_pdf.exists()
+                    and _pdf_still_current(printed, digest, report, today, pdf_max_age_days)
+                ):
+                    _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
+                    prints[pid] = printed
+                else:
+                    to_print.append((html, html.with_suffix(".pdf")))
+                    prints[pid] = {
+                        "digest": digest,
+                        "printed_on": today.isoformat(),
+                        "scored_month": report.publication.scored_month.isoformat(),
+                    }
+            if to_print:
+                print_pdfs(executable, to_print, printed_on=today)
+            pdfs = len(pages) if executable is not None else 0
+            older_pdfs = {
+                pid: date.fromisoformat(p["printed_on"])
+                for pid, p in prints.items()
+                if p["digest"] != digests[pid]
+            }
+            index = render_index(report, pdfs=executable is not None, older_pdfs=older_pdfs)
+            (tmp / "index.html").write_text(index, encoding="utf-8")
+            chart_cache.prune()
         seconds = time.monotonic() - started
         (tmp / MANIFEST).write_text(
             json.dumps(
@@ -231,6 +234,7 @@ def build_reports(
                     "partner_pages": len(pages),
                     "pdfs": pdfs,
                     "pages_rendered": rendered,
+                    "charts_rendered": chart_cache.rendered,
                     "pdfs_printed": len(to_print),
                     "pdfs_older": len(older_pdfs),
                     "pdf_skipped_reason": skipped,
@@ -257,6 +261,7 @@ def build_reports(
         link=link,
         partner_pages=len(pages),
         pages_rendered=rendered,
+        charts_rendered=chart_cache.rendered,
         pdfs=pdfs,
         pdfs_printed=len(to_print),
         pdfs_older=len(older_pdfs),

@@ -135,6 +135,7 @@ def serving_reports(
             ),
             "partner_pages": built.partner_pages,
             "pages_rendered": built.pages_rendered,
+            "charts_rendered": built.charts_rendered,
             "pdfs": built.pdfs,
             "pdfs_printed": built.pdfs_printed,
             "pdfs_older": built.pdfs_older,

@@ -13,7 +13,8 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from reports.build import MANIFEST, ReportsDirError, build_reports
+from reports import data
+from reports.build import MANIFEST, ReportsDirError, build_reports, render_partner
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e_world")]
 
@@ -67,15 +68,18 @@ def test_a_rebuild_switches_the_link_keeps_three_and_leaves_readers_whole_pages(
 ) -> None:
     link = tmp_path / "out" / "reports"
     builds = [build_reports(_serving(run), link, min_cohort=5, keep=3) for _ in range(2)]
-    # Nothing changed between the two: the second build's pages and PDFs are the first's.
+    # Nothing changed between the two: the second build's pages and PDFs are the first's,
+    # and the index's charts come from the chart cache.
     assert (builds[0].pages_rendered, builds[0].pdfs, builds[0].pdfs_printed) == (15, 15, 15)
     assert (builds[1].pages_rendered, builds[1].pdfs, builds[1].pdfs_printed) == (0, 15, 0)
+    assert builds[0].charts_rendered >= 15 * 3 and builds[1].charts_rendered == 0
     for page in (builds[1].path / "partners").iterdir():
         assert page.stat().st_ino == (builds[0].path / "partners" / page.name).stat().st_ino
     assert len(list((builds[1].path / "partners").iterdir())) == 30
     builds += [build_reports(_serving(run), link, pdf=False, keep=3) for _ in range(2)]
     assert link.is_symlink() and link.resolve() == builds[-1].path.resolve()
-    kept = sorted(p.name for p in (tmp_path / "out" / "reports-publications").iterdir())
+    publications = tmp_path / "out" / "reports-publications"
+    kept = sorted(p.name for p in publications.iterdir() if p.name != ".charts")
     assert kept == [b.publication_id for b in builds[-3:]]
     manifest = (link / MANIFEST).read_text()
     assert '"partner_pages": 15' in manifest and '"pdfs": 0' in manifest
@@ -125,9 +129,16 @@ def test_a_changed_page_keeps_its_dated_pdf_for_a_week_and_a_closed_month_prints
     )
     con.close()
 
-    # Six days on, the changed page is rendered; its PDF is the one printed on the 4th.
+    # Six days on, the changed page is rendered (its charts of the changed sales alone); its
+    # PDF is the one printed on the 4th.
     second = build(day + timedelta(days=6))
     assert (second.pages_rendered, second.pdfs_printed, second.pdfs_older) == (1, 0, 1)
+    assert 1 <= second.charts_rendered < first.charts_rendered / 15
+    # The charts it took from the cache are those a render without the cache draws.
+    report = data.load(serving, min_cohort=5)
+    (page,) = [p for p in report.pages if p.partner_id == partner_id]
+    published = (link / "partners" / f"{partner_id}.html").read_text(encoding="utf-8")
+    assert published == render_partner(page, report)
     assert pdf.stat().st_ino == printed
     assert '<span class="note">of 2026-12-04</span>' in pdf_row(partner_id)
     assert sum("of 2026-12-04" in line for line in (link / "index.html").open()) == 1
