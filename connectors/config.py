@@ -235,6 +235,13 @@ class Settings:
     # A Spark Connect server (`sc://host:port/;token=...`) to build on instead of a session
     # in dbt's process: a cluster's driver. Secret: its parameters may hold a token.
     spark_remote: Secret | None = field(default=None, repr=False)
+    # Or a Thrift server (HiveServer2 protocol: Spark Thrift Server, Kyuubi), `host:port`,
+    # logged in to as `spark_thrift_user` by `spark_thrift_auth` (dbt-spark's `thrift`
+    # method); the password only for LDAP and CUSTOM, the two that send one.
+    spark_thrift: str | None = None
+    spark_thrift_user: str = "partnerpulse"
+    spark_thrift_auth: str = "none"
+    spark_thrift_password: Secret | None = field(default=None, repr=False)
     # Operations (docs/operations.md): alerts, publishing for BI, partitions, schedules.
     alert_webhook_url: Secret | None = field(default=None, repr=False)
     dagster_ui_url: str | None = None
@@ -350,6 +357,7 @@ class Settings:
         config = _path(given.get("config"))
         in_file = _file_settings(config)
         values = _validate({**in_file, **given}, given, config)
+        _check_spark_servers(values)
 
         # Unset values are left out, so that the dataclasses' defaults apply.
         http = {field: values.pop(name) for name, field in _HTTP_FIELDS.items() if name in values}
@@ -450,6 +458,8 @@ def _blocking_findings(value: object) -> tuple[BlockingFinding, ...] | None:
 
 
 ENGINES = ("duckdb", "spark")
+THRIFT_AUTH = ("none", "nosasl", "ldap", "custom")
+THRIFT_PASSWORD_AUTH = ("ldap", "custom")
 CRM_AUTH = ("client_credentials", "jwt_bearer", "refresh_token")
 ERP_AUTH = ("client_credentials", "certificate", "tba")
 
@@ -493,6 +503,39 @@ def _spark_remote(value: object) -> Secret | None:
     if secret is not None and not secret.reveal().startswith("sc://"):
         raise ValueError("must be a Spark Connect URL, sc://host:port (value not shown)")
     return secret
+
+
+def _thrift_address(value: object) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    host, _, port = text.removeprefix("thrift://").rstrip("/").rpartition(":")
+    if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be a Thrift server's host:port, got {text!r}")
+    return f"{host}:{int(port)}"
+
+
+def _check_spark_servers(values: Mapping[str, Any]) -> None:
+    """The servers' settings that contradict each other (each one alone is valid): named by
+    their variables, never with a secret's value."""
+    problems = []
+    if values.get("spark_remote") is not None and values.get("spark_thrift") is not None:
+        problems.append(
+            "PARTNERPULSE_SPARK_REMOTE and PARTNERPULSE_SPARK_THRIFT name two Spark servers: "
+            "set one"
+        )
+    auth = values.get("spark_thrift_auth") or Settings.spark_thrift_auth
+    password = values.get("spark_thrift_password") is not None
+    if values.get("spark_thrift") is not None and password != (auth in THRIFT_PASSWORD_AUTH):
+        # pyhive refuses either mismatch too, but at the first dbt step, not here.
+        problems.append(
+            f"PARTNERPULSE_SPARK_THRIFT_PASSWORD is set but PARTNERPULSE_SPARK_THRIFT_AUTH is "
+            f"{auth}: only {' and '.join(THRIFT_PASSWORD_AUTH)} send a password"
+            if password
+            else f"PARTNERPULSE_SPARK_THRIFT_AUTH={auth} needs PARTNERPULSE_SPARK_THRIFT_PASSWORD"
+        )
+    if problems:
+        raise ValueError("\n".join(problems))
 
 
 def _due_day(value: int | None) -> int | None:
@@ -597,6 +640,10 @@ class _Variables(BaseSettings):
     spark_driver_memory: _Text = None
     spark_dir: _Path = None
     spark_remote: Annotated[Secret | None, BeforeValidator(_spark_remote)] = None
+    spark_thrift: Annotated[str | None, BeforeValidator(_thrift_address)] = None
+    spark_thrift_user: _Text = None
+    spark_thrift_auth: Annotated[str | None, BeforeValidator(_choice(THRIFT_AUTH))] = None
+    spark_thrift_password: _Secret = None
     alert_webhook_url: _Secret = None
     dagster_ui_url: _Url = None
     serving_warehouse: _Path = None

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from connectors.config import Settings
+from connectors.config import Settings, reveal
 
 
 def tables_dir(settings: Settings) -> Path:
@@ -28,7 +28,8 @@ class JavaMissing(RuntimeError):
 
 
 class RemoteSparkError(RuntimeError):
-    """The Spark Connect server cannot be used: unreachable, or not on the shared folder."""
+    """The Spark server (Spark Connect or Thrift) cannot be used: unreachable, or not on the
+    shared folder."""
 
 
 def remote_address(settings: Settings) -> str:
@@ -37,34 +38,64 @@ def remote_address(settings: Settings) -> str:
     return settings.spark_remote.reveal().removeprefix("sc://").split("/", 1)[0]
 
 
-def check_remote(settings: Settings) -> None:
-    """The Spark Connect server must keep its tables in the folder the pipeline copies the
-    marts from, and so read the raw layer where the pipeline exports it: one folder that
-    both sides reach at the same path (docs/scaling.md). Raises RemoteSparkError, naming
-    the server by host and port only."""
+def thrift_address(settings: Settings) -> tuple[str, int]:
+    """The Thrift server's host and port."""
+    assert settings.spark_thrift is not None
+    host, _, port = settings.spark_thrift.rpartition(":")
+    return host, int(port)
+
+
+def _connect_warehouse(settings: Settings) -> str:
     from pyspark.sql import SparkSession
 
-    address = remote_address(settings)
+    assert settings.spark_remote is not None
+    spark = SparkSession.builder.remote(settings.spark_remote.reveal()).create()
     try:
-        spark = SparkSession.builder.remote(settings.spark_remote.reveal()).create()
-    except Exception as exc:  # pyspark's errors may repeat the URL: only the type goes on
-        raise RemoteSparkError(
-            f"cannot reach the Spark Connect server at {address} ({type(exc).__name__})"
-        ) from None
-    try:
-        theirs = spark.conf.get("spark.sql.warehouse.dir") or ""
-    except Exception as exc:
-        raise RemoteSparkError(
-            f"the Spark Connect server at {address} did not answer ({type(exc).__name__})"
-        ) from None
+        return spark.conf.get("spark.sql.warehouse.dir") or ""
     finally:
         spark.stop()
+
+
+def _thrift_warehouse(settings: Settings) -> str:
+    from pyhive import hive
+
+    host, port = thrift_address(settings)
+    connection = hive.connect(
+        host=host,
+        port=port,
+        username=settings.spark_thrift_user,
+        auth=settings.spark_thrift_auth.upper(),
+        password=reveal(settings.spark_thrift_password) or None,
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SET spark.sql.warehouse.dir")
+        return dict(cursor.fetchall()).get("spark.sql.warehouse.dir", "")
+    finally:
+        connection.close()
+
+
+def check_remote(settings: Settings) -> None:
+    """The Spark server (Spark Connect or Thrift) must keep its tables in the folder the
+    pipeline copies the marts from, and so read the raw layer where the pipeline exports
+    it: one folder that both sides reach at the same path (docs/scaling.md). Raises
+    RemoteSparkError, naming the server by host and port only."""
+    if settings.spark_remote is not None:
+        server = f"the Spark Connect server at {remote_address(settings)}"
+        ask = _connect_warehouse
+    else:
+        server = "the Thrift server at {}:{}".format(*thrift_address(settings))
+        ask = _thrift_warehouse
+    try:
+        theirs = ask(settings)
+    except Exception as exc:  # the clients' errors may repeat a URL or a login: the type only
+        raise RemoteSparkError(f"cannot use {server} ({type(exc).__name__})") from None
     ours = tables_dir(settings)
     if Path(theirs.removeprefix("file:")).resolve() != ours.resolve():
         raise RemoteSparkError(
-            f"the Spark Connect server at {address} keeps its tables in {theirs}, the "
-            f"pipeline reads them from {ours}: start the server with "
-            f"--conf spark.sql.warehouse.dir={ours} on a folder both reach at that path, "
+            f"{server} keeps its tables in {theirs}, the pipeline reads them from {ours}: "
+            f"start the server with --conf spark.sql.warehouse.dir={ours} on a folder both "
+            "reach at that path, "
             "or set PARTNERPULSE_SPARK_DIR to the folder the server uses"
         )
 
@@ -75,16 +106,32 @@ LOG_CONFIG = Path(__file__).resolve().parents[1] / "dbt_project" / "spark-log4j2
 def environment(settings: Settings, raw_tables: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables dbt's Spark profile and raw sources read, `raw_tables` being the current
     Parquet file of each raw table (connectors.spark_raw). With a Spark Connect server
-    (`spark_remote`), dbt's session is that server's (SPARK_REMOTE), checked first;
-    otherwise Spark starts in dbt's process and finds Java through JAVA_HOME, else `java`
+    (`spark_remote`), dbt's session is that server's (SPARK_REMOTE); with a Thrift server
+    (`spark_thrift`), dbt connects to it (profile target spark_thrift); either is checked
+    first. Otherwise Spark starts in dbt's process and finds Java through JAVA_HOME, else `java`
     on the PATH: without either, raises JavaMissing."""
-    remote = {}
+    remote: dict[str, str] = {}
     if settings.spark_remote is not None:
         check_remote(settings)
         remote = {
             "SPARK_REMOTE": settings.spark_remote.reveal(),
             "PARTNERPULSE_DBT_TARGET": "spark_connect",
         }
+    elif settings.spark_thrift is not None:
+        check_remote(settings)
+        host, port = thrift_address(settings)
+        remote = {
+            "PARTNERPULSE_DBT_TARGET": "spark_thrift",
+            "PARTNERPULSE_SPARK_THRIFT_HOST": host,
+            "PARTNERPULSE_SPARK_THRIFT_PORT": str(port),
+            "PARTNERPULSE_SPARK_THRIFT_USER": settings.spark_thrift_user,
+            "PARTNERPULSE_SPARK_THRIFT_AUTH": settings.spark_thrift_auth.upper(),
+        }
+        if settings.spark_thrift_password is not None:
+            # dbt masks a DBT_ENV_SECRET_ variable's value in its logs and allows it in
+            # profiles.yml only. Set only with a password: dbt reads such a variable, even an
+            # empty one, as a placeholder that is never blank (profiles.yml's `or none`).
+            remote["DBT_ENV_SECRET_SPARK_THRIFT_PASSWORD"] = reveal(settings.spark_thrift_password)
     else:
         _require_java()
     return {

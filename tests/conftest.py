@@ -73,6 +73,7 @@ def seed_dbt_target(target: Path) -> None:
 # at once and the many short tests fill the workers' gaps at the end.
 LONGEST_FIRST = (
     "spark_world",
+    "spark_thrift",
     "ops_pipeline",
     "e2e_world",
     "bench",

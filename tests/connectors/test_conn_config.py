@@ -105,6 +105,57 @@ def test_a_spark_connect_url_is_a_secret_and_a_bad_one_is_refused_without_showin
     assert "pp-x" not in str(refused.value)
 
 
+def test_a_thrift_server_is_host_and_port_and_its_password_a_secret_for_ldap_or_custom():
+    s = Settings.from_env({"PARTNERPULSE_SPARK_THRIFT": "thrift://spark.example:10001/"})
+    assert (s.spark_thrift, s.spark_thrift_user, s.spark_thrift_auth) == (
+        "spark.example:10001",
+        "partnerpulse",
+        "none",
+    )
+    s = Settings.from_env(
+        {
+            "PARTNERPULSE_SPARK_THRIFT": "spark.example:10000",
+            "PARTNERPULSE_SPARK_THRIFT_AUTH": "LDAP",
+            "PARTNERPULSE_SPARK_THRIFT_PASSWORD": "pp-thrift-password",
+        }
+    )
+    assert s.spark_thrift_auth == "ldap"
+    assert s.spark_thrift_password.reveal() == "pp-thrift-password"
+    assert "pp-thrift-password" not in repr(s) + str(s.spark_thrift_password)
+    for address in ("spark.example", "spark.example:port", "sc://spark.example:15002"):
+        with pytest.raises(ValueError, match="^PARTNERPULSE_SPARK_THRIFT must be a Thrift"):
+            Settings.from_env({"PARTNERPULSE_SPARK_THRIFT": address})
+    with pytest.raises(ValueError, match="^PARTNERPULSE_SPARK_THRIFT_AUTH must be one of"):
+        Settings.from_env({"PARTNERPULSE_SPARK_THRIFT_AUTH": "kerberos"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"PARTNERPULSE_SPARK_THRIFT_PASSWORD": "pp-thrift-password"},
+            "PARTNERPULSE_SPARK_THRIFT_PASSWORD is set but PARTNERPULSE_SPARK_THRIFT_AUTH is "
+            "none: only ldap and custom send a password",
+        ),
+        (
+            {"PARTNERPULSE_SPARK_THRIFT_AUTH": "custom"},
+            "PARTNERPULSE_SPARK_THRIFT_AUTH=custom needs PARTNERPULSE_SPARK_THRIFT_PASSWORD",
+        ),
+        (
+            {"PARTNERPULSE_SPARK_REMOTE": "sc://spark.example:15002/;token=pp-thrift-password"},
+            "PARTNERPULSE_SPARK_REMOTE and PARTNERPULSE_SPARK_THRIFT name two Spark servers: "
+            "set one",
+        ),
+    ],
+)
+def test_thrift_settings_that_contradict_each_other_are_refused_by_name(changes, message):
+    env = {"PARTNERPULSE_SPARK_THRIFT": "spark.example:10000", **changes}
+    with pytest.raises(ValueError) as refused:
+        Settings.from_env(env)
+    assert str(refused.value) == message
+    assert "pp-thrift-password" not in str(refused.value)
+
+
 def test_secret_equality_and_truth():
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
     assert not Secret("") and Secret("x")
