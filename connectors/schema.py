@@ -235,6 +235,10 @@ OPS_DDL = [
         run_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, finished_at TIMESTAMP)""",
     # What the fingerprint digests, by name (JSON), so that a run can say what changed.
     "ALTER TABLE ops.complete_builds ADD COLUMN IF NOT EXISTS inputs VARCHAR",
+    # What the marts computed outside dbt (the forecasts) were last made from: a digest of
+    # their inputs, written in the transaction that writes them (connectors/model_outputs.py).
+    """CREATE TABLE IF NOT EXISTS ops.model_outputs (
+        tables VARCHAR PRIMARY KEY, made_from VARCHAR NOT NULL, written_at TIMESTAMP)""",
     # The Parquet version of each raw table that Spark reads (connectors/spark_raw.py).
     """CREATE TABLE IF NOT EXISTS ops.spark_raw_versions (
         table_name VARCHAR PRIMARY KEY, location VARCHAR NOT NULL, content VARCHAR NOT NULL,

@@ -11,8 +11,11 @@ facts built by either engine give the same fit.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
+from importlib.metadata import version
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -90,6 +93,19 @@ class Series:
     ecosystem: pd.DataFrame
     classes: dict[str, str]  # partner_id -> REGULAR | INTERMITTENT | SHORT | NEW | TOO_NEW
     history: dict[str, int]  # partner_id -> complete months of history
+
+    def digest(self) -> str:
+        """What the forecasts are made from: these series (values in cents), the forecasting
+        code and statsforecast's version. Equal digests, equal forecasts: the series end with
+        the last complete month, so a day's new invoices leave it unchanged until the month
+        closes or a closed month is restated."""
+        digest = hashlib.sha256(f"{self.origin}\0{version('statsforecast')}\0".encode())
+        for source in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(source.name.encode() + source.read_bytes())
+        for frame in (self.frame, self.ecosystem):
+            digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        digest.update(repr((sorted(self.classes.items()), sorted(self.history.items()))).encode())
+        return digest.hexdigest()
 
     def of_class(self, *classes: str) -> pd.DataFrame:
         ids = [pid for pid, cls in self.classes.items() if cls in classes]

@@ -251,3 +251,56 @@ def test_the_marts_are_replaced_together_or_not_at_all(tmp_path: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     assert con.execute("select x from marts.a").fetchall() == [(1,)]
     con.close()
+
+
+def test_the_step_fits_again_only_when_the_complete_months_changed(tmp_path: Path) -> None:
+    import dagster as dg
+
+    from orchestration.assets.forecast import forecasts
+    from orchestration.resources import PipelineSettings, patched_environ
+
+    today = dt.date(2026, 12, 4)
+    warehouse = tmp_path / "w.duckdb"
+    _warehouse(warehouse, 30, today)
+
+    def run() -> bool:
+        env = {"PARTNERPULSE_WAREHOUSE": str(warehouse), "PARTNERPULSE_AS_OF": today.isoformat()}
+        with patched_environ(env):
+            result = dg.materialize([forecasts], resources={"settings": PipelineSettings()})
+        assert result.success
+        (fit,) = {
+            m.metadata["fit"].value for m in result.asset_materializations_for_node("forecasts")
+        }
+        return fit
+
+    def forecast_rows() -> list[tuple]:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return con.execute(
+                "select * from marts.rpt_partner_sales_forecast order by all"
+            ).fetchall()
+        finally:
+            con.close()
+
+    def change(sql: str) -> None:
+        con = duckdb.connect(str(warehouse))
+        con.execute(sql)
+        con.close()
+
+    assert run() is True
+    first = forecast_rows()
+    assert run() is False  # nothing changed: the forecasts stay as written
+    assert forecast_rows() == first
+    change(
+        "update marts.fct_partner_months set sales_volume_usd = sales_volume_usd + 500 "
+        "where month_start = '2026-12-01'"
+    )  # today's month is not part of any series
+    assert run() is False
+    change(
+        "update marts.fct_partner_months set sales_volume_usd = sales_volume_usd + 500 "
+        "where partner_id = 'long' and month_start = '2026-10-01'"
+    )  # a restated month
+    assert run() is True
+    assert forecast_rows() != first
+    change("drop table marts.rpt_forecast_backtest")
+    assert run() is True
