@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 import jinja2
 
 from connectors import publishing
-from reports import CONTENT_SECURITY_POLICY, charts, data
+from reports import CONTENT_SECURITY_POLICY, charts, data, shown
 from reports.formatting import FILTERS
 
 log = logging.getLogger(__name__)
@@ -283,22 +282,11 @@ def _code_digest() -> bytes:
 _CODE_DIGEST = _code_digest()
 
 
-# A decimal number in a repr, rounded before digesting: DuckDB sums in parallel, in no fixed
-# order, so an average of the same values differs in its 16th digit from run to run, and a
-# difference of two equal sums is 0 or ±1e-11 (every page would count as changed). No page
-# shows more than a few digits.
-_FLOAT = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
-
-
-def _rounded(number: re.Match[str]) -> str:
-    return f"{round(float(number.group()), 6) + 0.0:.10g}"  # + 0.0: -0.0 is 0.0
-
-
 def _page_digest(page: data.PartnerPage, report: data.ReportData) -> str:
     """What the page shows: its partner's figures, the scored month, the benchmark rule and
     the code that renders them."""
     inputs = repr((page, report.publication.scored_month, report.min_cohort))
-    inputs = _FLOAT.sub(_rounded, inputs)
+    inputs = shown.rounded(inputs)
     return hashlib.sha256(_CODE_DIGEST + inputs.encode()).hexdigest()
 
 

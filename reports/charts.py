@@ -21,6 +21,8 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
+from reports import shown
+
 BLUE, ORANGE, GREEN, PINK = "#0072B2", "#E69F00", "#009E73", "#CC79A7"
 SKY, VERMILION, YELLOW, GREY = "#56B4E9", "#D55E00", "#F0E442", "#6B6B6B"
 PALETTE = [BLUE, ORANGE, GREEN, PINK, SKY, VERMILION, YELLOW, GREY]
@@ -41,7 +43,8 @@ class SvgCache:
     its data and of the renderer's version: rendering is most of a page's time (about 20 ms
     a chart, four a page), and a day's new invoices leave most charts as they were (the 24
     closed months, the forecast, the reconciliation), so a build renders only the charts
-    whose data changed. `prune` keeps what the last build used."""
+    whose data changed, to the digits a chart can show (reports.shown). `prune` keeps what
+    the last build used."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -50,7 +53,7 @@ class SvgCache:
         self.rendered = 0
 
     def svg(self, vega: dict[str, Any]) -> str:
-        spec = json.dumps(vega, sort_keys=True, default=str)
+        spec = shown.rounded(json.dumps(vega, sort_keys=True, default=str))
         key = hashlib.sha256(f"{vlc.__version__}\0{spec}".encode()).hexdigest()
         self.used.add(key)
         path = self.folder / f"{key}.svg"

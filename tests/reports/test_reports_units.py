@@ -150,3 +150,22 @@ def test_a_page_is_unchanged_when_only_the_last_digits_of_a_sum_differ() -> None
     assert _digest(0.0, 2.910383046e-11) == _digest(0.0, -1.455191523e-11) == _digest(0.0, 0.0)
     assert _digest(1045012.2881943242, 10.5) != _digest(1045012.2881943242, 10.51)
     assert _digest(1045012.29, 10.5) != _digest(1045012.28, 10.5)
+
+
+def test_a_chart_is_drawn_again_only_when_a_figure_it_can_show_changed(tmp_path: Path) -> None:
+    from reports import charts
+
+    def months(last: float) -> list[dict]:
+        return [
+            {"month_start": date(2026, m, 1), "sales_volume_usd": 1000.0 * m} for m in (1, 2)
+        ] + [{"month_start": date(2026, 3, 1), "sales_volume_usd": last}]
+
+    drawn, svgs = [], []
+    for last in (3000.1, 3000.1 + 1e-11, 3000.1, 3100.0):  # the second: a parallel sum's noise
+        with charts.cached_in(tmp_path / "charts") as cache:
+            svgs.append(charts.monthly_sales(months(last)))
+        drawn.append(cache.rendered)
+    assert drawn == [1, 0, 0, 1]
+    assert svgs[0] == svgs[1] == svgs[2] == charts.monthly_sales(months(3000.1))
+    assert svgs[3] == charts.monthly_sales(months(3100.0)) != svgs[0]
+    assert len(list((tmp_path / "charts").iterdir())) == 2
