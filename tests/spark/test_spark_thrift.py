@@ -23,7 +23,7 @@ from connectors.spark import RemoteSparkError, check_remote
 from forecasts.schema import TABLES as FORECAST_TABLES
 from tests.e2e.harness import pipeline_env, run_in_process
 from tests.spark.compare import differences, duckdb_marts, published_marts
-from tests.spark.connect_server import _free_port
+from tests.spark.spark_submit import free_port
 from tests.spark.thrift_server import thrift_server
 
 # A dbt build on Spark and a whole pipeline run on DuckDB beside it: longer than the suite's
@@ -89,7 +89,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         with pytest.raises(RemoteSparkError) as refused:
             check_remote(Settings.from_env(elsewhere))
         result["refused"] = str(refused.value)
-        closed = {**elsewhere, "PARTNERPULSE_SPARK_THRIFT": f"127.0.0.1:{_free_port()}"}
+        closed = {**elsewhere, "PARTNERPULSE_SPARK_THRIFT": f"127.0.0.1:{free_port()}"}
         with pytest.raises(RemoteSparkError) as unreachable:
             check_remote(Settings.from_env(closed))
         result["unreachable"] = str(unreachable.value)
