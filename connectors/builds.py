@@ -102,8 +102,12 @@ def last_complete_build(con: duckdb.DuckDBPyConnection) -> CompleteBuild | None:
 
 def record_inputs(warehouse: str, run_id: str, inputs: Mapping[str, str]) -> None:
     """Records what the run builds the marts from; its build counts once it is complete
-    (`record_complete_build`)."""
+    (`record_complete_build`). The inputs of earlier runs that never completed (failed, or
+    built nothing) go: every complete run records its own, so they would pile up."""
     with connect(warehouse) as con:
+        con.execute(
+            "delete from ops.complete_builds where finished_at is null and run_id <> ?", [run_id]
+        )
         con.execute(
             "insert or replace into ops.complete_builds (run_id, fingerprint, finished_at, inputs) "
             "values (?, ?, null, ?)",

@@ -106,3 +106,12 @@ def test_a_build_counts_once_complete_and_keeps_its_inputs(tmp_path: Path) -> No
     assert last() == (builds.fingerprint(first), "run-1", first)
     builds.record_complete_build(str(path), "run-2")
     assert last() == (builds.fingerprint(second), "run-2", second)
+    # Runs that never complete leave one row at most: the last one's.
+    for run in ("run-3", "run-4"):
+        builds.record_inputs(str(path), run, second)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("select run_id from ops.complete_builds order by run_id").fetchall()
+    finally:
+        con.close()
+    assert rows == [("run-1",), ("run-2",), ("run-4",)]
