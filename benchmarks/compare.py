@@ -62,8 +62,13 @@ def _differs(column: str, type_name: str) -> str:
 
 
 def compare_mart(con: Any, table: str, key: list[str]) -> dict[str, Any]:
-    """One mart: d.marts.<table> against h.handwritten.<table> (both attached to `con`)."""
-    dcols = {r[0]: r[1] for r in con.execute(f"DESCRIBE d.marts.{table}").fetchall()}
+    """One mart: d.marts.<table> against h.handwritten.<table> (both attached to `con`),
+    as BI readers get it: without dbt's bookkeeping columns (`_month_inputs_digest`)."""
+    dcols = {
+        r[0]: r[1]
+        for r in con.execute(f"DESCRIBE d.marts.{table}").fetchall()
+        if not r[0].startswith("_")
+    }
     hcols = {r[0]: r[1] for r in con.execute(f"DESCRIBE h.handwritten.{table}").fetchall()}
     missing_key = [k for k in key if k not in dcols or k not in hcols]
     if missing_key:

@@ -1110,3 +1110,141 @@ def test_an_erp_partner_id_that_is_not_a_number_is_a_finding_not_a_failed_build(
         con.close()
     assert staged == [(None,)]
     assert findings == [(P5,)]
+
+
+# --------------------------------------------------------------------------------------
+# The reconciliations stored month by month (docs/models.md, decision 31)
+# --------------------------------------------------------------------------------------
+
+MONTH_MARTS = ("rpt_partner_invoice_reconciliation", "rpt_partner_sku_reconciliation")
+MONTH_MARTS_AND_PARENTS = [f"+{mart}" for mart in MONTH_MARTS]
+
+
+def _month_rows(warehouse: Path, mart: str) -> dict[str, list[tuple]]:
+    """A mart's rows by month (its bookkeeping column left out), sorted, floats rounded."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = _rows(con, f"select * exclude (_month_inputs_digest) from marts.{mart}")
+    finally:
+        con.close()
+    by_month: dict[str, list[tuple]] = {}
+    for row in rows:
+        values = tuple(round(v, 6) if isinstance(v, float) else v for v in row.values())
+        by_month.setdefault(row["month_start"].isoformat()[:7], []).append(values)
+    return {month: sorted(values, key=repr) for month, values in sorted(by_month.items())}
+
+
+def _built_after(
+    built_warehouse: Path,
+    work: Path,
+    changes: list[tuple[str, list]],
+    *,
+    full_refresh: bool,
+    tamper: dict[str, str] | None = None,
+    **env: str,
+) -> Path:
+    """A copy of the built warehouse with `changes` applied to its raw tables (and, before
+    the build, the months of `tamper` ({mart: 'YYYY-MM'}) marked in the stored marts), the
+    two reconciliations and their parents built again, incrementally or from scratch."""
+    work.mkdir()
+    warehouse = work / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        for sql, params in changes:
+            con.execute(sql, params)
+        for mart, month in (tamper or {}).items():
+            con.execute(
+                f"update marts.{mart} set status = 'tampered' "
+                "where strftime(month_start, '%Y-%m') = ?",
+                [month],
+            )
+    finally:
+        con.close()
+    args = ["run", "--select", *MONTH_MARTS_AND_PARENTS]
+    result = _run_dbt([*args, "--full-refresh"] if full_refresh else args, warehouse, work, **env)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return warehouse
+
+
+def _incremental_and_full(
+    built_warehouse: Path, tmp_path: Path, changes: list[tuple[str, list]], **kwargs: Any
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    incremental = _built_after(built_warehouse, tmp_path / "inc", changes, full_refresh=False, **kwargs)
+    kwargs.pop("tamper", None)
+    full = _built_after(built_warehouse, tmp_path / "full", changes, full_refresh=True, **kwargs)
+    return (
+        {mart: _month_rows(incremental, mart) for mart in MONTH_MARTS},
+        {mart: _month_rows(full, mart) for mart in MONTH_MARTS},
+    )
+
+
+def test_the_reconciliations_rebuild_the_months_a_change_reaches_and_no_other(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """CM-5, the credit memo P1's May report quotes, is re-dated to April as a sync would
+    land it, and a day passes June's due date. May's invoice reconciliation is built again
+    (an invoice it quotes changed, now dated in another month), and the SKU reconciliation
+    of February to July (units moved from May to April; March's partner-month, whose
+    timing difference looks at April; June's reports became due; and each month's
+    neighbours), equal to a build from scratch. The months nothing reached keep their
+    stored rows: marked before the build, they are still marked."""
+    before = {mart: _month_rows(built_warehouse, mart) for mart in MONTH_MARTS}
+    changes = [
+        (
+            "update raw_erp.transaction set trandate = date '2024-04-28', "
+            "_loaded_at = _loaded_at + interval 1 day where id = 5",
+            [],
+        ),
+        (
+            "update raw_erp.transactionline set _loaded_at = _loaded_at + interval 1 day "
+            "where transaction = 5",
+            [],
+        ),
+    ]
+    tamper = {
+        "rpt_partner_invoice_reconciliation": "2024-01",
+        "rpt_partner_sku_reconciliation": "2024-01",
+    }
+    incremental, full = _incremental_and_full(
+        built_warehouse, tmp_path, changes, tamper=tamper, PARTNERPULSE_AS_OF="2024-07-11"
+    )
+    for mart, month in tamper.items():
+        assert {row[-1] for row in incremental[mart].pop(month)} == {"tampered"}, mart
+        assert full[mart].pop(month) == before[mart][month]
+    assert incremental == full
+    (may,) = full["rpt_partner_invoice_reconciliation"]["2024-05"][:1]
+    assert may != before["rpt_partner_invoice_reconciliation"]["2024-05"][0]
+    changed = sorted(
+        month
+        for month, rows in full["rpt_partner_sku_reconciliation"].items()
+        if rows != before["rpt_partner_sku_reconciliation"].get(month)
+    )
+    assert changed == ["2024-03", "2024-04", "2024-05", "2024-06"]
+
+
+def test_a_withdrawn_report_takes_its_months_rows_with_it(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """P1's January report, the only one quoting an invoice that month, is withdrawn: the
+    incremental build leaves January without invoice-reconciliation rows (a delete+insert on
+    the month would have kept them: no new row names the month), as a build from scratch."""
+    changes = [("update raw_portal.sales_reports set status = 'withdrawn' where id = 'R-P1-01'", [])]
+    incremental, full = _incremental_and_full(built_warehouse, tmp_path, changes)
+    assert "2024-01" in _month_rows(built_warehouse, "rpt_partner_invoice_reconciliation")
+    assert "2024-01" not in incremental["rpt_partner_invoice_reconciliation"]
+    assert incremental == full
+
+
+def test_a_partner_mapping_change_rebuilds_every_month_it_reaches(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """P1's CRM account is mapped to ERP partner 102 (P2's) instead of 101: no row of a
+    month's facts changed in the ERP or the portal, yet every month of both partners reads
+    differently (P1's invoices now belong to another partner; the units move), and the
+    incremental build gives what a build from scratch gives."""
+    changes = [("update raw_crm.account set erp_partner_id__c = '102' where id = ?", [P1])]
+    incremental, full = _incremental_and_full(built_warehouse, tmp_path, changes)
+    before = _month_rows(built_warehouse, "rpt_partner_invoice_reconciliation")
+    assert full["rpt_partner_invoice_reconciliation"] != before
+    assert incremental == full

@@ -18,12 +18,18 @@ SNAPSHOT_TIMES = {
 
 
 def duckdb_marts(warehouse: Path) -> dict[str, pd.DataFrame]:
+    """The marts in a warehouse file as BI readers get them: without the bookkeeping
+    columns (`_month_inputs_digest`: each engine hashes with its own function)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         names = con.sql(
             "select table_name from information_schema.tables where table_schema = 'marts'"
         ).fetchall()
-        return {name: con.sql(f"select * from marts.{name}").df() for (name,) in names}
+        marts = {}
+        for (name,) in names:
+            frame = con.sql(f"select * from marts.{name}").df()
+            marts[name] = frame[[c for c in frame.columns if not c.startswith("_")]]
+        return marts
     finally:
         con.close()
 

@@ -15,6 +15,14 @@
 --      variance when the units agree).
 -- Lines whose partner-month has no usable effective report (a missing currency rate) are
 -- left out, as in rpt_partner_reconciliation.
+--
+-- Stored month by month (macros/month_marts.sql, docs/models.md decision 31): a month is
+-- rebuilt when its reported lines, or anything of an invoice they quote (its number's
+-- transaction, type, date, void, mapped partner, any of its sales lines), changed.
+
+{{ config(**month_mart_config()) }}
+
+{%- set by_month = month_marts_by_month() %}
 
 with
 
@@ -52,28 +60,21 @@ erp_partners_mapped as (
 
 ),
 
-reported as (
+reported_lines as (
 
     select
         effective_report_lines.partner_id,
         effective_report_lines.month_start,
         effective_report_lines.invoice_ref,
         coalesce(effective_report_lines.sku, '(no sku)') as sku,
-        count(*) as reported_line_count,
-        sum(effective_report_lines.quantity) as reported_units,
-        sum(effective_report_lines.amount_usd) as reported_sales_usd
+        effective_report_lines.quantity,
+        effective_report_lines.amount_usd
 
     from effective_report_lines
 
     inner join spine
         on effective_report_lines.partner_id = spine.partner_id
         and effective_report_lines.month_start = spine.month_start
-
-    group by
-        effective_report_lines.partner_id,
-        effective_report_lines.month_start,
-        effective_report_lines.invoice_ref,
-        coalesce(effective_report_lines.sku, '(no sku)')
 
 ),
 
@@ -112,6 +113,87 @@ invoices as (
 
 ),
 
+{% if by_month %}
+
+-- Each invoice's sales lines, as one digest per transaction.
+invoice_lines as (
+
+    select
+        transaction_id,
+        {{ rows_digest(['transaction_line_id', 'sku', 'units', 'sales_usd']) }} as lines_digest
+
+    from sales_lines
+
+    group by transaction_id
+
+),
+
+month_inputs as (
+
+    select
+        reported_lines.month_start,
+        {{ month_inputs_digest(
+            rows_digest([
+                'reported_lines.partner_id',
+                'reported_lines.invoice_ref',
+                'reported_lines.sku',
+                'reported_lines.quantity',
+                'reported_lines.amount_usd',
+                'invoices.transaction_id',
+                'invoices.transaction_type',
+                'invoices.transaction_date',
+                'invoices.is_voided',
+                'invoices.erp_mapped_partner_id',
+                'invoice_lines.lines_digest',
+            ]),
+            is_within_unit_tolerance('u', 'e') ~ is_within_tolerance('v', 'f'),
+        ) }} as month_inputs_digest
+
+    from reported_lines
+
+    left join invoices
+        on reported_lines.invoice_ref = invoices.transaction_number
+
+    left join invoice_lines
+        on invoices.transaction_id = invoice_lines.transaction_id
+
+    group by reported_lines.month_start
+
+),
+
+months_to_build as (
+
+    {{ months_to_build('month_inputs') }}
+
+),
+
+{% endif %}
+
+reported as (
+
+    select
+        partner_id,
+        month_start,
+        invoice_ref,
+        sku,
+        count(*) as reported_line_count,
+        sum(quantity) as reported_units,
+        sum(amount_usd) as reported_sales_usd
+
+    from reported_lines
+
+    {% if by_month -%}
+    where month_start in (select month_start from months_to_build)
+    {%- endif %}
+
+    group by
+        partner_id,
+        month_start,
+        invoice_ref,
+        sku
+
+),
+
 invoice_skus as (
 
     select
@@ -121,6 +203,12 @@ invoice_skus as (
         sum(sales_usd) as erp_sales_usd
 
     from sales_lines
+
+    where transaction_id in (
+        select invoices.transaction_id
+        from invoices
+        inner join reported on invoices.transaction_number = reported.invoice_ref
+    )
 
     group by
         transaction_id,
@@ -148,9 +236,19 @@ joined as (
         reported.reported_units - coalesce(invoice_skus.erp_units, 0) as variance_units,
         reported.reported_sales_usd - coalesce(invoice_skus.erp_sales_usd, 0) as variance_usd,
         (invoices.transaction_id is not null) as is_known_invoice,
-        (invoice_skus.transaction_id is not null) as is_sku_on_invoice
+        (invoice_skus.transaction_id is not null) as is_sku_on_invoice,
+        {% if by_month -%}
+        month_inputs.month_inputs_digest
+        {%- else -%}
+        cast(null as bigint) as month_inputs_digest
+        {%- endif %}
 
     from reported
+
+    {% if by_month -%}
+    inner join month_inputs
+        on reported.month_start = month_inputs.month_start
+    {%- endif %}
 
     left join invoices
         on reported.invoice_ref = invoices.transaction_number
@@ -195,10 +293,11 @@ final as (
             when variance_units < 0 then 'under_reported'
             when variance_usd > 0 then 'over_reported'
             else 'under_reported'
-        end as status
+        end as status,
+        month_inputs_digest as _month_inputs_digest
 
     from joined
 
 )
 
-select * from final
+{{ with_month_markers('final', 'months_to_build') }}

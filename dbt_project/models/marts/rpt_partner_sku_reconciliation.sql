@@ -12,6 +12,14 @@
 --      reported) are within that tolerance;
 --   5. no_erp_units: the ERP has no units of the SKU in the month;
 --   6. over_reported / under_reported by the sign of variance_units.
+--
+-- Stored month by month (macros/month_marts.sql, docs/models.md decision 31): a month is
+-- rebuilt when its partner-months, ERP units or effective report lines changed, those of
+-- the previous or the next month (which a timing difference adds), or the ERP's SKUs.
+
+{{ config(**month_mart_config()) }}
+
+{%- set by_month = month_marts_by_month() %}
 
 with
 
@@ -39,6 +47,128 @@ items as (
 
 ),
 
+known_skus as (
+
+    select distinct sku from items where sku is not null
+
+),
+
+{% if by_month %}
+
+known_skus_digest as (
+
+    select {{ rows_digest(['sku']) }} as known_skus_digest from known_skus
+
+),
+
+-- The months that have rows: spine months with ERP units or reported lines.
+months as (
+
+    select distinct month_start
+
+    from partner_months
+
+    where
+        month_start in (select month_start from erp_item_months)
+        or month_start in (select month_start from effective_report_lines)
+
+),
+
+-- What each month brings: its partner-months, ERP units and effective report lines.
+month_parts as (
+
+    select
+        months.month_start,
+        {{ row_hash([
+            'partner_month_parts.partner_months_digest',
+            'erp_parts.erp_digest',
+            'reported_parts.reported_digest',
+        ]) }} as month_digest
+
+    from months
+
+    left join (
+        select
+            month_start,
+            {{ rows_digest(['partner_id', 'has_effective_report', 'status']) }}
+                as partner_months_digest
+        from partner_months
+        group by month_start
+    ) as partner_month_parts
+        on months.month_start = partner_month_parts.month_start
+
+    left join (
+        select
+            month_start,
+            {{ rows_digest(['partner_id', 'sku', 'units_sold', 'sales_volume_usd']) }}
+                as erp_digest
+        from erp_item_months
+        group by month_start
+    ) as erp_parts
+        on months.month_start = erp_parts.month_start
+
+    left join (
+        select
+            month_start,
+            {{ rows_digest(['partner_id', 'sku', 'quantity', 'amount_usd']) }}
+                as reported_digest
+        from effective_report_lines
+        group by month_start
+    ) as reported_parts
+        on months.month_start = reported_parts.month_start
+
+),
+
+-- A month's rows read the month and its two neighbours, and the ERP's SKUs.
+month_inputs as (
+
+    select
+        month_parts.month_start,
+        {{ month_inputs_digest(
+            row_hash([
+                'previous_parts.month_digest',
+                'month_parts.month_digest',
+                'next_parts.month_digest',
+                'known_skus_digest.known_skus_digest',
+            ]),
+            is_within_unit_tolerance('u', 'e'),
+        ) }} as month_inputs_digest
+
+    from month_parts
+
+    left join month_parts as previous_parts
+        on previous_parts.month_start = {{ add_months('month_parts.month_start', -1) }}
+
+    left join month_parts as next_parts
+        on next_parts.month_start = {{ add_months('month_parts.month_start', 1) }}
+
+    cross join known_skus_digest
+
+),
+
+months_to_build as (
+
+    {{ months_to_build('month_inputs') }}
+
+),
+
+-- The months built and their neighbours, whose units a timing difference adds.
+months_read as (
+
+    select month_start from months_to_build
+
+    union
+
+    select {{ add_months('month_start', -1) }} from months_to_build
+
+    union
+
+    select {{ add_months('month_start', 1) }} from months_to_build
+
+),
+
+{% endif %}
+
 erp_skus as (
 
     select
@@ -49,6 +179,10 @@ erp_skus as (
         sum(sales_volume_usd) as erp_sales_usd
 
     from erp_item_months
+
+    {% if by_month -%}
+    where month_start in (select month_start from months_read)
+    {%- endif %}
 
     group by
         partner_id,
@@ -69,6 +203,10 @@ reported_skus as (
 
     from effective_report_lines
 
+    {% if by_month -%}
+    where month_start in (select month_start from months_read)
+    {%- endif %}
+
     group by
         partner_id,
         month_start,
@@ -83,12 +221,6 @@ sku_keys as (
     union
 
     select partner_id, month_start, sku from reported_skus
-
-),
-
-known_skus as (
-
-    select distinct sku from items where sku is not null
 
 ),
 
@@ -175,9 +307,22 @@ with_neighbours as (
         amounts.erp_units + coalesce(previous_amounts.erp_units, 0) as erp_units_with_previous,
         amounts.reported_or_zero_units + coalesce(next_amounts.reported_or_zero_units, 0)
             as reported_units_with_next,
-        amounts.erp_units + coalesce(next_amounts.erp_units, 0) as erp_units_with_next
+        amounts.erp_units + coalesce(next_amounts.erp_units, 0) as erp_units_with_next,
+        {% if by_month -%}
+        month_inputs.month_inputs_digest
+        {%- else -%}
+        cast(null as bigint) as month_inputs_digest
+        {%- endif %}
 
     from amounts
+
+    {% if by_month -%}
+    inner join months_to_build
+        on amounts.month_start = months_to_build.month_start
+
+    inner join month_inputs
+        on amounts.month_start = month_inputs.month_start
+    {%- endif %}
 
     inner join spine_neighbours
         on amounts.partner_id = spine_neighbours.partner_id
@@ -243,10 +388,11 @@ final as (
             when erp_units = 0 then 'no_erp_units'
             when variance_units > 0 then 'over_reported'
             else 'under_reported'
-        end as status
+        end as status,
+        month_inputs_digest as _month_inputs_digest
 
     from classified
 
 )
 
-select * from final
+{{ with_month_markers('final', 'months_to_build') }}
