@@ -1248,3 +1248,20 @@ def test_a_partner_mapping_change_rebuilds_every_month_it_reaches(
     before = _month_rows(built_warehouse, "rpt_partner_invoice_reconciliation")
     assert full["rpt_partner_invoice_reconciliation"] != before
     assert incremental == full
+
+
+def test_a_month_joining_the_spine_rebuilds_its_neighbour(
+    built_warehouse: Path, tmp_path: Path
+) -> None:
+    """P1 becomes a partner a month earlier: December joins its spine without any sales or
+    report, and January's matched SKU rows now have a previous month (their
+    `is_within_tolerance_with_previous_month` turns true). The incremental build rewrites
+    January, as a build from scratch does."""
+    changes = [
+        ("update raw_crm.account set partner_since__c = date '2023-12-01' where id = ?", [P1])
+    ]
+    incremental, full = _incremental_and_full(built_warehouse, tmp_path, changes)
+    before = _month_rows(built_warehouse, "rpt_partner_sku_reconciliation")
+    assert full["rpt_partner_sku_reconciliation"]["2024-01"] != before["2024-01"]
+    assert incremental == full
+

@@ -61,20 +61,13 @@ known_skus_digest as (
 
 ),
 
--- The months that have rows: spine months with ERP units or reported lines.
 months as (
 
-    select distinct month_start
-
-    from partner_months
-
-    where
-        month_start in (select month_start from erp_item_months)
-        or month_start in (select month_start from effective_report_lines)
+    select distinct month_start from partner_months
 
 ),
 
--- What each month brings: its partner-months, ERP units and effective report lines.
+-- What each spine month brings: its partner-months, ERP units and effective report lines.
 month_parts as (
 
     select
@@ -143,6 +136,12 @@ month_inputs as (
         on next_parts.month_start = {{ add_months('month_parts.month_start', 1) }}
 
     cross join known_skus_digest
+
+    -- Only months with ERP units or reported lines have rows (a month without is still a
+    -- neighbour: whether it is on the spine decides the timing difference's flags).
+    where
+        month_parts.month_start in (select month_start from erp_item_months)
+        or month_parts.month_start in (select month_start from effective_report_lines)
 
 ),
 
