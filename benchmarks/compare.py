@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import proc
+from connectors.serving import is_published
 
 MARTS_DIR = proc.REPO / "dbt_project" / "models" / "marts"
 MARTS_YML = MARTS_DIR / "_marts__models.yml"
@@ -63,11 +64,11 @@ def _differs(column: str, type_name: str) -> str:
 
 def compare_mart(con: Any, table: str, key: list[str]) -> dict[str, Any]:
     """One mart: d.marts.<table> against h.handwritten.<table> (both attached to `con`),
-    as BI readers get it: without dbt's bookkeeping columns (`_month_inputs_digest`)."""
+    as BI readers get it (`connectors.serving.is_published`)."""
     dcols = {
         r[0]: r[1]
         for r in con.execute(f"DESCRIBE d.marts.{table}").fetchall()
-        if not r[0].startswith("_")
+        if is_published(r[0])
     }
     hcols = {r[0]: r[1] for r in con.execute(f"DESCRIBE h.handwritten.{table}").fetchall()}
     missing_key = [k for k in key if k not in dcols or k not in hcols]

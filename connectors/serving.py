@@ -23,6 +23,12 @@ PUBLICATION_TABLE = "_publication"
 SERVING_STORAGE_VERSION = "v1.1.0"  # DuckDB 1.1 and newer (BI drivers) can open the file
 
 
+def is_published(column: str) -> bool:
+    """Whether BI readers get a mart's column: those starting with `_` are the warehouse's
+    bookkeeping (what a month of a mart was built from, docs/models.md decision 31)."""
+    return not column.startswith("_")
+
+
 def _published_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:
     """The columns of `src.<schema>.<name>` that BI readers get, in table order."""
     rows = con.execute(
@@ -30,7 +36,7 @@ def _published_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -
         "and schema_name = ? and table_name = ? order by column_index",
         [schema, name],
     ).fetchall()
-    return [column for (column,) in rows if not column.startswith("_")]
+    return [column for (column,) in rows if is_published(column)]
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,7 @@ def publish_marts(
       symlink `<parquet_root>/current` is replaced atomically to point at it. The `keep`
       newest publications are kept, so a reader that resolved `current` just before a
       switch can finish.
-    - Columns whose name starts with `_` are the warehouse's bookkeeping (what a month of
-      a mart was built from, docs/models.md decision 31), not published.
+    - The warehouse's bookkeeping columns are not published (`is_published`).
 
     Nothing is changed when any step before the switch fails.
     """
@@ -109,7 +114,9 @@ def publish_marts(
                 target = f"serving.{quote(schema)}.{quote(name)}"
                 con.execute(f"create schema if not exists serving.{quote(schema)}")
                 source = f"src.{quote(schema)}.{quote(name)}"
-                columns = ", ".join(quote(column) for column in _published_columns(con, schema, name))
+                columns = ", ".join(
+                    quote(column) for column in _published_columns(con, schema, name)
+                )
                 con.execute(f"create table {target} as select {columns} from {source}")
                 (count,) = con.execute(f"select count(*) from {target}").fetchall()[0]
                 row_counts[f"{schema}.{name}"] = count

@@ -1170,7 +1170,9 @@ def _built_after(
 def _incremental_and_full(
     built_warehouse: Path, tmp_path: Path, changes: list[tuple[str, list]], **kwargs: Any
 ) -> tuple[dict[str, dict], dict[str, dict]]:
-    incremental = _built_after(built_warehouse, tmp_path / "inc", changes, full_refresh=False, **kwargs)
+    incremental = _built_after(
+        built_warehouse, tmp_path / "inc", changes, full_refresh=False, **kwargs
+    )
     kwargs.pop("tamper", None)
     full = _built_after(built_warehouse, tmp_path / "full", changes, full_refresh=True, **kwargs)
     return (
@@ -1229,7 +1231,9 @@ def test_a_withdrawn_report_takes_its_months_rows_with_it(
     """P1's January report, the only one quoting an invoice that month, is withdrawn: the
     incremental build leaves January without invoice-reconciliation rows (a delete+insert on
     the month would have kept them: no new row names the month), as a build from scratch."""
-    changes = [("update raw_portal.sales_reports set status = 'withdrawn' where id = 'R-P1-01'", [])]
+    changes = [
+        ("update raw_portal.sales_reports set status = 'withdrawn' where id = 'R-P1-01'", [])
+    ]
     incremental, full = _incremental_and_full(built_warehouse, tmp_path, changes)
     assert "2024-01" in _month_rows(built_warehouse, "rpt_partner_invoice_reconciliation")
     assert "2024-01" not in incremental["rpt_partner_invoice_reconciliation"]
@@ -1264,4 +1268,3 @@ def test_a_month_joining_the_spine_rebuilds_its_neighbour(
     before = _month_rows(built_warehouse, "rpt_partner_sku_reconciliation")
     assert full["rpt_partner_sku_reconciliation"]["2024-01"] != before["2024-01"]
     assert incremental == full
-

@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from connectors.serving import is_published
+
 # The tier history is stamped with the time its snapshot ran (dbt_valid_from): two builds
 # at different moments differ there and nowhere else. Their order and NULLs still compare
 # (version_number, is_current, previous_tier).
@@ -18,8 +20,8 @@ SNAPSHOT_TIMES = {
 
 
 def duckdb_marts(warehouse: Path) -> dict[str, pd.DataFrame]:
-    """The marts in a warehouse file as BI readers get them: without the bookkeeping
-    columns (`_month_inputs_digest`: each engine hashes with its own function)."""
+    """The marts in a warehouse file as BI readers get them (`is_published`: the
+    bookkeeping `_month_inputs_digest` is NULL on Spark)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         names = con.sql(
@@ -28,7 +30,7 @@ def duckdb_marts(warehouse: Path) -> dict[str, pd.DataFrame]:
         marts = {}
         for (name,) in names:
             frame = con.sql(f"select * from marts.{name}").df()
-            marts[name] = frame[[c for c in frame.columns if not c.startswith("_")]]
+            marts[name] = frame[[c for c in frame.columns if is_published(c)]]
         return marts
     finally:
         con.close()
