@@ -276,7 +276,7 @@ def _code_digest() -> bytes:
     digest = hashlib.sha256()
     for source in sorted([*folder.glob("*.py"), *(folder / "templates").iterdir()]):
         digest.update(source.name.encode() + source.read_bytes())
-    return digest.digest()
+    return digest.hexdigest()
 
 
 _CODE_DIGEST = _code_digest()
@@ -285,9 +285,7 @@ _CODE_DIGEST = _code_digest()
 def _page_digest(page: data.PartnerPage, report: data.ReportData) -> str:
     """What the page shows: its partner's figures, the scored month, the benchmark rule and
     the code that renders them."""
-    inputs = repr((page, report.publication.scored_month, report.min_cohort))
-    inputs = shown.rounded(inputs)
-    return hashlib.sha256(_CODE_DIGEST + inputs.encode()).hexdigest()
+    return shown.digest(_CODE_DIGEST, page, report.publication.scored_month, report.min_cohort)
 
 
 def _manifest(link: Path) -> dict:

@@ -8,7 +8,6 @@ position or an outline.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
@@ -52,9 +51,8 @@ class SvgCache:
         self.used: set[str] = set()
         self.rendered = 0
 
-    def svg(self, vega: dict[str, Any]) -> str:
-        spec = shown.rounded(json.dumps(vega, sort_keys=True, default=str))
-        key = hashlib.sha256(f"{vlc.__version__}\0{spec}".encode()).hexdigest()
+    def svg(self, key: str, vega: dict[str, Any]) -> str:
+        """The SVG of `vega`, whose figures as shown digest to `key`."""
         self.used.add(key)
         path = self.folder / f"{key}.svg"
         try:
@@ -100,6 +98,7 @@ class Chart:
         self._build = build
         self._names = list(inspect.signature(build).parameters)
         self._vega: dict[str, Any] | None = None
+        self._vega_digest = ""  # of the compiled spec without its data: the cache key's part
 
     def __call__(self, **datasets: Sequence[dict]) -> str:
         """The chart over `datasets` (one list of records per argument of the builder) as
@@ -109,12 +108,18 @@ class Chart:
             spec = chart.properties(description=self.description).to_dict(validate=False)
             spec["config"] = _CONFIG
             self._vega = vlc.vegalite_to_vega(spec)
+            self._vega_digest = shown.digest(
+                vlc.__version__, json.dumps(self._vega, sort_keys=True)
+            )
         vega = dict(self._vega)
         vega["data"] = [
             {**d, "values": list(datasets[d["name"]])} if d["name"] in datasets else d
             for d in self._vega["data"]
         ]
-        rendered = _cache.svg(vega) if _cache else vlc.vega_to_svg(vega)
+        if _cache:
+            rendered = _cache.svg(shown.digest(self._vega_digest, datasets), vega)
+        else:
+            rendered = vlc.vega_to_svg(vega)
         # Inline in HTML: the XML prologue goes, the root gets a role and its description.
         rendered = re.sub(r"^<\?xml[^>]*>\s*", "", rendered)
         label = _attr(self.description)
