@@ -7,14 +7,20 @@ reach package registries and nothing else, and `playwright install` would fetch 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Route, sync_playwright
@@ -86,23 +92,90 @@ def chromium_browser(executable: Path) -> Iterator[Browser]:
 def print_pdfs(
     executable: Path, pages: Sequence[tuple[Path, Path]], *, printed_on: date | None = None
 ) -> None:
-    """Prints each `(html_file, pdf_file)` pair to an A4 PDF (or the page's CSS `@page` size),
-    its footer giving the page number and `printed_on`: a PDF may be kept for some days while
-    its web page changes (reports.build), so it says how old its figures are.
+    """Prints each `(html_file, pdf_file)` pair to PDF (`pdf_printer`)."""
+    with pdf_printer(executable, printed_on=printed_on) as submit:
+        for html_file, pdf_file in pages:
+            submit(html_file, pdf_file)
 
-    One browser and one tab for all pages, one after the other: starting Chromium costs
-    several pages' printing, and two tabs printing at once (async API) gained under 10% on two
-    cores, within the noise, as the renderer, browser and driver processes keep ~1.5 cores
-    busy already. Requests other than `file:` and `data:` are aborted, so a stray URL in a
-    page costs a missing image and a logged warning, never a network call or a hang.
+
+@contextmanager
+def pdf_printer(
+    executable: Path, *, printed_on: date | None = None
+) -> Iterator[Callable[[Path, Path], None]]:
+    """Yields `submit(html_file, pdf_file)`, which queues a page to print to an A4 PDF (or
+    the page's CSS `@page` size), its footer giving the page number and `printed_on`: a PDF
+    may be kept for some days while its web page changes (reports.build), so it says how old
+    its figures are. On leaving the block, every page submitted is printed; a printing error
+    is raised there, or by the next `submit` once it happened.
+
+    The pages print in a process of their own (`python -m reports.browser`, started at the
+    first page) while the caller goes on rendering the next ones. Not a thread: drawing a
+    chart (vl-convert) holds the GIL, so a printing thread waited between charts and
+    Chromium idled. One browser and one tab for all pages: starting Chromium costs several
+    pages' printing, and two tabs printing at once gained under 10% on two cores, within
+    the noise. Requests other than `file:` and `data:` are aborted, so a stray URL in a page
+    costs a missing image and a logged warning, never a network call or a hang.
     """
-    # In a thread of its own: Playwright's sync API refuses to start in a thread that runs an
-    # event loop (an asyncio program, a notebook, or a chromium_browser() still open there).
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(_print_pdfs, executable, pages, printed_on or date.today()).result()
+    printed_on = printed_on or date.today()
+    worker: subprocess.Popen[str] | None = None
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as messages:
+
+        def submit(html_file: Path, pdf_file: Path) -> None:
+            nonlocal worker
+            if worker is None:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(executable), printed_on.isoformat()],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=messages,  # a file: a full pipe would stall the worker
+                    text=True,
+                    encoding="utf-8",
+                )
+            assert worker.stdin is not None
+            try:
+                if worker.poll() is None:
+                    pages = [str(Path(html_file).resolve()), str(Path(pdf_file).resolve())]
+                    worker.stdin.write(json.dumps(pages) + "\n")
+                    worker.stdin.flush()
+                    return
+            except BrokenPipeError:
+                pass
+            _finish(worker, messages)  # it stopped: raises its error
+
+        try:
+            yield submit
+        except BaseException:
+            if worker is not None:  # the publication is abandoned: print no more
+                worker.terminate()
+                worker.wait()
+            raise
+        if worker is not None:
+            _finish(worker, messages)
 
 
-def _print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]], printed_on: date) -> None:
+def _finish(worker: subprocess.Popen[str], messages: IO[str]) -> None:
+    """Waits for the printing process to print what it was given, relays its warnings, and
+    raises its error if it failed."""
+    with contextlib.suppress(BrokenPipeError):
+        worker.stdin.close()  # type: ignore[union-attr]
+    code = worker.wait()
+    messages.seek(0)
+    lines = messages.read().splitlines()
+    error = None
+    for line in lines:
+        level, _, text = line.partition(" ")
+        if level == "WARNING":
+            log.warning("%s", text)
+        elif level == "ERROR":
+            error = text
+    if code != 0:
+        last = next((line for line in reversed(lines) if line.strip()), "no message")
+        raise RuntimeError(
+            error or f"the PDF printer (python -m {__name__}) exited with {code}: {last}"
+        )
+
+
+def _print_pdfs(executable: Path, pages: Iterator[tuple[Path, Path]], printed_on: date) -> None:
     printing: Path | None = None
     footer = FOOTER.format(printed_on=printed_on.isoformat())
 
@@ -138,3 +211,24 @@ def _print_pdfs(executable: Path, pages: Sequence[tuple[Path, Path]], printed_on
                     ) from error
         finally:
             context.close()
+
+
+def _main(argv: Sequence[str]) -> int:
+    """The printing process of `pdf_printer`: `python -m reports.browser CHROMIUM DATE`
+    prints the `[html_file, pdf_file]` of each JSON line of its input, and writes its
+    warnings and error as `LEVEL message` lines to stderr."""
+    executable, printed_on = Path(argv[0]), date.fromisoformat(argv[1])
+    # Terminated (the build was abandoned): unwind, so that Chromium is closed too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    logging.basicConfig(format="%(levelname)s %(message)s", level=logging.WARNING)
+    pages = (tuple(Path(p) for p in json.loads(line)) for line in sys.stdin)
+    try:
+        _print_pdfs(executable, pages, printed_on)  # type: ignore[arg-type]
+    except RuntimeError as error:
+        print(f"ERROR {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -139,7 +140,7 @@ def build_reports(
     says why. A changed page keeps the PDF it has while that PDF is younger than
     `pdf_max_age_days` (counted to `today`, default the UTC date) and of the same scored
     month: the index gives such a PDF's date."""
-    from reports.browser import find_chromium, print_pdfs
+    from reports.browser import find_chromium, pdf_printer
 
     started = time.monotonic()
     link = Path(reports_dir)
@@ -175,10 +176,11 @@ def build_reports(
     old_prints: dict[str, dict[str, str]] = previous.get("pdf_prints", {})
     digests: dict[str, str] = {}
     prints: dict[str, dict[str, str]] = {}
-    to_print: list[tuple[Path, Path]] = []
+    printed = 0
     rendered = 0
     try:
-        with charts.cached_in(publications / ".charts") as chart_cache:
+        printer = pdf_printer(executable, printed_on=today) if executable else nullcontext(None)
+        with charts.cached_in(publications / ".charts") as chart_cache, printer as print_pdf:
             pages = []
             for page in report.pages:
                 pid = page.partner_id
@@ -193,26 +195,26 @@ def build_reports(
                 else:
                     html.write_text(render_partner(page, report), encoding="utf-8")
                     rendered += 1
-                if executable is None:
+                if print_pdf is None:
                     continue
-                printed = old_prints.get(pid)
+                old_print = old_prints.get(pid)
                 old_pdf = old.with_suffix(".pdf")
                 if (
-                    printed
+                    old_print
                     and old_pdf.exists()
-                    and _pdf_still_current(printed, digest, report, today, pdf_max_age_days)
+                    and _pdf_still_current(old_print, digest, report, today, pdf_max_age_days)
                 ):
                     _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
-                    prints[pid] = printed
+                    prints[pid] = old_print
                 else:
-                    to_print.append((html, html.with_suffix(".pdf")))
+                    # Printed while the next pages render (reports.browser.pdf_printer).
+                    print_pdf(html, html.with_suffix(".pdf"))
+                    printed += 1
                     prints[pid] = {
                         "digest": digest,
                         "printed_on": today.isoformat(),
                         "scored_month": report.publication.scored_month.isoformat(),
                     }
-            if to_print:
-                print_pdfs(executable, to_print, printed_on=today)
             pdfs = len(pages) if executable is not None else 0
             older_pdfs = {
                 pid: date.fromisoformat(p["printed_on"])
@@ -234,7 +236,7 @@ def build_reports(
                     "pdfs": pdfs,
                     "pages_rendered": rendered,
                     "charts_rendered": chart_cache.rendered,
-                    "pdfs_printed": len(to_print),
+                    "pdfs_printed": printed,
                     "pdfs_older": len(older_pdfs),
                     "pdf_skipped_reason": skipped,
                     "benchmark_min_cohort": min_cohort,
@@ -262,7 +264,7 @@ def build_reports(
         pages_rendered=rendered,
         charts_rendered=chart_cache.rendered,
         pdfs=pdfs,
-        pdfs_printed=len(to_print),
+        pdfs_printed=printed,
         pdfs_older=len(older_pdfs),
         pdf_skipped_reason=skipped,
         seconds=seconds,

@@ -3,6 +3,7 @@ requests that would leave the machine, and prints PDFs."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from reports.browser import print_pdfs
+from reports.build import build_reports
 from tests.reports.browser_harness import chromium, launch, open_and_check
+from tests.reports.serving_file import Partner
+from tests.reports.serving_file import write as write_serving
 
 CHART_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Partner scorecard</title>
@@ -85,3 +89,36 @@ def test_print_pdfs(tmp_path: Path) -> None:
     content = pdf.read_bytes()
     assert content.startswith(b"%PDF-")
     assert len(re.findall(rb"/Type\s*/Page\b", content)) >= 1
+
+
+def test_a_printed_page_that_asks_the_network_gets_a_logged_warning_and_still_prints(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = write(tmp_path / "leaky.html", LEAKY_PAGE)
+    pdf = tmp_path / "leaky.pdf"
+
+    with caplog.at_level(logging.WARNING, logger="reports.browser"):
+        print_pdfs(chromium(), [(page, pdf)])
+
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    blocked = [r.getMessage() for r in caplog.records if "blocked a request" in r.getMessage()]
+    assert any("https://cdn.example.com/x.js" in message for message in blocked)
+    assert all(str(page) in message for message in blocked)
+
+
+def test_a_pdf_that_cannot_be_printed_fails_the_build_and_readers_keep_the_last_pages(
+    tmp_path: Path,
+) -> None:
+    partner = Partner("0018d000030AAA1AAA", "Alder Trading GmbH", 2, 4_000, "too_new", "none")
+    serving = write_serving(tmp_path / "serving.duckdb", [partner])
+    first = build_reports(serving, tmp_path / "reports", pdf=False)
+    broken = tmp_path / "chromium"  # starts, and exits before Playwright can drive it
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+
+    with pytest.raises(RuntimeError, match="could not start Chromium"):
+        build_reports(serving, tmp_path / "reports", chromium=broken)
+
+    assert (tmp_path / "reports").resolve() == first.path
+    publications = tmp_path / "reports-publications"
+    assert sorted(p.name for p in publications.iterdir()) == [".charts", first.publication_id]
