@@ -272,7 +272,7 @@ def build_reports(
     )
 
 
-def _code_digest() -> bytes:
+def _code_digest() -> str:
     """The templates' and the renderers' code: a change of either renders every page anew."""
     folder = Path(__file__).parent
     digest = hashlib.sha256()

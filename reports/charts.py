@@ -111,13 +111,14 @@ class Chart:
             self._vega_digest = shown.digest(
                 vlc.__version__, json.dumps(self._vega, sort_keys=True)
             )
+        values = {name: list(rows) for name, rows in datasets.items()}
         vega = dict(self._vega)
         vega["data"] = [
-            {**d, "values": list(datasets[d["name"]])} if d["name"] in datasets else d
+            {**d, "values": values[d["name"]]} if d["name"] in values else d
             for d in self._vega["data"]
         ]
         if _cache:
-            rendered = _cache.svg(shown.digest(self._vega_digest, datasets), vega)
+            rendered = _cache.svg(shown.digest(self._vega_digest, values), vega)
         else:
             rendered = vlc.vega_to_svg(vega)
         # Inline in HTML: the XML prologue goes, the root gets a role and its description.

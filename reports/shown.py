@@ -24,7 +24,7 @@ _SCALARS = frozenset({str, int, bool, type(None), date, datetime, Decimal})
 def _canonical(value: Any) -> Any:
     """`value` with every float in it rounded, as nested tuples (whose repr is the digest's
     text). A walk rather than a regular expression over the repr: a page's repr is ~80 kB,
-    and scanning it for numbers took longer than rendering the page; scalars are handled
+    and scanning it for numbers took as long as rendering the page; scalars are handled
     inline, as a page holds thousands."""
     kind = type(value)
     if kind is float:
