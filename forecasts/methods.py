@@ -36,10 +36,10 @@ BASELINE = "SeasonalNaive"
 # 0.002 of refitting at every origin, at a third of the cost. The baseline has no
 # parameters.
 REFIT_EVERY = 3
-# One process (`n_jobs=1`): statsforecast's `n_jobs` forks its workers from a process that
-# runs threads (DuckDB's, tqdm's monitor, Dagster's), and with two workers the bench's
-# forecasting stage hung in CI (BENCHMARKS.md, 2026-12-05), although the fits were the
-# same row for row and faster (the demo world's 14.7-15.9 s -> 10.8-12.1 s).
+# One process (`n_jobs=1`): with two workers the bench's forecasting stage hung in CI
+# (BENCHMARKS.md, 2026-12-05), although the fits were the same row for row and faster (the
+# demo world's 14.7-15.9 s -> 10.8-12.1 s). statsforecast forks its workers from a process
+# that runs threads (DuckDB's, tqdm's monitor), the likely cause; not reproduced here.
 
 
 def candidates() -> list:
