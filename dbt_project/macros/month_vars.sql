@@ -5,9 +5,13 @@
 
     An empty var falls back to the environment's PARTNERPULSE_DBT_<VAR> (min_month:
     PARTNERPULSE_DBT_MIN_MONTH), which is how the pipeline passes a run's months: a var that
-    changes from run to run would make dbt parse the whole project again (as_of.sql).
+    changes from run to run would make dbt parse the whole project again (as_of.sql). As
+    there, the environment is read when the SQL is rendered to run, not while dbt parses.
 #}
 {% macro month_var_literal(var_name) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set raw = (var(var_name, '') or env_var('PARTNERPULSE_DBT_' ~ var_name | upper, '') or '') | string | trim -%}
     {%- if raw == '' -%}
         {{ return(none) }}
