@@ -50,6 +50,7 @@ from dagster_dbt import (
 
 from connectors import spark
 from connectors.spark_models import copy_models
+from orchestration.checks.gx_context import import_in_background
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project, dbt_target_dir
@@ -161,6 +162,7 @@ def _build(
         context.log.info(f"dbt builds this run's months: {dict(month_vars)}")
     events: list[Any] = []
     failure: Exception | None = None
+    import_in_background()  # the checks after this step need it; dbt leaves a core idle
     with settings.dbt_environment(**month_vars):
         invocation = dbt.cli(args, context=context)
         try:

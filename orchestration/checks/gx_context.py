@@ -6,12 +6,15 @@ validation results and the Data Docs site are the warehouse's own, in `gx/` besi
 (`warehouse_gx_dir`), so each warehouse's Data Docs list its validations only.
 
 Plain Python, without Dagster: `gx.py` turns what this module returns into asset checks.
-Great Expectations takes seconds to import, so it is imported inside the functions only.
+Great Expectations takes seconds to import, so it is imported inside the functions only,
+or ahead of time by `import_in_background`.
 """
 
 import contextlib
+import importlib
 import json
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -40,6 +43,26 @@ def warehouse_gx_dir() -> Path:
 def data_docs_dir() -> Path:
     """The Data Docs site of the warehouse in use (`partnerpulse gx-docs` serves it)."""
     return warehouse_gx_dir() / "data_docs"
+
+
+def import_in_background() -> threading.Thread:
+    """Starts importing Great Expectations in a thread (returned), for a step that is about
+    to wait on a subprocess.
+
+    The dbt steps call it: while dbt runs, the run's own process only reads dbt's output,
+    so the 3-5 s import (GX, and scipy and pyspark with it) takes a core that would idle,
+    and the checks after dbt find it done. Python's import lock makes a check that starts
+    sooner wait for the same import rather than start a second one. A failed import is
+    left to the check, which imports again and reports the error as its own.
+    """
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module("great_expectations")
+
+    thread = threading.Thread(target=load, name="import great_expectations", daemon=True)
+    thread.start()
+    return thread
 
 
 def _file_context() -> Any:
