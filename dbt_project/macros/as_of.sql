@@ -9,7 +9,7 @@
     run's first dbt step that parse. Nor is the environment read while dbt parses
     (`execute` false; the parse needs only the refs, not the date): dbt parses again every
     model whose parse read an environment variable that has changed since, which a new
-    day made it do for the 13 models that use today (3-4 s a day). The SQL run is
+    day made it do for the 13 models that use today (2-3 s a day). The SQL run is
     rendered at run time, where it reads the day.
 #}
 {% macro as_of_date_string() -%}
