@@ -36,10 +36,11 @@ BASELINE = "SeasonalNaive"
 # 0.002 of refitting at every origin, at a third of the cost. The baseline has no
 # parameters.
 REFIT_EVERY = 3
-# One process (`n_jobs=1`): with two workers the bench's forecasting stage hung in CI
+# One process: with two workers the bench's forecasting stage hung in CI
 # (BENCHMARKS.md, 2026-12-05), although the fits were the same row for row and faster (the
 # demo world's 14.7-15.9 s -> 10.8-12.1 s). statsforecast forks its workers from a process
 # that runs threads (DuckDB's, tqdm's monitor), the likely cause; not reproduced here.
+N_JOBS = 1
 
 
 def candidates() -> list:
@@ -93,7 +94,7 @@ def forecast(frame: pd.DataFrame, model) -> pd.DataFrame:
     """The next HORIZON months of every series in `frame` with one model, long format."""
     if frame.empty:
         return pd.DataFrame()
-    sf = StatsForecast(models=[model], freq="MS", n_jobs=1)
+    sf = StatsForecast(models=[model], freq="MS", n_jobs=N_JOBS)
     with _quiet():
         wide = sf.forecast(df=frame, h=HORIZON, level=list(LEVELS))
     return _long(wide, [model.alias], ["unique_id", "ds"])
@@ -113,7 +114,7 @@ def backtest(frame: pd.DataFrame, models: Sequence) -> pd.DataFrame:
         for fitted in (models, [baseline]):
             # Models that cannot update their state (Croston's, the baseline) refit each time.
             refit = REFIT_EVERY if all(hasattr(m, "forward") for m in fitted) else True
-            sf = StatsForecast(models=list(fitted), freq="MS", n_jobs=1)
+            sf = StatsForecast(models=list(fitted), freq="MS", n_jobs=N_JOBS)
             with _quiet():
                 wide = sf.cross_validation(
                     df=group,
