@@ -1,0 +1,147 @@
+"""The instance storage of dagster.yaml: Dagster's SQLite files, an event log keeping its engines.
+
+A run under the repository's dagster.yaml is stored where and as Dagster stores it (its
+default storage reads it back); a second storage object, as `dagster dev`'s webserver
+holds, is told of each event as it is written; events written from several threads at
+once are all kept; and a process that has written to more runs than it keeps engines for
+still reads every one of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.instance_storage import (
+    ENGINES_KEPT,
+    KeptEnginesSqliteEventLogStorage,
+    PartnerPulseInstance,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+WATCH_DEADLINE_S = 30  # for the file watcher to report one event
+
+
+@dg.asset
+def partners() -> int:
+    return 3
+
+
+@dg.asset_check(asset=partners)
+def partners_present(partners: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=partners > 0)
+
+
+def message(run_id: str, text: str) -> dg.EventLogEntry:
+    return dg.EventLogEntry(
+        error_info=None,
+        level=20,
+        user_message=text,
+        run_id=run_id,
+        timestamp=time.time(),
+    )
+
+
+def test_a_run_is_stored_in_dagsters_own_files_and_schema(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+
+    # Read by path, as the tests and scripts do, with no DAGSTER_HOME needed.
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance, PartnerPulseInstance)
+        assert isinstance(instance._event_storage, KeptEnginesSqliteEventLogStorage)  # noqa: SLF001
+        result = dg.materialize([partners, partners_present], instance=instance)
+        assert result.success
+
+    # Dagster's default storage, on the same folder, reads what this storage wrote.
+    stock = tmp_path / "stock"
+    stock.mkdir()
+    (stock / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copytree(home / "history", stock / "history")
+    with dg.DagsterInstance.from_config(str(stock)) as instance:
+        assert type(instance._event_storage).__name__ == "SqliteEventLogStorage"  # noqa: SLF001
+        materialization = instance.get_latest_materialization_event(dg.AssetKey("partners"))
+        assert materialization is not None
+        assert materialization.run_id == result.run_id
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("partners"), "partners_present")]
+        )
+        assert [execution.run_id for execution in check.values()] == [result.run_id]
+        assert instance.get_run_by_id(result.run_id).is_success
+
+
+def test_a_watcher_on_another_storage_is_told_of_each_event_as_it_is_written(
+    tmp_path: Path,
+) -> None:
+    writer = KeptEnginesSqliteEventLogStorage(str(tmp_path))
+    reader = KeptEnginesSqliteEventLogStorage(str(tmp_path))  # as the webserver holds
+    run_id = "run-watched"
+    writer.store_event(message(run_id, "started"))
+    seen: list[str] = []
+    arrived = threading.Condition()
+
+    def on_event(entry: dg.EventLogEntry, _cursor: str) -> None:
+        with arrived:
+            seen.append(entry.user_message)
+            arrived.notify_all()
+
+    reader.watch(run_id, None, on_event)
+    try:
+        for text in ("step 1 done", "step 2 done", "step 3 done"):
+            writer.store_event(message(run_id, text))
+            with arrived:
+                assert arrived.wait_for(lambda text=text: text in seen, WATCH_DEADLINE_S), (
+                    f"the watcher was not told of {text!r}; it saw {seen}"
+                )
+    finally:
+        reader.end_watch(run_id, on_event)
+        reader.dispose()
+        writer.dispose()
+    assert seen == ["started", "step 1 done", "step 2 done", "step 3 done"]
+
+
+def test_events_written_from_several_threads_at_once_are_all_kept(tmp_path: Path) -> None:
+    storage = KeptEnginesSqliteEventLogStorage(str(tmp_path))
+    run_id = "run-threads"
+    start = threading.Barrier(4)
+
+    def write(thread: int) -> None:
+        start.wait()
+        for i in range(50):
+            storage.store_event(message(run_id, f"{thread}-{i}"))
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = [
+        record.event_log_entry.user_message
+        for record in storage.get_records_for_run(run_id, limit=1000).records
+    ]
+    assert sorted(stored) == sorted(f"{t}-{i}" for t in range(4) for i in range(50))
+    storage.dispose()
+
+
+def test_more_runs_than_engines_kept_are_all_read_back_and_wipe_leaves_it_usable(
+    tmp_path: Path,
+) -> None:
+    storage = KeptEnginesSqliteEventLogStorage(str(tmp_path))
+    runs = [f"run-{i}" for i in range(ENGINES_KEPT + 3)]
+    for run_id in runs:
+        storage.store_event(message(run_id, f"hello from {run_id}"))
+    assert len(storage._engines) <= ENGINES_KEPT  # noqa: SLF001
+    for run_id in runs:
+        records = storage.get_records_for_run(run_id).records
+        assert [r.event_log_entry.user_message for r in records] == [f"hello from {run_id}"]
+
+    storage.wipe()
+    assert storage.get_records_for_run(runs[-1]).records == []
+    storage.store_event(message("run-after-wipe", "again"))
+    assert len(storage.get_records_for_run("run-after-wipe").records) == 1
+    storage.dispose()
