@@ -4,9 +4,9 @@ Every event a run logs (a step starting, an asset materialized, a check evaluate
 written to SQLite: to the run's own database file and, for asset and check events, to the
 index file too. Dagster's `SqliteEventLogStorage` creates a new SQLAlchemy engine for each
 of those writes and throws it away after, so every statement is compiled again and every
-index write opens, and on closing checkpoints, the index file anew: 8-11 ms an event here
-against 4-5 ms with this storage, and a daily run logs about a thousand events
-(BENCHMARKS.md, "Dagster's event log").
+index write opens, and on closing checkpoints, the index file anew. A daily run logs about
+a thousand events; what each costs either way is in BENCHMARKS.md ("Dagster's event log")
+and docs/operations.md.
 
 This storage keeps one engine per database file, so SQLAlchemy's compiled statements are
 reused, and keeps the index file's connection open between writes. Run files are still
