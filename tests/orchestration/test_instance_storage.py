@@ -3,8 +3,8 @@
 A run under the repository's dagster.yaml is stored where and as Dagster stores it (its
 default storage reads it back); a second storage object, as `dagster dev`'s webserver
 holds, is told of each event as it is written; events written from several threads at
-once are all kept; and a process that has written to more runs than it keeps engines for
-still reads every one of them.
+once, to the run's file and to the index, are all kept; and a process that has written to
+more runs than it keeps engines for still reads every one of them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.events import DagsterEvent, StepMaterializationData
 
 from orchestration.instance_storage import (
     ENGINES_KEPT,
@@ -43,6 +44,22 @@ def message(run_id: str, text: str) -> dg.EventLogEntry:
         user_message=text,
         run_id=run_id,
         timestamp=time.time(),
+    )
+
+
+def materialization(run_id: str, asset: str) -> dg.EventLogEntry:
+    event = DagsterEvent(
+        dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+        "job",
+        event_specific_data=StepMaterializationData(dg.AssetMaterialization(asset)),
+    )
+    return dg.EventLogEntry(
+        error_info=None,
+        level=20,
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        dagster_event=event,
     )
 
 
@@ -114,6 +131,8 @@ def test_events_written_from_several_threads_at_once_are_all_kept(tmp_path: Path
         start.wait()
         for i in range(50):
             storage.store_event(message(run_id, f"{thread}-{i}"))
+            if i % 5 == 0:  # asset events also go to the index, over its one kept connection
+                storage.store_event(materialization(run_id, f"asset_{thread}"))
 
     threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
     for thread in threads:
@@ -123,8 +142,15 @@ def test_events_written_from_several_threads_at_once_are_all_kept(tmp_path: Path
     stored = [
         record.event_log_entry.user_message
         for record in storage.get_records_for_run(run_id, limit=1000).records
+        if record.event_log_entry.dagster_event is None
     ]
     assert sorted(stored) == sorted(f"{t}-{i}" for t in range(4) for i in range(50))
+    indexed = storage.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION), limit=1000
+    )
+    assert sorted(r.asset_key.path[0] for r in indexed) == sorted(
+        f"asset_{t}" for t in range(4) for _ in range(10)
+    )
     storage.dispose()
 
 
