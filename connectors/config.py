@@ -224,6 +224,9 @@ class Settings:
     # DuckDB's memory limit while dbt builds (profiles.yml). Two models build at a time and
     # some operators cannot spill: at 2,000 partners x 60 months, 1GB failed two nodes.
     dbt_memory_limit: str = "1536MB"
+    # How many dbt invocations' folders (run results, compiled SQL, dbt's debug log; about
+    # 8 MB each, two a run) stay in the dbt target folder for debugging; older ones go.
+    dbt_keep_invocations: int = 20
     # What dbt builds the models on (docs/scaling.md): "duckdb", in the warehouse file, or
     # "spark": a Spark session of `spark_master` (local[N] or a cluster's master URL) with
     # `spark_driver_memory`, its tables, local metastore and the raw layer's Parquet
@@ -635,6 +638,7 @@ class _Variables(BaseSettings):
     spool_dir: _Path = None
     warehouse_memory_limit: _Text = None
     dbt_memory_limit: _Text = None
+    dbt_keep_invocations: _Workers = None
     engine: Annotated[str | None, BeforeValidator(_engine)] = None
     spark_master: _Text = None
     spark_driver_memory: _Text = None

@@ -33,6 +33,7 @@ run of the whole graph runs the unpartitioned selection first, then the partitio
 """
 
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -171,6 +172,7 @@ def _build(
             failure = exc
     if failure is None:
         _keep_parse_state(invocation.target_path)
+    _prune_invocations(settings.settings.dbt_keep_invocations, invocation.target_path)
     outputs = [e for e in events if isinstance(e, dg.Output)]
     built = [context.asset_key_for_output(e.output_name) for e in outputs]
     config = settings.settings
@@ -207,6 +209,24 @@ def _keep_parse_state(invocation_target: Path) -> None:
     partial = project_state.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
     shutil.copyfile(state, partial)
     os.replace(partial, project_state)  # atomic: concurrent runs read a whole file
+
+
+def _prune_invocations(keep: int, current: Path) -> None:
+    """Removes all but the `keep` newest invocation folders of the dbt target folder, never
+    `current`.
+
+    dagster-dbt gives each invocation a folder of its own there (`<step>-<run>-<id>`, about
+    8 MB: manifest, run results, compiled SQL, dbt's debug log) and leaves it, so two a run
+    grew the folder by gigabytes a year. The newest stay for whoever looks into a run's dbt.
+    """
+    others = [
+        folder
+        for folder in dbt_target_dir().iterdir()
+        if INVOCATION_FOLDER.fullmatch(folder.name) and folder != current
+    ]
+    others.sort(key=lambda folder: folder.stat().st_mtime, reverse=True)
+    for folder in others[keep - 1 :]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _row_counts(settings: PipelineSettings, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, int]:
@@ -278,6 +298,10 @@ def partnerpulse_monthly_dbt_models(
 
 
 dbt_model_assets = [partnerpulse_dbt_models, partnerpulse_monthly_dbt_models]
+# What dagster-dbt names an invocation's folder: `<op>-<run id[:7]>-<uuid[:7]>`.
+INVOCATION_FOLDER = re.compile(
+    rf"(?:{'|'.join(re.escape(a.op.name) for a in dbt_model_assets)})-[0-9a-f]{{7}}-[0-9a-f]{{7}}"
+)
 PARTITIONED_ASSET_KEYS = frozenset(partnerpulse_monthly_dbt_models.keys)
 MONTH_GRAINED_ASSET_KEYS = frozenset(
     key

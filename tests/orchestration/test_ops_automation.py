@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import queue
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -19,9 +21,14 @@ import pytest
 from dagster._core.test_utils import freeze_time  # Dagster's own clock for tests
 
 from connectors import pos_files
-from orchestration.assets.transform import PARTITIONED_ASSET_KEYS
+from orchestration.assets.transform import (
+    INVOCATION_FOLDER,
+    PARTITIONED_ASSET_KEYS,
+    partnerpulse_dbt_models,
+)
 from orchestration.definitions import defs
 from orchestration.partitions import whole_history_tags
+from orchestration.project import dbt_target_dir
 from orchestration.schedules import daily_refresh_schedule, month_close_schedule
 from orchestration.sensors import (
     error_check_alert,
@@ -353,3 +360,40 @@ def test_a_spent_api_share_stops_the_crm_step_without_retries_and_the_next_run_r
     assert resumed.success
     (after,) = pipeline.sql(counts)
     assert after == before
+
+
+def test_a_dbt_step_keeps_the_newest_invocation_folders_and_removes_the_older_ones(
+    pipeline: Pipeline,
+) -> None:
+    # dagster-dbt leaves each invocation's folder (about 8 MB) in the dbt target folder: two
+    # a run grew it by gigabytes a year.
+    target = dbt_target_dir()
+    hour_ago = time.time() - 3600
+    old = [
+        target / "partnerpulse_dbt_models-0a1b2c3-4d5e6f7",
+        target / "partnerpulse_monthly_dbt_models-0a1b2c3-7f6e5d4",
+    ]
+    others = [target / "partnerpulse_dbt_models-by-hand", target / "notes"]
+    for folder in old + others:
+        folder.mkdir()
+        (folder / "dbt.log").write_text("kept or not")
+        os.utime(folder, (hour_ago, hour_ago))
+    newer = sorted(
+        (f for f in target.iterdir() if INVOCATION_FOLDER.fullmatch(f.name) and f not in old),
+        key=lambda f: f.stat().st_mtime,
+    )
+    assert len(newer) >= 2  # at least the two of the pipeline's first run
+
+    with pipeline.environ(PARTNERPULSE_DBT_KEEP_INVOCATIONS="3"):
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=pipeline.instance,
+            asset_selection=list(partnerpulse_dbt_models.keys),
+            raise_on_error=False,
+        )
+    assert result.success
+    kept = {f for f in target.iterdir() if INVOCATION_FOLDER.fullmatch(f.name)}
+    (own,) = [f for f in kept if f"-{result.run_id[:7]}-" in f.name]
+    assert (own / "run_results.json").exists()
+    assert kept == {own, *newer[-2:]}  # the run's own and the two newest before it
+    assert all(folder.exists() for folder in others)  # not dagster-dbt's: left alone
+    assert (target / "manifest.json").exists() and (target / "partial_parse.msgpack").exists()
