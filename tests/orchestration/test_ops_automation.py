@@ -3,7 +3,7 @@
 The pipeline is built once (tests/orchestration/conftest.py: one run over every month of
 a small world). Each test ticks a schedule or sensor with `build_schedule_context` /
 `build_sensor_context` on its Dagster instance, asserts the runs it requests, and runs
-them.
+them; the last one runs a dbt step and asserts which dbt invocation folders it leaves.
 """
 
 from __future__ import annotations
