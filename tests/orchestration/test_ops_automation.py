@@ -384,13 +384,15 @@ def test_a_dbt_step_keeps_the_newest_invocation_folders_and_removes_the_older_on
     )
     assert len(newer) >= 2  # at least the two of the pipeline's first run
 
+    # One view of the step's selection: a dbt invocation like any other, in seconds.
+    currencies = dg.AssetKey(["staging", "stg_erp__currencies"])
+    assert currencies in partnerpulse_dbt_models.keys
     with pipeline.environ(PARTNERPULSE_DBT_KEEP_INVOCATIONS="3"):
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=pipeline.instance,
-            asset_selection=list(partnerpulse_dbt_models.keys),
-            raise_on_error=False,
+            instance=pipeline.instance, asset_selection=[currencies], raise_on_error=False
         )
     assert result.success
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [currencies]
     kept = {f for f in target.iterdir() if INVOCATION_FOLDER.fullmatch(f.name)}
     (own,) = [f for f in kept if f"-{result.run_id[:7]}-" in f.name]
     assert (own / "run_results.json").exists()
