@@ -61,6 +61,14 @@ def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield target
 
 
+def dagster_home(folder: Path) -> Path:
+    """`folder` (created) as a Dagster home with the repository's dagster.yaml: the instance
+    the pipeline runs on, its storage, pools and retries."""
+    folder.mkdir(exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", folder / "dagster.yaml")
+    return folder
+
+
 def seed_dbt_target(target: Path) -> None:
     """Copies the manifest and the parse state of the current dbt target folder to `target`."""
     for name in ("manifest.json", "partial_parse.msgpack"):

@@ -1,7 +1,6 @@
 """Helpers of the end-to-end tests: the pipeline's environment, an in-process run, reads."""
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from orchestration.resources import patched_environ
+from tests.conftest import dagster_home
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 11, 22)
@@ -16,9 +16,7 @@ WORLD = {"PARTNERPULSE_STANDIN_PARTNERS": "16", "PARTNERPULSE_STANDIN_MONTHS": "
 
 
 def pipeline_env(tmp: Path) -> dict[str, str]:
-    home = tmp / "dagster_home"
-    home.mkdir(exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp / "dagster_home")
     return {
         "PARTNERPULSE_WAREHOUSE": str(tmp / "warehouse.duckdb"),
         "PARTNERPULSE_LANDING_DIR": str(tmp / "landing"),

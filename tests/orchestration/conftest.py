@@ -14,7 +14,6 @@ import datetime as dt
 import http.server
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +32,7 @@ import requests
 from orchestration.definitions import defs
 from orchestration.partitions import whole_history_tags
 from orchestration.resources import patched_environ
-from tests.conftest import seed_dbt_target
+from tests.conftest import dagster_home, seed_dbt_target
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 11, 22)
@@ -61,11 +60,9 @@ class DagsterDev:
 
     @classmethod
     def start(cls, env: dict[str, str], root: Path) -> DagsterDev:
-        home = root / "dagster_dev_home"
+        home = dagster_home(root / "dagster_dev_home")
         target = root / "dagster_dev_dbt_target"
-        home.mkdir()
         target.mkdir()
-        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
         seed_dbt_target(target)
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -198,9 +195,7 @@ def pipeline(
     from source_servers.runtime import start_sources
 
     tmp = tmp_path_factory.mktemp("ops")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp / "dagster_home")
     world = ensure_world(tmp / "worlds", seed=7, partners=16, months=14, scale=1.0, as_of=AS_OF)
     with start_sources(world, landing_dir=tmp / "landing") as running:
         env = {

@@ -22,8 +22,8 @@ from orchestration.instance_storage import (
     KeptEnginesSqliteEventLogStorage,
     PartnerPulseInstance,
 )
+from tests.conftest import dagster_home
 
-REPO = Path(__file__).resolve().parents[2]
 WATCH_DEADLINE_S = 30  # for the file watcher to report one event
 
 
@@ -64,9 +64,7 @@ def materialization(run_id: str, asset: str) -> dg.EventLogEntry:
 
 
 def test_a_run_is_stored_in_dagsters_own_files_and_schema(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "home")
 
     # Read by path, as the tests and scripts do, with no DAGSTER_HOME needed.
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,8 +19,8 @@ import dagster as dg
 import pytest
 
 from orchestration.definitions import defs
+from tests.conftest import dagster_home
 
-REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120
 POLL_INTERVAL_S = 0.2  # between reads of the instance's pool state, under the deadline
 
@@ -69,9 +68,7 @@ class Run:
 
 
 def test_warehouse_pool_serialises_steps_across_runs(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "home")
     lock = tmp_path / "lock"
     lock.touch()
     with dg.DagsterInstance.from_config(str(home)) as instance, lock.open() as held:
