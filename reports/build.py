@@ -174,7 +174,9 @@ def build_reports(
     previous = _manifest(link)
     old_digests: dict[str, str] = previous.get("page_digests", {})
     old_prints: dict[str, dict[str, str]] = previous.get("pdf_prints", {})
+    old_charts: dict[str, list[str]] = previous.get("page_charts", {})
     digests: dict[str, str] = {}
+    page_charts: dict[str, list[str]] = {}
     prints: dict[str, dict[str, str]] = {}
     printed = 0
     rendered = 0
@@ -192,8 +194,13 @@ def build_reports(
                 old = link / "partners" / html.name
                 if old_digests.get(pid) == digest and old.exists():
                     _link_or_copy(old.resolve(), html)
+                    # Its charts stay cached for the day its figures change again.
+                    page_charts[pid] = old_charts.get(pid, [])
+                    chart_cache.keep(page_charts[pid])
                 else:
-                    html.write_text(render_partner(page, report), encoding="utf-8")
+                    with chart_cache.recording() as keys:
+                        html.write_text(render_partner(page, report), encoding="utf-8")
+                    page_charts[pid] = keys
                     rendered += 1
                 if print_pdf is None:
                     continue
@@ -242,6 +249,7 @@ def build_reports(
                     "benchmark_min_cohort": min_cohort,
                     "seconds": round(seconds, 2),
                     "page_digests": digests,
+                    "page_charts": page_charts,
                     "pdf_prints": prints,
                 },
                 indent=2,

@@ -12,7 +12,7 @@ import inspect
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,17 +43,21 @@ class SvgCache:
     a chart, four a page), and a day's new invoices leave most charts as they were (the 24
     closed months, the forecast, the reconciliation), so a build renders only the charts
     whose data changed, to the digits a chart can show (reports.shown). `prune` keeps what
-    the last build used."""
+    the last build used: the charts it drew or took, and those it `keep`s (the charts of
+    the pages it took unchanged from the build before)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.used: set[str] = set()
         self.rendered = 0
+        self._recording: list[str] | None = None
 
     def svg(self, key: str, vega: dict[str, Any]) -> str:
         """The SVG of `vega`, whose figures as shown digest to `key`."""
         self.used.add(key)
+        if self._recording is not None:
+            self._recording.append(key)
         path = self.folder / f"{key}.svg"
         try:
             return path.read_text(encoding="utf-8")
@@ -65,6 +69,19 @@ class SvgCache:
         partial.write_text(rendered, encoding="utf-8")
         partial.replace(path)  # whole or absent: a crashed build leaves no half chart
         return rendered
+
+    @contextmanager
+    def recording(self) -> Iterator[list[str]]:
+        """The keys of the charts drawn or taken inside the block (a page's charts)."""
+        self._recording = keys = []
+        try:
+            yield keys
+        finally:
+            self._recording = None
+
+    def keep(self, keys: Iterable[str]) -> None:
+        """Keeps the charts `keys` through `prune`, though this build did not use them."""
+        self.used.update(keys)
 
     def prune(self) -> None:
         for path in self.folder.iterdir():

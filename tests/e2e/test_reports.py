@@ -93,6 +93,18 @@ def _footer(pdf: Path) -> str:
     return PdfReader(pdf).pages[0].extract_text().splitlines()[-1]
 
 
+def _add_scored_month_sales(serving: Path, partner_id: str) -> None:
+    """$1,000 more sales for the partner in the scored month: its page changes."""
+    con = duckdb.connect(str(serving))
+    con.execute(
+        "update marts.fct_partner_months set sales_volume_usd = sales_volume_usd + 1000 "
+        "where partner_id = ? and month_start = "
+        "(select max(as_of_month) from marts.rpt_partner_scorecard)",
+        [partner_id],
+    )
+    con.close()
+
+
 def test_a_changed_page_keeps_its_dated_pdf_for_a_week_and_a_closed_month_prints_all(
     run: dict, tmp_path: Path
 ) -> None:
@@ -120,14 +132,7 @@ def test_a_changed_page_keeps_its_dated_pdf_for_a_week_and_a_closed_month_prints
     pdf = link / "partners" / f"{partner_id}.pdf"
     printed = pdf.stat().st_ino
     assert _footer(pdf) == "Printed 2026-12-04 1 / " + str(len(PdfReader(pdf).pages))
-    con = duckdb.connect(str(serving))
-    con.execute(
-        "update marts.fct_partner_months set sales_volume_usd = sales_volume_usd + 1000 "
-        "where partner_id = ? and month_start = "
-        "(select max(as_of_month) from marts.rpt_partner_scorecard)",
-        [partner_id],
-    )
-    con.close()
+    _add_scored_month_sales(serving, partner_id)
 
     # Six days on, the changed page is rendered (its charts of the changed sales alone); its
     # PDF is the one printed on the 4th.
@@ -158,6 +163,32 @@ def test_a_changed_page_keeps_its_dated_pdf_for_a_week_and_a_closed_month_prints
     con.close()
     fourth = build(day + timedelta(days=8))
     assert (fourth.pages_rendered, fourth.pdfs_printed, fourth.pdfs_older) == (15, 15, 0)
+
+
+def test_a_build_that_changed_no_page_keeps_their_charts_for_the_day_one_changes(
+    run: dict, tmp_path: Path
+) -> None:
+    serving = tmp_path / "serving.duckdb"
+    shutil.copyfile(_serving(run), serving)
+    linked, fresh = tmp_path / "linked" / "reports", tmp_path / "fresh" / "reports"
+    charts = tmp_path / "linked" / "reports-publications" / ".charts"
+    first = build_reports(serving, linked, pdf=False)
+    cached = sorted(path.name for path in charts.iterdir())
+    unchanged = build_reports(serving, linked, pdf=False)
+    assert (first.pages_rendered, unchanged.pages_rendered, unchanged.charts_rendered) == (15, 0, 0)
+    assert sorted(path.name for path in charts.iterdir()) == cached
+    build_reports(serving, fresh, pdf=False)  # the same pages, with no build between
+
+    ((partner_id,),) = _rows(
+        serving, "select min(partner_id) from marts.dim_partners where is_active"
+    )
+    _add_scored_month_sales(serving, partner_id)
+    # The changed page draws the charts whose figures changed, as many after the build that
+    # changed nothing as right after the build that drew them all.
+    after_unchanged = build_reports(serving, linked, pdf=False)
+    after_drawing = build_reports(serving, fresh, pdf=False)
+    assert after_unchanged.pages_rendered == after_drawing.pages_rendered == 1
+    assert 1 <= after_unchanged.charts_rendered == after_drawing.charts_rendered
 
 
 def test_a_folder_that_is_not_the_link_stops_the_build_and_is_left_alone(
