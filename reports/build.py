@@ -68,8 +68,18 @@ class ReportsPublication:
 
 def render_partner(page: data.PartnerPage, report: data.ReportData) -> str:
     """One partner's page: its own figures, and its tier's benchmarks where allowed."""
+    return _ENV.get_template("partner.html.j2").render(
+        page=page,
+        publication=report.publication,
+        charts=partner_charts(page),
+        min_cohort=report.min_cohort,
+    )
+
+
+def partner_charts(page: data.PartnerPage) -> dict[str, str | None]:
+    """A partner page's charts as SVG, by name (None: no data to draw)."""
     forecast = page.forecast
-    charts_svg = {
+    return {
         "sales": charts.monthly_sales(page.months) if page.months else None,
         "forecast": (
             charts.partner_forecast(page.months, forecast.months)
@@ -81,12 +91,6 @@ def render_partner(page: data.PartnerPage, report: data.ReportData) -> str:
             charts.reported_against_invoiced(page.reconciliation) if page.reconciliation else None
         ),
     }
-    return _ENV.get_template("partner.html.j2").render(
-        page=page,
-        publication=report.publication,
-        charts=charts_svg,
-        min_cohort=report.min_cohort,
-    )
 
 
 def render_index(
@@ -175,7 +179,23 @@ def build_reports(
     old_digests: dict[str, str] = previous.get("page_digests", {})
     old_prints: dict[str, dict[str, str]] = previous.get("pdf_prints", {})
     old_charts: dict[str, list[str]] = previous.get("page_charts", {})
-    digests: dict[str, str] = {}
+    # A page whose figures did not change since the previous build is that build's page.
+    digests = {page.partner_id: _page_digest(page, report) for page in report.pages}
+    unchanged = {
+        pid
+        for pid, digest in digests.items()
+        if old_digests.get(pid) == digest and (link / "partners" / f"{pid}.html").exists()
+    }
+    # A page's PDF printed before stays while it is current (`_pdf_still_current`).
+    kept_pdfs = {
+        pid
+        for pid, digest in digests.items()
+        if executable is not None
+        and pid in old_prints
+        and (link / "partners" / f"{pid}.pdf").exists()
+        and _pdf_still_current(old_prints[pid], digest, report, today, pdf_max_age_days)
+    }
+    prints_pdfs = executable is not None and len(kept_pdfs) < len(digests)
     page_charts: dict[str, list[str]] = {}
     prints: dict[str, dict[str, str]] = {}
     printed = 0
@@ -183,16 +203,23 @@ def build_reports(
     try:
         printer = pdf_printer(executable, printed_on=today) if executable else nullcontext(None)
         with charts.cached_in(publications / ".charts") as chart_cache, printer as print_pdf:
+            if not prints_pdfs:
+                # The charts the changed pages lack are drawn first, on every core
+                # (reports.draw). Not when PDFs are printed: printing is then the build's
+                # bound, and it starts with the first page rendered.
+                with chart_cache.planning():
+                    for page in report.pages:
+                        if page.partner_id not in unchanged:
+                            partner_charts(page)
             pages = []
             for page in report.pages:
                 pid = page.partner_id
                 html = tmp / "partners" / f"{pid}.html"
                 pages.append(html)
-                digests[pid] = digest = _page_digest(page, report)
-                # Rendering and printing are a build's time: a page whose figures did not
-                # change since the previous build is that build's page, linked.
+                digest = digests[pid]
+                # Rendering and printing are a build's time: an unchanged page is linked.
                 old = link / "partners" / html.name
-                if old_digests.get(pid) == digest and old.exists():
+                if pid in unchanged:
                     _link_or_copy(old.resolve(), html)
                     # Its charts stay cached for the day its figures change again.
                     page_charts[pid] = old_charts.get(pid, [])
@@ -204,15 +231,9 @@ def build_reports(
                     rendered += 1
                 if print_pdf is None:
                     continue
-                old_print = old_prints.get(pid)
-                old_pdf = old.with_suffix(".pdf")
-                if (
-                    old_print
-                    and old_pdf.exists()
-                    and _pdf_still_current(old_print, digest, report, today, pdf_max_age_days)
-                ):
-                    _link_or_copy(old_pdf.resolve(), html.with_suffix(".pdf"))
-                    prints[pid] = old_print
+                if pid in kept_pdfs:
+                    _link_or_copy(old.with_suffix(".pdf").resolve(), html.with_suffix(".pdf"))
+                    prints[pid] = old_prints[pid]
                 else:
                     # Printed while the next pages render (reports.browser.pdf_printer).
                     print_pdf(html, html.with_suffix(".pdf"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
-from reports import shown
+from reports import draw, shown
 
 BLUE, ORANGE, GREEN, PINK = "#0072B2", "#E69F00", "#009E73", "#CC79A7"
 SKY, VERMILION, YELLOW, GREY = "#56B4E9", "#D55E00", "#F0E442", "#6B6B6B"
@@ -42,7 +41,8 @@ class SvgCache:
     its data and of the renderer's version: rendering is most of a page's time (about 20 ms
     a chart, four a page), and a day's new invoices leave most charts as they were (the 24
     closed months, the forecast, the reconciliation), so a build renders only the charts
-    whose data changed, to the digits a chart can show (reports.shown). `prune` keeps what
+    whose data changed, to the digits a chart can show (reports.shown), and draws those
+    a build lacks on every core when it plans them first (`planning`). `prune` keeps what
     the last build used: the charts it drew or took, and those it `keep`s (the charts of
     the pages it took unchanged from the build before)."""
 
@@ -52,23 +52,39 @@ class SvgCache:
         self.used: set[str] = set()
         self.rendered = 0
         self._recording: list[str] | None = None
+        self._planned: dict[str, dict[str, Any]] | None = None
 
     def svg(self, key: str, vega: dict[str, Any]) -> str:
-        """The SVG of `vega`, whose figures as shown digest to `key`."""
+        """The SVG of `vega`, whose figures as shown digest to `key` (while `planning`, an
+        empty string)."""
         self.used.add(key)
         if self._recording is not None:
             self._recording.append(key)
         path = self.folder / f"{key}.svg"
+        if self._planned is not None:
+            if not path.exists():
+                self._planned[key] = vega
+            return ""
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
             pass
         rendered = vlc.vega_to_svg(vega)
         self.rendered += 1
-        partial = path.with_name(f".{key}.{os.getpid()}.tmp")
-        partial.write_text(rendered, encoding="utf-8")
-        partial.replace(path)  # whole or absent: a crashed build leaves no half chart
+        draw.store(self.folder, key, rendered)
         return rendered
+
+    @contextmanager
+    def planning(self) -> Iterator[None]:
+        """The charts asked for inside the block are only noted; on leaving it, those not
+        cached are drawn together, on every core (reports.draw)."""
+        self._planned = planned = {}
+        try:
+            yield
+        finally:
+            self._planned = None
+        draw.draw(self.folder, planned)
+        self.rendered += len(planned)
 
     @contextmanager
     def recording(self) -> Iterator[list[str]]:

@@ -1,5 +1,5 @@
 """The parts of the pages that need no pipeline run: number formats, the scrubbing of other
-partners from free text, the benchmark rule, and the server."""
+partners from free text, the benchmark rule, the server, and the charts' cache and drawing."""
 
 from __future__ import annotations
 
@@ -152,20 +152,49 @@ def test_a_page_is_unchanged_when_only_the_last_digits_of_a_sum_differ() -> None
     assert _digest(1045012.29, 10.5) != _digest(1045012.28, 10.5)
 
 
+def _months(last: float) -> list[dict]:
+    return [{"month_start": date(2026, m, 1), "sales_volume_usd": 1000.0 * m} for m in (1, 2)] + [
+        {"month_start": date(2026, 3, 1), "sales_volume_usd": last}
+    ]
+
+
 def test_a_chart_is_drawn_again_only_when_a_figure_it_can_show_changed(tmp_path: Path) -> None:
     from reports import charts
-
-    def months(last: float) -> list[dict]:
-        return [
-            {"month_start": date(2026, m, 1), "sales_volume_usd": 1000.0 * m} for m in (1, 2)
-        ] + [{"month_start": date(2026, 3, 1), "sales_volume_usd": last}]
 
     drawn, svgs = [], []
     for last in (3000.1, 3000.1 + 1e-11, 3000.1, 3100.0):  # the second: a parallel sum's noise
         with charts.cached_in(tmp_path / "charts") as cache:
-            svgs.append(charts.monthly_sales(months(last)))
+            svgs.append(charts.monthly_sales(_months(last)))
         drawn.append(cache.rendered)
     assert drawn == [1, 0, 0, 1]
-    assert svgs[0] == svgs[1] == svgs[2] == charts.monthly_sales(months(3000.1))
-    assert svgs[3] == charts.monthly_sales(months(3100.0)) != svgs[0]
+    assert svgs[0] == svgs[1] == svgs[2] == charts.monthly_sales(_months(3000.1))
+    assert svgs[3] == charts.monthly_sales(_months(3100.0)) != svgs[0]
     assert len(list((tmp_path / "charts").iterdir())) == 2
+
+
+def test_charts_planned_together_are_drawn_on_two_cores_as_one_draws_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reports import charts, draw
+
+    monkeypatch.setattr(draw.os, "cpu_count", lambda: 2)
+    lasts = [3000.0 + n for n in range(2 * draw.CHARTS_PER_PROCESS)]
+    with charts.cached_in(tmp_path / "charts") as cache:
+        with cache.planning():
+            assert not any(charts.monthly_sales(_months(last)) for last in lasts)  # noted
+        assert cache.rendered == len(lasts)  # drawn on leaving the block
+        assert len(list((tmp_path / "charts").iterdir())) == len(lasts)
+        drawn = [charts.monthly_sales(_months(last)) for last in lasts]
+        assert cache.rendered == len(lasts)  # taken from the cache
+    assert drawn == [charts.monthly_sales(_months(last)) for last in lasts]  # no cache: here
+
+
+def test_a_chart_that_cannot_be_drawn_fails_the_drawing_with_vl_convert_s_reason(
+    tmp_path: Path,
+) -> None:
+    from reports import draw
+
+    specs = {f"k{n}": {"marks": [{"type": "no-such-mark"}]} for n in range(100)}
+    reason = r"failed: chart k\d+: Vega to SVG conversion failed: TypeError: Cannot read"
+    with pytest.raises(RuntimeError, match=r"drawing charts \(python -m reports.draw\) " + reason):
+        draw.draw(tmp_path, specs, cores=2)
