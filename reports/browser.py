@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Browser, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from reports.workers import relay
+
 log = logging.getLogger(__name__)
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -158,21 +160,7 @@ def _finish(worker: subprocess.Popen[str], messages: IO[str]) -> None:
     raises its error if it failed."""
     with contextlib.suppress(BrokenPipeError):
         worker.stdin.close()  # type: ignore[union-attr]
-    code = worker.wait()
-    messages.seek(0)
-    lines = messages.read().splitlines()
-    error = None
-    for line in lines:
-        level, _, text = line.partition(" ")
-        if level == "WARNING":
-            log.warning("%s", text)
-        elif level == "ERROR":
-            error = text
-    if code != 0:
-        last = next((line for line in reversed(lines) if line.strip()), "no message")
-        raise RuntimeError(
-            error or f"the PDF printer (python -m {__name__}) exited with {code}: {last}"
-        )
+    relay("printing PDFs", __name__, worker.wait(), messages)
 
 
 def _print_pdfs(executable: Path, pages: Iterator[tuple[Path, Path]], printed_on: date) -> None:

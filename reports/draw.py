@@ -9,7 +9,8 @@ it saves and they are drawn here. Started with `python -m`, like the PDF printer
 (reports.browser), rather than by multiprocessing, whose workers import the parent's main
 module (the Dagster or partnerpulse command: seconds) before drawing anything.
 
-Only vl-convert is imported here: a drawing process starts in about half a second.
+Only vl-convert and reports.workers are imported here: a drawing process starts in about
+half a second.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import vl_convert as vlc
+
+from reports.workers import relay
 
 # About what starting a drawing process costs, in charts drawn.
 CHARTS_PER_PROCESS = 50
@@ -57,12 +60,7 @@ def draw(folder: Path, charts: Mapping[str, dict[str, Any]], cores: int | None =
                 worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
                 workers.append((worker, errors))
             for worker, errors in workers:
-                if worker.wait() != 0:
-                    errors.seek(0)
-                    lines = [line for line in errors.read().splitlines() if line.strip()]
-                    said = [line.removeprefix("ERROR ") for line in lines if line[:6] == "ERROR "]
-                    reason = (said or lines or [f"exit status {worker.returncode}"])[-1]
-                    raise RuntimeError(f"drawing charts (python -m {__name__}) failed: {reason}")
+                relay("drawing charts", __name__, worker.wait(), errors)
         finally:
             for worker, errors in workers:
                 if worker.poll() is None:  # another failed: stop this one too
