@@ -3,6 +3,7 @@ partners from free text, the benchmark rule, the server, and the charts' cache a
 
 from __future__ import annotations
 
+import math
 import threading
 import urllib.error
 import urllib.request
@@ -10,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from reports import formatting as fmt
@@ -133,6 +135,14 @@ def test_the_server_serves_pages_on_loopback_follows_the_link_and_lists_nothing(
         thread.join()
 
 
+def _read(value: float) -> float:
+    """`value` as a page reads a figure from the published marts."""
+    from reports import marts
+
+    with duckdb.connect() as con:
+        return marts.rows(con, "select ?::double as figure", [value])[0]["figure"]
+
+
 def _digest(average: float, sales: float) -> str:
     from reports import build, data
 
@@ -143,18 +153,54 @@ def _digest(average: float, sales: float) -> str:
     return build._page_digest(page, report)
 
 
+def _read_digest(average: float, sales: float) -> str:
+    return _digest(_read(average), _read(sales))
+
+
 def test_a_page_is_unchanged_when_only_the_last_digits_of_a_sum_differ() -> None:
     # DuckDB sums in parallel: the same average differs in its 16th digit run to run, and
     # a difference of two equal sums is 0 or a few 1e-11.
-    assert _digest(1045012.2881943242, 10.5) == _digest(1045012.2881943244, 10.5)
-    assert _digest(0.0, 2.910383046e-11) == _digest(0.0, -1.455191523e-11) == _digest(0.0, 0.0)
-    assert _digest(1045012.2881943242, 10.5) != _digest(1045012.2881943242, 10.51)
-    assert _digest(1045012.29, 10.5) != _digest(1045012.28, 10.5)
+    same = _read_digest(1045012.2881943242, 10.5)
+    assert same == _read_digest(1045012.2881943244, 10.5)
+    assert _read_digest(123456789012.34567, 10.5) == _read_digest(123456789012.34569, 10.5)
+    zero = _read_digest(0.0, 0.0)
+    assert zero == _read_digest(0.0, 2.910383046e-11) == _read_digest(0.0, -1.455191523e-11)
+    assert _read_digest(-0.0, 0.0) == zero
+    assert same != _read_digest(1045012.2881943242, 10.51)
+    assert _read_digest(1045012.29, 10.5) != _read_digest(1045012.28, 10.5)
+    assert _read_digest(0.1234564, 10.5) != _read_digest(0.1234566, 10.5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.0,
+        1e-12,
+        -3.5e-7,
+        0.12345649,
+        2.5,
+        -9999.9999999,
+        10000.0000001,
+        1045012.2881943242,
+        -123456789012.34567,
+        9.87654321e15,
+        float("inf"),
+        float("-inf"),
+        None,
+    ],
+)
+def test_a_figure_is_read_rounded_to_6_decimals_and_10_significant_digits(value) -> None:
+    expected = None if value is None else float(f"{round(value, 6) + 0.0:.10g}")
+    assert _read(value) == expected
+
+
+def test_a_figure_that_is_not_a_number_is_read_as_such() -> None:
+    assert math.isnan(_read(float("nan")))
 
 
 def _months(last: float) -> list[dict]:
     return [{"month_start": date(2026, m, 1), "sales_volume_usd": 1000.0 * m} for m in (1, 2)] + [
-        {"month_start": date(2026, 3, 1), "sales_volume_usd": last}
+        {"month_start": date(2026, 3, 1), "sales_volume_usd": _read(last)}
     ]
 
 
