@@ -133,9 +133,7 @@ class Scrubber:
             self._owner[p["partner_id"].lower()] = p["partner_id"]
             if p.get("partner_name"):
                 self._owner[p["partner_name"].lower()] = p["partner_id"]
-        # Longest first, so that "Acme Holdings" is replaced whole before "Acme".
-        names = sorted(self._owner, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)
+        self._pattern = re.compile(_longest_of(self._owner), re.IGNORECASE)
 
     def __call__(self, text: str | None, partner_id: str) -> str | None:
         if not text or not self._owner:
@@ -146,6 +144,32 @@ class Scrubber:
             return match.group(0) if owner == partner_id else "another partner"
 
         return self._pattern.sub(replace, text)
+
+
+def _longest_of(words: Iterable[str]) -> str:
+    """A regular expression that matches the longest of `words` starting where it matches
+    ("Acme Holdings" whole before "Acme"), written as their trie.
+
+    The same as the words joined by `|`, longest first, but Python tries such alternatives
+    one by one at every position of the text: with 2,000 partners' ids and names, scrubbing
+    a page's free text took 0.3 ms a field, 1 s of a 1,000-partner build.
+    """
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, dict]) -> str:
+        branches = [re.escape(char) + pattern(rest) for char, rest in node.items() if char]
+        if not branches:
+            return ""
+        ends = "" in node
+        body = f"(?:{'|'.join(branches)})" if len(branches) > 1 or ends else branches[0]
+        return body + "?" if ends else body  # greedy: the longer word first
+
+    return pattern(trie) if trie else "(?!)"
 
 
 def _by_partner(rows: list[Row]) -> Mapping[str, list[Row]]:

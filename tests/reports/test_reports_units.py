@@ -70,6 +70,9 @@ def test_the_scrubber_replaces_every_other_partner_and_keeps_the_page_owner() ->
         "row 5 partner_id 'another partner' disagrees with the file name (0018d000030DJXTAA4); "
         "another partner and another partner, not Granite Services"
     )
+    # A name that begins a longer one the text does not hold whole is replaced alone.
+    assert scrub("Granite Services Pty", own) == "Granite Services Pty"
+    assert scrub("granite services pty", "0018d000030DJZ4AAO") == "another partner pty"
     assert scrub(None, own) is None
     assert Scrubber([])("anything", own) == "anything"
 
