@@ -23,6 +23,8 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
         rounded(quote(name)) + f" as {quote(name)}" if str(kind) in FLOAT_TYPES else quote(name)
         for name, kind, *_ in columns
     )
+    # A select over one subquery keeps its rows' order (DuckDB's order preservation), so
+    # the `order by` of `sql` holds.
     cursor = con.execute(f"select {selected} from ({sql})", params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
