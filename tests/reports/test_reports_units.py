@@ -201,6 +201,17 @@ def test_a_figure_that_is_not_a_number_is_read_as_such() -> None:
     assert math.isnan(_read(float("nan")))
 
 
+def test_rows_read_rounded_keep_the_order_of_the_query() -> None:
+    from reports import marts
+
+    with duckdb.connect() as con:
+        con.execute("create table t as select i, random() * 1e6 as x from range(300000) r(i)")
+        rows = marts.rows(con, "select i, x from t order by x desc, i")
+    figures = [row["x"] for row in rows]
+    assert len(figures) == 300000
+    assert figures == sorted(figures, reverse=True)
+
+
 def _months(last: float) -> list[dict]:
     return [{"month_start": date(2026, m, 1), "sales_volume_usd": 1000.0 * m} for m in (1, 2)] + [
         {"month_start": date(2026, 3, 1), "sales_volume_usd": _read(last)}
