@@ -8,7 +8,8 @@ sync that reads the same rows again changes nothing, and whatever the caller add
 vars, the code). DuckDB hashes a table of a million rows in tens of milliseconds. The
 inputs are recorded with the build, so that the next run names those that changed
 (`changed`). `missing_relations` says whether the models' tables and views are all still
-there.
+there. The dbt tests that passed are recorded with the digest of their inputs
+(`record_tests`), so that the next run can leave out those whose inputs are the same.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ class CompleteBuild(NamedTuple):
     inputs: dict[str, str]  # {} for a build recorded before inputs were
 
 
-def inputs(con: duckdb.DuckDBPyConnection, extra: Mapping[str, str]) -> dict[str, str]:
-    """What a build is made from, by name: `extra`, and each raw table's content."""
-    return {**extra, **table_contents(con)}
+def inputs(contents: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """What a build is made from, by name: `extra`, and each raw table's `contents`
+    (`table_contents`)."""
+    return {**extra, **contents}
 
 
 def fingerprint(inputs: Mapping[str, str]) -> str:
@@ -85,11 +87,7 @@ def missing_relations(
 def last_complete_build(con: duckdb.DuckDBPyConnection) -> CompleteBuild | None:
     """The last complete build, None before the first (or in a warehouse made before builds
     were recorded)."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() "
-        "where schema_name = 'ops' and table_name = 'complete_builds'"
-    ).fetchone()[0]
-    if not exists:
+    if not _has_ops_table(con, "complete_builds"):
         return None
     row = con.execute(
         "select fingerprint, run_id, inputs from ops.complete_builds "
@@ -98,6 +96,16 @@ def last_complete_build(con: duckdb.DuckDBPyConnection) -> CompleteBuild | None:
     if row is None:
         return None
     return CompleteBuild(row[0], row[1], json.loads(row[2]) if row[2] else {})
+
+
+def _has_ops_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the warehouse has `ops.<name>` (a read-only connection creates no table)."""
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'ops' and table_name = ?",
+            [name],
+        ).fetchone()[0]
+    )
 
 
 def record_inputs(warehouse: str, run_id: str, inputs: Mapping[str, str]) -> None:
@@ -113,6 +121,34 @@ def record_inputs(warehouse: str, run_id: str, inputs: Mapping[str, str]) -> Non
             "values (?, ?, null, ?)",
             [run_id, fingerprint(inputs), json.dumps(inputs, sort_keys=True)],
         )
+
+
+def passed_tests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each dbt test that passed when it last ran -> the digest of the inputs it passed on
+    (orchestration/passed_tests.py); {} in a warehouse made before tests were recorded."""
+    if not _has_ops_table(con, "passed_tests"):
+        return {}
+    return dict(con.execute("select test_id, inputs from ops.passed_tests").fetchall())
+
+
+def record_tests(
+    warehouse: str, run_id: str, passed: Mapping[str, str], others: Iterable[str]
+) -> None:
+    """Records the dbt tests of a run that `passed` (id -> their inputs' digest), and
+    forgets the `others` it ran (warned, failed, or not run after a failure upstream)."""
+    forgotten = [[test] for test in others]
+    recorded = [[test, digest, run_id, utcnow()] for test, digest in passed.items()]
+    with connect(warehouse) as con:
+        con.execute("BEGIN TRANSACTION")
+        if forgotten:
+            con.executemany("delete from ops.passed_tests where test_id = ?", forgotten)
+        if recorded:
+            con.executemany(
+                "insert or replace into ops.passed_tests (test_id, inputs, run_id, passed_at) "
+                "values (?, ?, ?, ?)",
+                recorded,
+            )
+        con.execute("COMMIT")
 
 
 def record_complete_build(warehouse: str, run_id: str) -> None:

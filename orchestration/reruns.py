@@ -19,9 +19,10 @@ launchpad) builds anyway.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -66,7 +67,7 @@ def _code(settings: PipelineSettings) -> dict[str, str]:
         config.blocking_findings,
     )
     return {
-        "the dbt project": _manifest_digest(Path(dbt_project.manifest_path)),
+        "the dbt project": dbt_project_digest(),
         "the checks' suites": _files_digest((gx_root() / "gx").rglob("*.json")),
         "the pages' and forecasts' code": _files_digest(
             [
@@ -79,6 +80,19 @@ def _code(settings: PipelineSettings) -> dict[str, str]:
         "today": config.today.isoformat(),
         "the publication settings": repr(published),
     }
+
+
+def dbt_project_digest() -> str:
+    """The dbt project as parsed (`_manifest_digest`) and its `dbt_project.yml`, whose vars'
+    defaults the manifest does not hold."""
+    files = (Path(dbt_project.manifest_path), Path(dbt_project.project_dir) / "dbt_project.yml")
+    return _project_digest(*files, *(path.stat().st_mtime_ns for path in files))
+
+
+@functools.lru_cache(maxsize=2)
+def _project_digest(manifest: Path, settings: Path, *_mtimes: int) -> str:
+    # Kept by the files' times: a run asks twice, `dagster dev` in every run (0.2 s each).
+    return hashlib.sha256(_manifest_digest(manifest).encode() + settings.read_bytes()).hexdigest()
 
 
 def _manifest_digest(path: Path) -> str:
@@ -102,13 +116,16 @@ def _files_digest(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def unchanged_since(context: dg.AssetExecutionContext, settings: PipelineSettings) -> str | None:
-    """For a complete run: tags it with its inputs' fingerprint and returns the run id of the
-    complete build made from the same inputs, if any (None: build)."""
+def unchanged_since(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, contents: Mapping[str, str]
+) -> str | None:
+    """For a complete run: tags it with its inputs' fingerprint (the raw tables' `contents`,
+    `builds.table_contents`, and `_code`) and returns the run id of the complete build made
+    from the same inputs, if any (None: build)."""
     if not is_complete(context):
         return None
+    inputs = builds.inputs(contents, _code(settings))
     with settings.read_warehouse() as con:
-        inputs = builds.inputs(con, _code(settings))
         last = builds.last_complete_build(con)
         missing = builds.missing_relations(con, _model_relations(settings.settings.engine))
     fingerprint = builds.fingerprint(inputs)

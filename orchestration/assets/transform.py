@@ -32,6 +32,7 @@ The partitioned selection is closed downwards (nothing unpartitioned depends on 
 run of the whole graph runs the unpartitioned selection first, then the partitioned one.
 """
 
+import json
 import os
 import re
 import shutil
@@ -49,13 +50,14 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from connectors import spark
+from connectors import builds, spark
 from connectors.spark_models import copy_models
+from orchestration import passed_tests
 from orchestration.checks.gx_context import import_in_background
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project, dbt_target_dir
-from orchestration.reruns import REBUILD_TAG, unchanged_since
+from orchestration.reruns import REBUILD_TAG, dbt_project_digest, unchanged_since
 from orchestration.resources import PipelineSettings
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -142,8 +144,10 @@ def _build(
     dbt: DbtCliResource,
     settings: PipelineSettings,
     month_vars: Mapping[str, str],
+    tests: passed_tests.Plan | None = None,
 ) -> Iterator[Any]:
-    """`dbt build` of the step's selection; each materialization gets `dagster/row_count`.
+    """`dbt build` of the step's selection, but for the `tests` the plan leaves out (their
+    outcomes are recorded); each materialization gets `dagster/row_count`.
 
     Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
     the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
@@ -161,6 +165,8 @@ def _build(
     ]
     if month_vars:
         context.log.info(f"dbt builds this run's months: {dict(month_vars)}")
+    if tests and tests.left_out:
+        args += ["--exclude", " ".join(tests.left_out)]
     events: list[Any] = []
     failure: Exception | None = None
     import_in_background()  # the checks after this step need it; dbt leaves a core idle
@@ -172,6 +178,8 @@ def _build(
             failure = exc
     if failure is None:
         _keep_parse_state(invocation.target_path)
+    if tests is not None:
+        _record_tests(context, settings, invocation.target_path, tests)
     _prune_invocations(settings.settings.dbt_keep_invocations, invocation.target_path)
     outputs = [e for e in events if isinstance(e, dg.Output)]
     built = [context.asset_key_for_output(e.output_name) for e in outputs]
@@ -191,6 +199,52 @@ def _build(
         yield event
     if failure is not None:
         raise failure
+
+
+def _raw_contents(settings: PipelineSettings) -> dict[str, str]:
+    """`builds.table_contents` of the warehouse ({} before there is one: dbt makes it)."""
+    if not settings.warehouse_path.exists():
+        return {}
+    with settings.read_warehouse() as con:
+        return builds.table_contents(con)
+
+
+def _tests_to_leave_out(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, contents: Mapping[str, str]
+) -> passed_tests.Plan:
+    """The plan of which dbt tests passed on the inputs they have now (the raw tables'
+    `contents`), logged."""
+    passed: dict[str, str] = {}
+    if contents and context.run.tags.get(REBUILD_TAG) != "true":
+        with settings.read_warehouse() as con:
+            passed = builds.passed_tests(con)
+    project = json.dumps([dbt_project_digest(), settings.dbt_vars_json(), settings.settings.engine])
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    plan = passed_tests.plan(manifest, contents, project, passed)
+    if plan.left_out:
+        names = [selector.rsplit(".", 1)[-1] for selector in plan.left_out]
+        context.log.info(
+            f"{len(names)} dbt tests left out: they passed on the very inputs they have now "
+            f"(the same raw tables, dbt project and vars; orchestration/passed_tests.py): "
+            + ", ".join(names[:10])
+            + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        )
+    return plan
+
+
+def _record_tests(
+    context: dg.AssetExecutionContext,
+    settings: PipelineSettings,
+    invocation_target: Path,
+    tests: passed_tests.Plan,
+) -> None:
+    """Records which of the invocation's tests passed, and on what inputs."""
+    try:
+        results = json.loads((invocation_target / "run_results.json").read_text())
+    except FileNotFoundError:  # dbt stopped before running anything
+        return
+    passed, others = passed_tests.outcomes(results, tests.digests)
+    builds.record_tests(str(settings.warehouse_path), context.run.run_id, passed, others)
 
 
 def _keep_parse_state(invocation_target: Path) -> None:
@@ -260,15 +314,19 @@ def partnerpulse_dbt_models(
     intermediate models and the marts that are not partner-months (for a month's run, the
     ERP sales fact rebuilds that month). In a complete run whose inputs (landed data, dbt
     vars, code) are those of the last complete build, builds nothing, and everything after
-    it is skipped (orchestration/reruns.py)."""
-    built_by = unchanged_since(context, settings)
+    it is skipped (orchestration/reruns.py). Otherwise leaves out the tests that passed on
+    the very inputs they have now, such as those of the raw tables a day's sync left as
+    they were: their last results stand (orchestration/passed_tests.py)."""
+    contents = _raw_contents(settings)
+    built_by = unchanged_since(context, settings, contents)
     if built_by is not None:
         context.log.info(
             f"nothing changed since run {built_by} built, checked and published the marts from "
             f"the same inputs: not built again (the run tag {REBUILD_TAG}=true builds anyway)"
         )
         return
-    yield from _build(context, dbt, settings, dbt_month_vars(context))
+    tests = _tests_to_leave_out(context, settings, contents)
+    yield from _build(context, dbt, settings, dbt_month_vars(context), tests)
 
 
 @dbt_assets(

@@ -1,6 +1,6 @@
 """The fingerprint of a build's inputs: what a sync stamps on the rows it lands does not
 count; any landed value, a table's row count and the caller's extras do. A dropped relation
-is found missing."""
+is found missing. The dbt tests that passed are recorded with their inputs' digest."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _warehouse(path: Path) -> Path:
 def _inputs(path: Path, vars: str = "vars") -> dict[str, str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return builds.inputs(con, {"the dbt vars": vars})
+        return builds.inputs(builds.table_contents(con), {"the dbt vars": vars})
     finally:
         con.close()
 
@@ -115,3 +115,24 @@ def test_a_build_counts_once_complete_and_keeps_its_inputs(tmp_path: Path) -> No
     finally:
         con.close()
     assert rows == [("run-1",), ("run-2",), ("run-4",)]
+
+
+def test_the_tests_that_passed_are_recorded_and_those_that_did_not_are_forgotten(
+    tmp_path: Path,
+) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+
+    def recorded() -> dict[str, str]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return builds.passed_tests(con)
+        finally:
+            con.close()
+
+    builds.record_tests(str(path), "run-1", {"test.a": "d1", "test.b": "d1"}, [])
+    assert recorded() == {"test.a": "d1", "test.b": "d1"}
+    # The next run: a passed again on other inputs, b warned, c never passed.
+    builds.record_tests(str(path), "run-2", {"test.a": "d2"}, ["test.b", "test.c"])
+    assert recorded() == {"test.a": "d2"}
+    builds.record_tests(str(path), "run-3", {}, [])  # a run that ran no test
+    assert recorded() == {"test.a": "d2"}

@@ -23,7 +23,8 @@ from connectors import builds
 from orchestration.assets.transform import dbt_target_dir
 from orchestration.dbt_selection import CI_ONLY_TESTS
 from orchestration.launch import LOCATION_NAME
-from orchestration.project import DBT_PROJECT_DIR
+from orchestration.passed_tests import Lineage
+from orchestration.project import DBT_PROJECT_DIR, dbt_project
 from orchestration.resources import PipelineSettings, patched_environ
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
 
@@ -292,6 +293,26 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
         for log in invocations
     }
     assert len(dbt_vars) == 1, dbt_vars
+    # Nothing new was landed: the tests that passed in the first run on the raw tables they
+    # have now (on the sources, the staging views and what is built from them alone) were
+    # left out of the month's unpartitioned build; every other test ran again.
+    first_results, month_results = (_unpartitioned_tests(r.run_id) for r in (run["first"], latest))
+    lineage = Lineage(json.loads(Path(dbt_project.manifest_path).read_text()))
+    left_out = {
+        test
+        for test, status in first_results.items()
+        if status == "pass" and lineage.raw_tables(test) is not None
+    }
+    assert any(".source_" in test for test in left_out)
+    assert any("_stg_" in test for test in left_out)
+    assert month_results.keys() == first_results.keys() - left_out
+
+
+def _unpartitioned_tests(run_id: str) -> dict[str, str]:
+    """The dbt tests of a run's unpartitioned dbt step, with their status."""
+    (log,) = [p for p in _dbt_logs(run_id) if p.parent.name.startswith("partnerpulse_dbt_")]
+    results = json.loads((log.parent / "run_results.json").read_text())["results"]
+    return {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("test.")}
 
 
 def test_cli_refuses_a_month_that_is_not_a_partition() -> None:

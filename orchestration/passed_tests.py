@@ -1,0 +1,153 @@
+"""dbt tests a run leaves out: those that passed on exactly the inputs they have now.
+
+The unpartitioned dbt step tests the landed tables and what is built on them in every run,
+and a day's sync changes a few of the raw tables: the tests on the others would check the
+rows they checked the day before (at medium, 55 of the step's 138 tests, 3.5 s of its node
+time). A test's result is decided by its inputs alone when everything it reads, all the way
+up, is a raw table, a seed, or a view, table or ephemeral model of the dbt project that
+reads neither the run (today, a run's months, the clock) nor a snapshot or
+an incremental model (whose rows are the history of earlier runs). Such a test that passed
+on the same inputs (the content of each raw table it reads, as `connectors.builds` digests
+it, the dbt project, the dbt vars and the engine) would pass again: the step leaves it out
+of `dbt build` and says how many it left; Dagster keeps showing the test's last result. A
+test that warned or failed runs again in every run, so that each run reports its finding,
+and a run tagged `partnerpulse/rebuild=true` runs every test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+# What in dbt's Jinja reads the run rather than the project: the environment (today and a
+# run's months come as environment variables: `PipelineSettings.dbt_environment`), the clock.
+READS_THE_RUN = re.compile(r"env_var\(|run_started_at|invocation_id|modules\.datetime")
+# A macro that reads the environment but not what a model computes: where Spark reads a raw
+# table's current Parquet version (macros/spark_raw.sql), whose rows are the raw table's.
+WHERE_NOT_WHAT = frozenset({"macro.partnerpulse.spark__raw_relation"})
+# Models whose rows follow from their inputs as they are now (not incremental ones).
+REBUILT_WHOLE = frozenset({"view", "table", "ephemeral"})
+
+
+class Lineage:
+    """The raw tables that decide each node of a dbt manifest, where nothing else does."""
+
+    def __init__(self, manifest: Mapping[str, Any]) -> None:
+        self._nodes = {**manifest["nodes"], **manifest["sources"]}
+        self._macros = manifest["macros"]
+        self._raw: dict[str, frozenset[str] | None] = {}
+
+    @cached_property
+    def run_macros(self) -> frozenset[str]:
+        """The macros whose output depends on the run (`READS_THE_RUN`), directly or through
+        the macros they call."""
+        reading = {
+            uid
+            for uid, macro in self._macros.items()
+            if READS_THE_RUN.search(macro.get("macro_sql", "")) and uid not in WHERE_NOT_WHAT
+        }
+        while True:
+            callers = {
+                uid
+                for uid, macro in self._macros.items()
+                if uid not in reading and reading & set(macro["depends_on"]["macros"])
+            }
+            if not callers:
+                return frozenset(reading)
+            reading |= callers
+
+    def raw_tables(self, unique_id: str) -> frozenset[str] | None:
+        """The raw tables (`schema.table`) whose rows decide the node's, with the project
+        and its vars; None when something else does too."""
+        if unique_id not in self._raw:
+            self._raw[unique_id] = self._find_raw_tables(unique_id)
+        return self._raw[unique_id]
+
+    def _find_raw_tables(self, unique_id: str) -> frozenset[str] | None:
+        node = self._nodes.get(unique_id)
+        if node is None:
+            return None
+        kind = node["resource_type"]
+        if kind == "source":
+            return frozenset({f"{node['schema']}.{node['identifier']}"})
+        if kind == "seed":  # its rows are in the project (the manifest's checksum)
+            return frozenset()
+        if kind not in ("model", "test"):
+            return None
+        if kind == "model" and node["config"].get("materialized") not in REBUILT_WHOLE:
+            return None
+        if READS_THE_RUN.search(node.get("raw_code", "")) or self.run_macros & set(
+            node["depends_on"]["macros"]
+        ):
+            return None
+        tables: set[str] = set()
+        for parent in node["depends_on"]["nodes"]:
+            found = self.raw_tables(parent)
+            if found is None:
+                return None
+            tables |= found
+        return frozenset(tables)
+
+    def digest(self, unique_id: str, contents: Mapping[str, str], project: str) -> str | None:
+        """The digest of what decides the test's result: `project` (the project, its vars,
+        the engine) and the content of each raw table it reads; None if not only those."""
+        tables = self.raw_tables(unique_id)
+        if tables is None or not tables <= contents.keys():
+            return None
+        digest = hashlib.sha256(project.encode())
+        for table in sorted(tables):
+            digest.update(f"\0{table}:{contents[table]}".encode())
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a `dbt build` leaves out, and what to record of the tests it runs."""
+
+    left_out: list[str]  # `--exclude` selectors of the tests that passed on these inputs
+    digests: dict[str, str]  # test id -> its inputs' digest, for the tests that have one
+
+
+def plan(
+    manifest: Mapping[str, Any],
+    contents: Mapping[str, str],
+    project: str,
+    passed: Mapping[str, str],
+) -> Plan:
+    """Leaves out the manifest's tests whose inputs (the raw tables' `contents` and
+    `project`) are those they `passed` on (test id -> digest, `connectors.builds`)."""
+    lineage = Lineage(manifest)
+    digests: dict[str, str] = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] == "test":
+            digest = lineage.digest(unique_id, contents, project)
+            if digest is not None:
+                digests[unique_id] = digest
+    left_out = sorted(
+        "fqn:" + ".".join(manifest["nodes"][uid]["fqn"])
+        for uid, digest in digests.items()
+        if passed.get(uid) == digest
+    )
+    return Plan(left_out, digests)
+
+
+def outcomes(
+    run_results: Mapping[str, Any], digests: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """From a `dbt build`'s run results: the digests of the tests that passed, and the ids of
+    those that did not (warned, failed, errored, or skipped after a failure upstream)."""
+    passed: dict[str, str] = {}
+    others: list[str] = []
+    for result in run_results["results"]:
+        unique_id = result["unique_id"]
+        if not unique_id.startswith("test."):
+            continue
+        if result["status"] == "pass" and unique_id in digests:
+            passed[unique_id] = digests[unique_id]
+        else:
+            others.append(unique_id)
+    return passed, others
