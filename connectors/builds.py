@@ -123,12 +123,14 @@ def record_inputs(warehouse: str, run_id: str, inputs: Mapping[str, str]) -> Non
         )
 
 
-def passed_tests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def passed_tests(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
     """Each dbt test that passed when it last ran -> the digest of the inputs it passed on
-    (orchestration/passed_tests.py); {} in a warehouse made before tests were recorded."""
+    and the run (orchestration/passed_tests.py); {} in a warehouse made before tests were
+    recorded."""
     if not _has_ops_table(con, "passed_tests"):
         return {}
-    return dict(con.execute("select test_id, inputs from ops.passed_tests").fetchall())
+    rows = con.execute("select test_id, inputs, run_id from ops.passed_tests").fetchall()
+    return {test: (inputs, run_id) for test, inputs, run_id in rows}
 
 
 def record_tests(

@@ -9,9 +9,9 @@ reads neither the run (today, a run's months, the clock) nor a snapshot or
 an incremental model (whose rows are the history of earlier runs). Such a test that passed
 on the same inputs (the content of each raw table it reads, as `connectors.builds` digests
 it, the dbt project, the dbt vars and the engine) would pass again: the step leaves it out
-of `dbt build` and says how many it left; Dagster keeps showing the test's last result. A
-test that warned or failed runs again in every run, so that each run reports its finding,
-and a run tagged `partnerpulse/rebuild=true` runs every test.
+of `dbt build`, and its check's result is that pass again, naming the run it passed in
+(`PASSED_IN_RUN`). A test that warned or failed runs again in every run, so that each run
+reports its finding, and a run tagged `partnerpulse/rebuild=true` runs every test.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
+# The metadata key of the result a left-out test keeps: the run it passed in.
+PASSED_IN_RUN = "passed_in_run"
 # What in dbt's Jinja reads the run rather than the project: the environment (today and a
 # run's months come as environment variables: `PipelineSettings.dbt_environment`), the clock.
 READS_THE_RUN = re.compile(r"env_var\(|run_started_at|invocation_id|modules\.datetime")
@@ -104,11 +106,19 @@ class Lineage:
         return digest.hexdigest()
 
 
+class Passed(NamedTuple):
+    """A test's last pass, as `connectors.builds` records it."""
+
+    inputs: str  # the digest of the inputs it passed on
+    run_id: str
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a `dbt build` leaves out, and what to record of the tests it runs."""
 
-    left_out: list[str]  # `--exclude` selectors of the tests that passed on these inputs
+    left_out: dict[str, str]  # test id -> the run it passed in, on the inputs it has now
+    exclude: list[str]  # their `--exclude` selectors
     digests: dict[str, str]  # test id -> its inputs' digest, for the tests that have one
 
 
@@ -116,10 +126,10 @@ def plan(
     manifest: Mapping[str, Any],
     contents: Mapping[str, str],
     project: str,
-    passed: Mapping[str, str],
+    passed: Mapping[str, Passed],
 ) -> Plan:
     """Leaves out the manifest's tests whose inputs (the raw tables' `contents` and
-    `project`) are those they `passed` on (test id -> digest, `connectors.builds`)."""
+    `project`) are those they `passed` on."""
     lineage = Lineage(manifest)
     digests: dict[str, str] = {}
     for unique_id, node in manifest["nodes"].items():
@@ -127,12 +137,13 @@ def plan(
             digest = lineage.digest(unique_id, contents, project)
             if digest is not None:
                 digests[unique_id] = digest
-    left_out = sorted(
-        "fqn:" + ".".join(manifest["nodes"][uid]["fqn"])
+    left_out = {
+        uid: passed[uid].run_id
         for uid, digest in digests.items()
-        if passed.get(uid) == digest
-    )
-    return Plan(left_out, digests)
+        if uid in passed and passed[uid].inputs == digest
+    }
+    exclude = sorted("fqn:" + ".".join(manifest["nodes"][uid]["fqn"]) for uid in left_out)
+    return Plan(left_out, exclude, digests)
 
 
 def outcomes(

@@ -19,6 +19,8 @@ from typing import TextIO
 
 import dagster as dg
 
+from orchestration.passed_tests import PASSED_IN_RUN
+
 # Materialization metadata in which an asset says in a few words what it made ("18 marts
 # published"): a run's line for the step shows it.
 SUMMARY = "summary"
@@ -45,7 +47,7 @@ class _Step:
     started: float
     rows: dict[str, int] = field(default_factory=dict)  # source object -> rows merged
     materialized: set = field(default_factory=set)  # asset keys (a range: one per month)
-    checks: Counter = field(default_factory=Counter)  # passed / failed / warned
+    checks: Counter = field(default_factory=Counter)  # passed / failed / warned / before
     published: list[str] = field(default_factory=list)  # the assets' own SUMMARY lines
 
 
@@ -83,7 +85,9 @@ class Progress:
                 step.published.append(str(metadata[SUMMARY].value))
         elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            if evaluation.passed:
+            if PASSED_IN_RUN in evaluation.metadata:
+                step.checks["passed before on the same inputs"] += 1
+            elif evaluation.passed:
                 step.checks["passed"] += 1
             elif evaluation.severity == dg.AssetCheckSeverity.ERROR:
                 step.checks["failed"] += 1

@@ -49,6 +49,10 @@ from dagster_dbt import (
     build_dbt_asset_selection,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import (
+    get_asset_check_key_for_test,
+    get_manifest_and_translator_from_dbt_assets,
+)
 
 from connectors import builds, spark
 from connectors.spark_models import copy_models
@@ -165,8 +169,8 @@ def _build(
     ]
     if month_vars:
         context.log.info(f"dbt builds this run's months: {dict(month_vars)}")
-    if tests and tests.left_out:
-        args += ["--exclude", " ".join(tests.left_out)]
+    if tests and tests.exclude:
+        args += ["--exclude", " ".join(tests.exclude)]
     events: list[Any] = []
     failure: Exception | None = None
     import_in_background()  # the checks after this step need it; dbt leaves a core idle
@@ -197,6 +201,8 @@ def _build(
             if count is not None:
                 event = event.with_metadata({**event.metadata, "dagster/row_count": count})
         yield event
+    if tests is not None:
+        yield from _results_of_tests_left_out(context, tests)
     if failure is not None:
         raise failure
 
@@ -214,15 +220,17 @@ def _tests_to_leave_out(
 ) -> passed_tests.Plan:
     """The plan of which dbt tests passed on the inputs they have now (the raw tables'
     `contents`), logged."""
-    passed: dict[str, str] = {}
+    passed: dict[str, passed_tests.Passed] = {}
     if contents and context.run.tags.get(REBUILD_TAG) != "true":
         with settings.read_warehouse() as con:
-            passed = builds.passed_tests(con)
+            passed = {
+                test: passed_tests.Passed(*last) for test, last in builds.passed_tests(con).items()
+            }
     project = json.dumps([dbt_project_digest(), settings.dbt_vars_json(), settings.settings.engine])
     manifest = json.loads(Path(dbt_project.manifest_path).read_text())
     plan = passed_tests.plan(manifest, contents, project, passed)
-    if plan.left_out:
-        names = [selector.rsplit(".", 1)[-1] for selector in plan.left_out]
+    if plan.exclude:
+        names = [selector.rsplit(".", 1)[-1] for selector in plan.exclude]
         context.log.info(
             f"{len(names)} dbt tests left out: they passed on the very inputs they have now "
             f"(the same raw tables, dbt project and vars; orchestration/passed_tests.py): "
@@ -230,6 +238,31 @@ def _tests_to_leave_out(
             + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         )
     return plan
+
+
+def _results_of_tests_left_out(
+    context: dg.AssetExecutionContext, tests: passed_tests.Plan
+) -> Iterator[dg.AssetCheckResult]:
+    """A left-out test's check passes as it did on the same inputs, naming that run: rather
+    than Dagster's "Skipped", which says nothing of the data."""
+    manifest, translator, project = get_manifest_and_translator_from_dbt_assets(
+        [context.assets_def]
+    )
+    selected = context.selected_asset_check_keys
+    for unique_id, run_id in tests.left_out.items():
+        key = get_asset_check_key_for_test(manifest, translator, unique_id, project)
+        if key in selected:
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=True,
+                metadata={
+                    passed_tests.PASSED_IN_RUN: dg.MetadataValue.dagster_run(run_id),
+                    "unique_id": unique_id,
+                    "not_run_again": "it passed on the very inputs it has now (the same raw "
+                    "tables, dbt project and vars): orchestration/passed_tests.py",
+                },
+            )
 
 
 def _record_tests(
@@ -316,7 +349,8 @@ def partnerpulse_dbt_models(
     vars, code) are those of the last complete build, builds nothing, and everything after
     it is skipped (orchestration/reruns.py). Otherwise leaves out the tests that passed on
     the very inputs they have now, such as those of the raw tables a day's sync left as
-    they were: their last results stand (orchestration/passed_tests.py)."""
+    they were: their checks pass again, naming the run they passed in
+    (orchestration/passed_tests.py)."""
     contents = _raw_contents(settings)
     built_by = unchanged_since(context, settings, contents)
     if built_by is not None:

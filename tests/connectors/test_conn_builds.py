@@ -122,7 +122,7 @@ def test_the_tests_that_passed_are_recorded_and_those_that_did_not_are_forgotten
 ) -> None:
     path = _warehouse(tmp_path / "w.duckdb")
 
-    def recorded() -> dict[str, str]:
+    def recorded() -> dict[str, tuple[str, str]]:
         con = duckdb.connect(str(path), read_only=True)
         try:
             return builds.passed_tests(con)
@@ -130,9 +130,9 @@ def test_the_tests_that_passed_are_recorded_and_those_that_did_not_are_forgotten
             con.close()
 
     builds.record_tests(str(path), "run-1", {"test.a": "d1", "test.b": "d1"}, [])
-    assert recorded() == {"test.a": "d1", "test.b": "d1"}
+    assert recorded() == {"test.a": ("d1", "run-1"), "test.b": ("d1", "run-1")}
     # The next run: a passed again on other inputs, b warned, c never passed.
     builds.record_tests(str(path), "run-2", {"test.a": "d2"}, ["test.b", "test.c"])
-    assert recorded() == {"test.a": "d2"}
+    assert recorded() == {"test.a": ("d2", "run-2")}
     builds.record_tests(str(path), "run-3", {}, [])  # a run that ran no test
-    assert recorded() == {"test.a": "d2"}
+    assert recorded() == {"test.a": ("d2", "run-2")}

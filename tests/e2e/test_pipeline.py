@@ -23,7 +23,7 @@ from connectors import builds
 from orchestration.assets.transform import dbt_target_dir
 from orchestration.dbt_selection import CI_ONLY_TESTS
 from orchestration.launch import LOCATION_NAME
-from orchestration.passed_tests import Lineage
+from orchestration.passed_tests import PASSED_IN_RUN, Lineage
 from orchestration.project import DBT_PROJECT_DIR, dbt_project
 from orchestration.resources import PipelineSettings, patched_environ
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
@@ -306,6 +306,20 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     assert any(".source_" in test for test in left_out)
     assert any("_stg_" in test for test in left_out)
     assert month_results.keys() == first_results.keys() - left_out
+    # Their checks passed again in the month run, naming the run they passed in; its line
+    # says how many.
+    with patched_environ(run["env"]), dg.DagsterInstance.get() as instance:
+        records = instance.get_records_for_run(
+            latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
+        ).records
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    carried = {e.metadata["unique_id"].value: e for e in evaluations if PASSED_IN_RUN in e.metadata}
+    assert carried.keys() == left_out
+    assert {(e.passed, e.metadata[PASSED_IN_RUN].value) for e in carried.values()} == {
+        (True, run["first"].run_id)
+    }
+    (dbt_line,) = [line for line in lines if line.startswith("partnerpulse_dbt_models ")]
+    assert f"{len(left_out)} passed before on the same inputs" in dbt_line, dbt_line
 
 
 def _unpartitioned_tests(run_id: str) -> dict[str, str]:

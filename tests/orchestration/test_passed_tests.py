@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.passed_tests import Lineage, Plan, outcomes, plan
+from orchestration.passed_tests import Lineage, Passed, Plan, outcomes, plan
 from orchestration.project import dbt_project
 
 ACCOUNTS = "raw_crm.account"
@@ -33,7 +33,7 @@ def _test_on(manifest: dict, name: str) -> str:
 
 def _names(planned: Plan) -> set[str]:
     """The names of the tests a plan leaves out."""
-    return {selector.rsplit(".", 1)[-1] for selector in planned.left_out}
+    return {selector.rsplit(".", 1)[-1] for selector in planned.exclude}
 
 
 def _contents(manifest: dict) -> dict[str, str]:
@@ -80,16 +80,16 @@ def test_models_reading_the_run_or_built_incrementally_are_not_decided_by_raw_ta
 def test_a_test_is_left_out_once_it_passed_on_the_inputs_it_has_now(manifest: dict) -> None:
     contents, project = _contents(manifest), "project"
     first = plan(manifest, contents, project, passed={})
-    assert first.left_out == []  # nothing passed yet
+    assert first.left_out == {} and first.exclude == []  # nothing passed yet
     source_test = _test_on(manifest, "source_unique_crm_account_id")
     staging_test = _test_on(manifest, "unique_stg_crm__accounts_account_id")
     other = _test_on(manifest, "source_unique_erp_item_id")
     assert {source_test, staging_test, other} <= first.digests.keys()
-    passed = dict(first.digests)
+    passed = {test: Passed(digest, "run-1") for test, digest in first.digests.items()}
 
     again = plan(manifest, contents, project, passed)
-    assert len(again.left_out) == len(passed)
-    assert "fqn:partnerpulse.staging.crm.source_unique_crm_account_id" in again.left_out
+    assert again.left_out == {test: "run-1" for test in passed}
+    assert "fqn:partnerpulse.staging.crm.source_unique_crm_account_id" in again.exclude
 
     # A day changed the accounts: their tests run, the items' are left out still.
     left = _names(plan(manifest, {**contents, ACCOUNTS: "101:43"}, project, passed))
@@ -97,7 +97,7 @@ def test_a_test_is_left_out_once_it_passed_on_the_inputs_it_has_now(manifest: di
     assert "unique_stg_crm__accounts_account_id" not in left
     assert "source_unique_erp_item_id" in left
     # Another project, other vars or another engine: every test runs.
-    assert plan(manifest, contents, "another project", passed).left_out == []
+    assert plan(manifest, contents, "another project", passed).left_out == {}
     # A raw table not there (not landed yet): its tests run.
     missing = {table: content for table, content in contents.items() if table != ACCOUNTS}
     assert "source_unique_crm_account_id" not in _names(plan(manifest, missing, project, passed))

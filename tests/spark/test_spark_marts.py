@@ -141,11 +141,6 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]
         with pytest.raises(RemoteSparkError) as refused:
             check_remote(Settings.from_env({**elsewhere, **hidden}))
         second["refused"] = str(refused.value)
-    # A dbt test a run leaves out (it passed on the same raw tables: orchestration/
-    # passed_tests.py) keeps its last result: the outcomes to compare after the second
-    # round are the first round's, updated by the second's (the connect pipeline's first).
-    for engine, outcomes in first["outcomes"].items():
-        second["outcomes"][engine] = {**outcomes, **second["outcomes"][engine]}
     con = duckdb.connect(str(warehouses["spark"]), read_only=True)
     try:
         second["landed"] = [
