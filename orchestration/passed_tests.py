@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 # The metadata key of the result a left-out test keeps: the run it passed in.
 PASSED_IN_RUN = "passed_in_run"
@@ -107,13 +107,6 @@ class Lineage:
         return digest.hexdigest()
 
 
-class Passed(NamedTuple):
-    """A test's last pass, as `connectors.builds` records it."""
-
-    inputs: str  # the digest of the inputs it passed on
-    run_id: str
-
-
 @dataclass(frozen=True)
 class Plan:
     """What a `dbt build` leaves out, and what to record of the tests it runs."""
@@ -127,10 +120,11 @@ def plan(
     manifest: Mapping[str, Any],
     contents: Mapping[str, str],
     project: str,
-    passed: Mapping[str, Passed],
+    passed: Mapping[str, tuple[str, str]],
 ) -> Plan:
     """Leaves out the manifest's tests whose inputs (the raw tables' `contents` and
-    `project`) are those they `passed` on."""
+    `project`) are those they `passed` on (test id -> the digest of those inputs and the
+    run, `connectors.builds.passed_tests`)."""
     lineage = Lineage(manifest)
     digests: dict[str, str] = {}
     for unique_id, node in manifest["nodes"].items():
@@ -139,9 +133,9 @@ def plan(
             if digest is not None:
                 digests[unique_id] = digest
     left_out = {
-        uid: passed[uid].run_id
+        uid: passed[uid][1]
         for uid, digest in digests.items()
-        if uid in passed and passed[uid].inputs == digest
+        if uid in passed and passed[uid][0] == digest
     }
     exclude = sorted("fqn:" + ".".join(manifest["nodes"][uid]["fqn"]) for uid in left_out)
     return Plan(left_out, exclude, digests)

@@ -207,30 +207,32 @@ def _build(
         raise failure
 
 
-def _raw_contents(settings: PipelineSettings) -> dict[str, str]:
-    """`builds.table_contents` of the warehouse ({} before there is one: dbt makes it)."""
+def _warehouse_state(
+    settings: PipelineSettings,
+) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """`builds.table_contents` and `builds.passed_tests` of the warehouse, in one connection
+    (both {} before there is one: dbt makes it)."""
     if not settings.warehouse_path.exists():
-        return {}
+        return {}, {}
     with settings.read_warehouse() as con:
-        return builds.table_contents(con)
+        return builds.table_contents(con), builds.passed_tests(con)
 
 
 def _tests_to_leave_out(
-    context: dg.AssetExecutionContext, settings: PipelineSettings, contents: Mapping[str, str]
+    context: dg.AssetExecutionContext,
+    settings: PipelineSettings,
+    contents: Mapping[str, str],
+    passed: Mapping[str, tuple[str, str]],
 ) -> passed_tests.Plan:
-    """The plan of which dbt tests passed on the inputs they have now (the raw tables'
-    `contents`), logged."""
-    passed: dict[str, passed_tests.Passed] = {}
-    if contents and context.run.tags.get(REBUILD_TAG) != "true":
-        with settings.read_warehouse() as con:
-            passed = {
-                test: passed_tests.Passed(*last) for test, last in builds.passed_tests(con).items()
-            }
+    """The plan of which dbt tests `passed` on the inputs they have now (the raw tables'
+    `contents`), logged; none with the run tag partnerpulse/rebuild."""
+    if context.run.tags.get(REBUILD_TAG) == "true":
+        passed = {}
     project = json.dumps([dbt_project_digest(), settings.dbt_vars_json(), settings.settings.engine])
-    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     plan = passed_tests.plan(manifest, contents, project, passed)
-    if plan.exclude:
-        names = [selector.rsplit(".", 1)[-1] for selector in plan.exclude]
+    if plan.left_out:
+        names = sorted(manifest["nodes"][test]["name"] for test in plan.left_out)
         context.log.info(
             f"{len(names)} dbt tests left out: they passed on the very inputs they have now "
             f"(the same raw tables, dbt project and vars; orchestration/passed_tests.py): "
@@ -351,7 +353,7 @@ def partnerpulse_dbt_models(
     the very inputs they have now, such as those of the raw tables a day's sync left as
     they were: their checks pass again, naming the run they passed in
     (orchestration/passed_tests.py)."""
-    contents = _raw_contents(settings)
+    contents, passed = _warehouse_state(settings)
     built_by = unchanged_since(context, settings, contents)
     if built_by is not None:
         context.log.info(
@@ -359,7 +361,7 @@ def partnerpulse_dbt_models(
             f"the same inputs: not built again (the run tag {REBUILD_TAG}=true builds anyway)"
         )
         return
-    tests = _tests_to_leave_out(context, settings, contents)
+    tests = _tests_to_leave_out(context, settings, contents, passed)
     yield from _build(context, dbt, settings, dbt_month_vars(context), tests)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.passed_tests import Lineage, Passed, Plan, outcomes, plan
+from orchestration.passed_tests import Lineage, Plan, outcomes, plan
 from orchestration.project import dbt_project
 
 ACCOUNTS = "raw_crm.account"
@@ -85,7 +85,7 @@ def test_a_test_is_left_out_once_it_passed_on_the_inputs_it_has_now(manifest: di
     staging_test = _test_on(manifest, "unique_stg_crm__accounts_account_id")
     other = _test_on(manifest, "source_unique_erp_item_id")
     assert {source_test, staging_test, other} <= first.digests.keys()
-    passed = {test: Passed(digest, "run-1") for test, digest in first.digests.items()}
+    passed = {test: (digest, "run-1") for test, digest in first.digests.items()}
 
     again = plan(manifest, contents, project, passed)
     assert again.left_out == {test: "run-1" for test in passed}
