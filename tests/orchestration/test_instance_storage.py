@@ -3,8 +3,9 @@
 A run under the repository's dagster.yaml is stored where and as Dagster stores it (its
 default storage reads it back); a second storage object, as `dagster dev`'s webserver
 holds, is told of each event as it is written; events written from several threads at
-once, to the run's file and to the index, are all kept; and a process that has written to
-more runs than it keeps engines for still reads every one of them.
+once, to the run's file and to the index, are all kept; a batch of events (a new run's
+planned events) is written in one transaction per file, or not at all; and a process that
+has written to more runs than it keeps engines for still reads every one of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster._check import CheckError
 from dagster._core.events import DagsterEvent, StepMaterializationData
 
 from orchestration.instance_storage import (
@@ -150,6 +154,70 @@ def test_events_written_from_several_threads_at_once_are_all_kept(tmp_path: Path
         f"asset_{t}" for t in range(4) for _ in range(10)
     )
     storage.dispose()
+
+
+def test_a_batch_is_written_in_one_transaction_per_file_or_not_at_all(tmp_path: Path) -> None:
+    storage = KeptEnginesSqliteEventLogStorage(str(tmp_path))
+    run_id = "run-batch"
+    storage.store_event(message(run_id, "before"))
+    batch = [message(run_id, f"planned {i}") for i in range(30)]
+    batch += [materialization(run_id, f"asset_{i}") for i in range(5)]
+    begun: list[str] = []
+
+    def on_begin(conn: sa.Connection) -> None:
+        begun.append(Path(conn.engine.url.database).stem)
+
+    sa.event.listen(sa.Engine, "begin", on_begin)
+    try:
+        storage.store_event_batch(batch)
+    finally:
+        sa.event.remove(sa.Engine, "begin", on_begin)
+    assert sorted(begun) == ["index", run_id]
+    records = storage.get_records_for_run(run_id, limit=100).records
+    assert [r.event_log_entry.user_message for r in records][:31] == ["before"] + [
+        f"planned {i}" for i in range(30)
+    ]
+    assert len(records) == 36
+    indexed = storage.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION), limit=100
+    )
+    assert sorted(r.asset_key.path[0] for r in indexed) == [f"asset_{i}" for i in range(5)]
+
+    # A write that fails part of the way rolls the whole batch back and says so, for
+    # Dagster to store the events one by one.
+    with pytest.raises(CheckError, match="event"):
+        storage.store_event_batch([message(run_id, "kept?"), "not an event"])  # type: ignore[list-item]
+    assert len(storage.get_records_for_run(run_id, limit=100).records) == 36
+    # and the storage writes on as before
+    storage.store_event(message(run_id, "after"))
+    assert len(storage.get_records_for_run(run_id, limit=100).records) == 37
+    storage.dispose()
+
+
+def test_a_new_runs_planned_events_are_written_as_one_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = dagster_home(tmp_path / "home")
+    batches: list[int] = []
+    store_event_batch = KeptEnginesSqliteEventLogStorage.store_event_batch
+
+    def counted(self: KeptEnginesSqliteEventLogStorage, events: list) -> None:
+        batches.append(len(events))
+        store_event_batch(self, events)
+
+    monkeypatch.setattr(KeptEnginesSqliteEventLogStorage, "store_event_batch", counted)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dg.materialize([partners, partners_present], instance=instance)
+        assert result.success
+        planned = [
+            instance.get_records_for_run(result.run_id, of_type=kind).records
+            for kind in (
+                dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+            )
+        ]
+    assert [len(records) for records in planned] == [1, 1]
+    assert batches == [2]
 
 
 def test_more_runs_than_engines_kept_are_all_read_back_and_wipe_leaves_it_usable(
