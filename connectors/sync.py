@@ -8,6 +8,7 @@ ONE warehouse transaction (rows, watermark, `ops.sync_runs`). Any failure record
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from connectors import netsuite, partner_portal, pos_files, salesforce, salesforce_bulk
 from connectors.api_budget import ApiBudgetExhausted
@@ -26,7 +29,7 @@ from connectors.org import LOGICAL, default_org
 from connectors.schema import object_table
 from connectors.spool import PageSpool
 from connectors.sync_runs import Committed, SyncRun, commit_sync, record_failure, start_run
-from connectors.warehouse import read_column_map
+from connectors.warehouse import held, read_column_map
 
 log = logging.getLogger("partnerpulse.connectors.sync")
 
@@ -401,9 +404,21 @@ def sync_objects(
     tried, whatever the others do).
 
     Concurrent syncs each have their own clients (a requests session is not shared across
-    threads); each lands in its own warehouse transaction on its own tables.
+    threads); each lands in its own warehouse transaction on its own tables. The warehouse
+    is held open meanwhile (`warehouse.held`).
     """
     names = list(object_names)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(held(warehouse_path))
+        except (duckdb.Error, OSError) as exc:  # each object's sync would fail on it alike
+            return [exc] * len(names)
+        return _sync_each(settings, warehouse_path, source, names)
+
+
+def _sync_each(
+    settings: Settings, warehouse_path: Path | str, source: str, names: list[str]
+) -> list[SyncResult | Exception]:
 
     def one(name: str, clients: Clients) -> SyncResult | Exception:
         try:

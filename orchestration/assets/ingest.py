@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from connectors import pos_files
@@ -36,6 +35,7 @@ from connectors.config import Settings
 from connectors.http import SourceError
 from connectors.org import LOGICAL
 from connectors.sync import SyncObject, SyncResult, objects, sync_objects
+from connectors.warehouse import connect, held
 from orchestration.partitions import months_touched
 from orchestration.partners import partner_names
 from orchestration.resources import PipelineSettings, SourceSystems
@@ -115,14 +115,11 @@ def _spec(obj: SyncObject) -> dg.AssetSpec:
 
 def _landed(warehouse: str, obj: SyncObject, result: SyncResult) -> dict[str, object]:
     """Metadata read back from the warehouse: rows stored, months the sync changed."""
-    con = duckdb.connect(warehouse, read_only=True)
-    try:
+    with connect(warehouse) as con:
         row_count = con.sql(f"select count(*) from {obj.raw_tables[0]}").fetchall()[0][0]
         months = months_touched(
             con, obj.source, obj.object, result.sync_id, result.watermark_before
         )
-    finally:
-        con.close()
     values = {k: v for k, v in result.as_metadata().items() if v is not None}
     return {**values, "dagster/row_count": row_count, "changed_months": months}
 
@@ -158,8 +155,7 @@ def move_rejected_files(warehouse: str, rejected: list[str]) -> list[str]:
     """
     if not rejected:
         return []
-    con = duckdb.connect(warehouse, read_only=True)
-    try:
+    with connect(warehouse) as con:
         stored = {
             name: (reason, digest)
             for name, reason, digest in con.sql(
@@ -167,8 +163,6 @@ def move_rejected_files(warehouse: str, rejected: list[str]) -> list[str]:
             ).fetchall()
         }
         names = partner_names(con)
-    finally:
-        con.close()
     moved = []
     for name in rejected:
         path = Path(name)
@@ -267,45 +261,50 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
         failures: list[str] = []
         transient: list[BaseException] = []
         selected = [k for k in by_key if k in context.selected_asset_keys]
-        # Objects sync concurrently within the source's limit (connectors.sync.object_workers)
-        # and each lands in its own transaction; results are reported in the asset order.
-        outcomes = sync_objects(
-            run_settings, warehouse, source, [by_key[k].object for k in selected]
-        )
-        for key, result in zip(selected, outcomes, strict=True):
-            obj = by_key[key]
-            if isinstance(result, Exception):  # every object was tried: fail the step naming each
-                context.log.error(f"{key.to_user_string()}: {result}")
-                failures.append(f"{key.to_user_string()}: {result}")
-                if is_transient(result):
-                    transient.append(result)
-                continue
-            context.log.info(
-                f"{key.to_user_string()}: read {result.rows_read} rows, merged "
-                f"{result.rows_merged}, quarantined {result.rows_quarantined}"
+        # The warehouse stays open for the syncs and what is read back after each
+        # (connectors.warehouse.held): three connections an object, each otherwise
+        # opening the file anew.
+        with held(warehouse):
+            # Objects sync concurrently within the source's limit (connectors.sync.object_workers)
+            # and each lands in its own transaction; results are reported in the asset order.
+            outcomes = sync_objects(
+                run_settings, warehouse, source, [by_key[k].object for k in selected]
             )
-            metadata = {**_landed(warehouse, obj, result), **_mapped_from(run_settings, obj)}
-            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
-            if source == "pos":
-                rejected = move_rejected_files(
-                    warehouse, list(result.details.get("rejected_files") or [])
+            for key, result in zip(selected, outcomes, strict=True):
+                obj = by_key[key]
+                # every object was tried: fail the step naming each
+                if isinstance(result, Exception):
+                    context.log.error(f"{key.to_user_string()}: {result}")
+                    failures.append(f"{key.to_user_string()}: {result}")
+                    if is_transient(result):
+                        transient.append(result)
+                    continue
+                context.log.info(
+                    f"{key.to_user_string()}: read {result.rows_read} rows, merged "
+                    f"{result.rows_merged}, quarantined {result.rows_quarantined}"
                 )
-                yield dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=POS_FILES_ACCEPTED,
-                    passed=not rejected,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "files_rejected": len(rejected),
-                        "rejected": dg.MetadataValue.md(
-                            "\n".join(f"- {r}" for r in rejected) or "none"
-                        ),
-                    },
-                )
-                for message in rejected:
-                    context.log.warning(message)
-                if config.fail_on_rejected_files:
-                    failures.extend(rejected)
+                metadata = {**_landed(warehouse, obj, result), **_mapped_from(run_settings, obj)}
+                yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+                if source == "pos":
+                    rejected = move_rejected_files(
+                        warehouse, list(result.details.get("rejected_files") or [])
+                    )
+                    yield dg.AssetCheckResult(
+                        asset_key=key,
+                        check_name=POS_FILES_ACCEPTED,
+                        passed=not rejected,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        metadata={
+                            "files_rejected": len(rejected),
+                            "rejected": dg.MetadataValue.md(
+                                "\n".join(f"- {r}" for r in rejected) or "none"
+                            ),
+                        },
+                    )
+                    for message in rejected:
+                        context.log.warning(message)
+                    if config.fail_on_rejected_files:
+                        failures.extend(rejected)
         retry = failures and len(transient) == len(failures)
         if retry and context.retry_number < run_settings.source_step_retries:
             context.log.warning(

@@ -21,7 +21,7 @@ from conn_world import (
 )
 
 from connectors.schema import ALL_TABLES
-from connectors.sync import REGISTRY, sync_object
+from connectors.sync import REGISTRY, sync_object, sync_objects
 
 
 def test_full_sync_lands_exactly_the_world(sources, settings, world_dir):
@@ -285,3 +285,15 @@ def test_a_mark_stored_past_the_sync_start_is_warned_about(sources, settings, ca
     assert result.watermark_after == BOGUS and result.rows_read == 0
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and "crm/campaigns" in warned[0] and "stored watermark" in warned[0]
+
+
+def test_a_warehouse_that_cannot_be_opened_fails_every_object_saying_why(settings, tmp_path):
+    not_duckdb = tmp_path / "warehouse.duckdb"
+    not_duckdb.write_bytes(b"partner sales, not a database\n" * 1000)
+    names = ["sales_reports", "trainings"]
+    outcomes = sync_objects(settings, not_duckdb, "portal", names)
+    assert len(outcomes) == len(names)
+    for outcome in outcomes:
+        assert isinstance(outcome, duckdb.Error)
+        assert str(not_duckdb) in str(outcome)
+    assert not_duckdb.read_bytes() == b"partner sales, not a database\n" * 1000

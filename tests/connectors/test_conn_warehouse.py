@@ -12,7 +12,7 @@ from connectors import netsuite, partner_portal, salesforce
 from connectors.landing import LandingError, land_pages
 from connectors.spool import PageSpool
 from connectors.sync_runs import commit_sync, read_watermark, record_failure, start_run
-from connectors.warehouse import ensure_warehouse, utcnow
+from connectors.warehouse import connect, ensure_warehouse, held, utcnow
 
 ACCOUNT = salesforce.OBJECTS["account"]
 
@@ -431,3 +431,28 @@ def test_read_watermark_of_a_missing_warehouse_creates_nothing(tmp_path):
     path = tmp_path / "none.duckdb"
     assert read_watermark(path, "crm", "accounts") is None
     assert not path.exists()
+
+
+def test_a_held_warehouse_is_shared_by_its_connections_and_its_schema_made_once(wh):
+    ensure_warehouse(wh)
+    with held(wh):
+        # One database open for writing, shared by this process's connections: DuckDB
+        # refuses a read-only one to it.
+        with pytest.raises(duckdb.ConnectionException, match="different configuration"):
+            duckdb.connect(str(wh), read_only=True)
+        with connect(wh) as con:
+            con.execute("DROP TABLE raw_portal.trainings")
+        with connect(wh) as con:  # the schema statements ran when the hold began, not now
+            assert not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'trainings'"
+            ).fetchall()[0][0]
+        with held(wh):  # holds nest
+            pass
+        with pytest.raises(duckdb.ConnectionException, match="different configuration"):
+            duckdb.connect(str(wh), read_only=True)
+    # Released: the file is closed, and the next connection makes the schema again.
+    duckdb.connect(str(wh), read_only=True).close()
+    with connect(wh) as con:
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'trainings'"
+        ).fetchall()[0][0]
