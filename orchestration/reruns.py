@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 
 from connectors import builds
 from connectors.spark_models import COPIED_SCHEMAS
@@ -127,7 +128,7 @@ def unchanged_since(
     inputs = builds.inputs(contents, _code(settings))
     with settings.read_warehouse() as con:
         last = builds.last_complete_build(con)
-        missing = builds.missing_relations(con, _model_relations(settings.settings.engine))
+        missing = builds.missing_relations(con, _model_relations(context, settings.settings.engine))
     fingerprint = builds.fingerprint(inputs)
     context.instance.add_run_tags(context.run.run_id, {INPUTS_TAG: fingerprint})
     builds.record_inputs(str(settings.warehouse_path), context.run.run_id, inputs)
@@ -150,10 +151,11 @@ def unchanged_since(
     return last.run_id
 
 
-def _model_relations(engine: str) -> list[tuple[str, str]]:
+def _model_relations(context: dg.AssetExecutionContext, engine: str) -> list[tuple[str, str]]:
     """(schema, name) of every table or view the dbt project builds in the warehouse file:
-    on Spark, the marts and check frames copied there (connectors/spark_models.py)."""
-    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    on Spark, the marts and check frames copied there (connectors/spark_models.py). From
+    the manifest dagster-dbt loaded for the step's assets."""
+    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     return [
         (node["schema"], node.get("alias") or node["name"])
         for node in manifest["nodes"].values()
