@@ -111,16 +111,19 @@ def serving_reports(
         today=config.today,
         keep=config.serving_keep_publications,
     )
-    summary = (
-        f"{built.partner_pages} partner pages ({built.pages_rendered} rendered), "
-        f"{built.pdfs} PDFs ({built.pdfs_printed} printed"
+    pages = f"{built.partner_pages} partner pages ({built.pages_rendered} rendered)"
+    # Why there are none, where the run's line shows it: "0 PDFs" alone reads as a fault.
+    pdfs = (
+        f"no PDFs: {built.pdf_skipped_reason}"
+        if built.pdf_skipped_reason
+        else f"{built.pdfs} PDFs ({built.pdfs_printed} printed"
         + (f", {built.pdfs_older} of earlier figures" if built.pdfs_older else "")
         + ")"
     )
-    skipped = f", no PDFs: {built.pdf_skipped_reason}" if built.pdf_skipped_reason else ""
+    summary = f"{pages}, {pdfs}"
     context.log.info(
-        f"{summary}, the others unchanged since the last build, and the index in "
-        f"{built.seconds:.1f} s{skipped}: {built.index}"
+        f"{pages}, the others unchanged since the last build, and the index in "
+        f"{built.seconds:.1f} s; {pdfs}: {built.index}"
     )
     record_if_complete(context, settings)
     index = Path(built.index).absolute()

@@ -274,9 +274,13 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     assert len(finished) == 2, lines
     assert any(re.match(r"serving__marts +[\d.]+ s  \d+ marts published$", x) for x in lines)
     assert any(
-        re.match(r"serving__reports +[\d.]+ s  \d+ partner pages \(\d+ rendered\), 0 PDFs", x)
+        re.fullmatch(
+            r"serving__reports +[\d.]+ s  \d+ partner pages \(\d+ rendered\), "
+            r"no PDFs: PDFs not asked for",
+            x,
+        )
         for x in lines
-    )  # no PDFs asked for (PARTNERPULSE_REPORTS_PDF=false)
+    )  # PARTNERPULSE_REPORTS_PDF=false
     assert any(re.match(r"[\d.]+ s in all: .*dbt [\d.]+ s", line) for line in lines)
     assert " - dagster - " not in proc.stdout and "OK created sql" not in proc.stdout
     engine_log = log_file.read_text()
