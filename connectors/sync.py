@@ -8,7 +8,6 @@ ONE warehouse transaction (rows, watermark, `ops.sync_runs`). Any failure record
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -17,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from connectors import netsuite, partner_portal, pos_files, salesforce, salesforce_bulk
 from connectors.api_budget import ApiBudgetExhausted
@@ -407,13 +404,8 @@ def sync_objects(
     threads); each lands in its own warehouse transaction on its own tables. The warehouse
     is held open meanwhile (`warehouse.held`).
     """
-    names = list(object_names)
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(held(warehouse_path))
-        except (duckdb.Error, OSError) as exc:  # each object's sync would fail on it alike
-            return [exc] * len(names)
-        return _sync_each(settings, warehouse_path, source, names)
+    with held(warehouse_path):
+        return _sync_each(settings, warehouse_path, source, list(object_names))
 
 
 def _sync_each(

@@ -146,9 +146,20 @@ def held(path: Path | str) -> Iterator[None]:
     on the demo world's warehouse), and the schema statements run once, here. Holds nest.
     While a file is held, every connection to it in this process must be read-write
     (`connect`): DuckDB refuses a read-only one to a database open for writing.
+
+    Holding is only a saving: a file that cannot be opened is not held, and each connection
+    then says what is wrong with it where it is made.
     """
     key = os.path.abspath(path)
-    with connect(path):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(connect(path))
+            opened = True
+        except (duckdb.Error, OSError):
+            opened = False
+        if not opened:
+            yield
+            return
         with _OPEN_CLOSE_LOCK:
             _HELD[key] += 1
         try:

@@ -68,8 +68,8 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
         # Used under Dagster's `_db_lock` only, which it holds while a connection is in use;
         # set first, as Dagster's set-up of a new folder already connects.
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
-        # The open connection of each file a batch wrote to, while one is being written.
-        self._batch: dict[str, sa.Connection] | None = None
+        # While a batch is written: what closes it, and its open connection to each file.
+        self._batch: tuple[ExitStack, dict[str, sa.Connection]] | None = None
         super().__init__(base_dir, inst_data)
         # Reentrant, as a batch holds it while each of its events takes it again.
         self._db_lock = threading.RLock()
@@ -78,7 +78,11 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[sa.Connection]:
         with self._db_lock:
             if self._batch is not None:
-                yield self._batch[shard]
+                stack, conns = self._batch
+                if shard not in conns:
+                    conns[shard] = stack.enter_context(self._engine(shard).connect())
+                    stack.enter_context(conns[shard].begin())
+                yield conns[shard]
                 return
             engine = self._engine(shard)
             with engine.connect() as conn, conn.begin():
@@ -92,17 +96,12 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
         raised: Dagster then stores the events one by one.
         """
         with self._db_lock, ExitStack() as stack:
-            self._batch = _OpenOnUse(lambda shard: self._open(stack, shard))
+            self._batch = (stack, {})
             try:
                 for event in events:
                     self.store_event(event)
             finally:
                 self._batch = None
-
-    def _open(self, stack: ExitStack, shard: str) -> sa.Connection:
-        conn = stack.enter_context(self._engine(shard).connect())
-        stack.enter_context(conn.begin())
-        return conn
 
     def _engine(self, shard: str) -> sa.Engine:
         engine = self._engines.pop(shard, None)
@@ -140,18 +139,6 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
         with self._db_lock:
             self._dispose_engines()
-
-
-class _OpenOnUse(dict):
-    """A batch's connections by file, each opened the first time the batch writes to it."""
-
-    def __init__(self, open_connection):
-        super().__init__()
-        self._open_connection = open_connection
-
-    def __missing__(self, shard: str) -> sa.Connection:
-        conn = self[shard] = self._open_connection(shard)
-        return conn
 
 
 class KeptEnginesSqliteStorage(DagsterSqliteStorage):

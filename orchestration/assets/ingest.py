@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from connectors import pos_files
@@ -114,7 +115,8 @@ def _spec(obj: SyncObject) -> dg.AssetSpec:
 
 
 def _landed(warehouse: str, obj: SyncObject, result: SyncResult) -> dict[str, object]:
-    """Metadata read back from the warehouse: rows stored, months the sync changed."""
+    """Metadata read back from the warehouse: rows stored, months the sync changed (on a
+    read-write connection: the step holds the file open, `connectors.warehouse.held`)."""
     with connect(warehouse) as con:
         row_count = con.sql(f"select count(*) from {obj.raw_tables[0]}").fetchall()[0][0]
         months = months_touched(
@@ -155,7 +157,8 @@ def move_rejected_files(warehouse: str, rejected: list[str]) -> list[str]:
     """
     if not rejected:
         return []
-    with connect(warehouse) as con:
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
         stored = {
             name: (reason, digest)
             for name, reason, digest in con.sql(
@@ -163,6 +166,8 @@ def move_rejected_files(warehouse: str, rejected: list[str]) -> list[str]:
             ).fetchall()
         }
         names = partner_names(con)
+    finally:
+        con.close()
     moved = []
     for name in rejected:
         path = Path(name)
@@ -261,50 +266,54 @@ def build_ingest_assets(source: str) -> dg.AssetsDefinition:
         failures: list[str] = []
         transient: list[BaseException] = []
         selected = [k for k in by_key if k in context.selected_asset_keys]
-        # The warehouse stays open for the syncs and what is read back after each
+        # Objects sync concurrently within the source's limit (connectors.sync.object_workers)
+        # and each lands in its own transaction; results are reported in the asset order.
+        # The warehouse stays open meanwhile and while what landed is read back
         # (connectors.warehouse.held): three connections an object, each otherwise
         # opening the file anew.
         with held(warehouse):
-            # Objects sync concurrently within the source's limit (connectors.sync.object_workers)
-            # and each lands in its own transaction; results are reported in the asset order.
             outcomes = sync_objects(
                 run_settings, warehouse, source, [by_key[k].object for k in selected]
             )
-            for key, result in zip(selected, outcomes, strict=True):
-                obj = by_key[key]
-                # every object was tried: fail the step naming each
-                if isinstance(result, Exception):
-                    context.log.error(f"{key.to_user_string()}: {result}")
-                    failures.append(f"{key.to_user_string()}: {result}")
-                    if is_transient(result):
-                        transient.append(result)
-                    continue
-                context.log.info(
-                    f"{key.to_user_string()}: read {result.rows_read} rows, merged "
-                    f"{result.rows_merged}, quarantined {result.rows_quarantined}"
+            landed = {
+                key: _landed(warehouse, by_key[key], result)
+                for key, result in zip(selected, outcomes, strict=True)
+                if not isinstance(result, Exception)
+            }
+        for key, result in zip(selected, outcomes, strict=True):
+            obj = by_key[key]
+            if isinstance(result, Exception):  # every object was tried: fail the step naming each
+                context.log.error(f"{key.to_user_string()}: {result}")
+                failures.append(f"{key.to_user_string()}: {result}")
+                if is_transient(result):
+                    transient.append(result)
+                continue
+            context.log.info(
+                f"{key.to_user_string()}: read {result.rows_read} rows, merged "
+                f"{result.rows_merged}, quarantined {result.rows_quarantined}"
+            )
+            metadata = {**landed[key], **_mapped_from(run_settings, obj)}
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+            if source == "pos":
+                rejected = move_rejected_files(
+                    warehouse, list(result.details.get("rejected_files") or [])
                 )
-                metadata = {**_landed(warehouse, obj, result), **_mapped_from(run_settings, obj)}
-                yield dg.MaterializeResult(asset_key=key, metadata=metadata)
-                if source == "pos":
-                    rejected = move_rejected_files(
-                        warehouse, list(result.details.get("rejected_files") or [])
-                    )
-                    yield dg.AssetCheckResult(
-                        asset_key=key,
-                        check_name=POS_FILES_ACCEPTED,
-                        passed=not rejected,
-                        severity=dg.AssetCheckSeverity.WARN,
-                        metadata={
-                            "files_rejected": len(rejected),
-                            "rejected": dg.MetadataValue.md(
-                                "\n".join(f"- {r}" for r in rejected) or "none"
-                            ),
-                        },
-                    )
-                    for message in rejected:
-                        context.log.warning(message)
-                    if config.fail_on_rejected_files:
-                        failures.extend(rejected)
+                yield dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=POS_FILES_ACCEPTED,
+                    passed=not rejected,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "files_rejected": len(rejected),
+                        "rejected": dg.MetadataValue.md(
+                            "\n".join(f"- {r}" for r in rejected) or "none"
+                        ),
+                    },
+                )
+                for message in rejected:
+                    context.log.warning(message)
+                if config.fail_on_rejected_files:
+                    failures.extend(rejected)
         retry = failures and len(transient) == len(failures)
         if retry and context.retry_number < run_settings.source_step_retries:
             context.log.warning(

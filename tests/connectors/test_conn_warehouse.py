@@ -456,3 +456,15 @@ def test_a_held_warehouse_is_shared_by_its_connections_and_its_schema_made_once(
         assert con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'trainings'"
         ).fetchall()[0][0]
+
+
+def test_a_file_that_cannot_be_opened_is_not_held_and_its_connections_say_why(tmp_path):
+    not_duckdb = tmp_path / "warehouse.duckdb"
+    not_duckdb.write_bytes(b"partner sales, not a database\n" * 1000)
+    with (
+        held(not_duckdb),
+        pytest.raises(duckdb.IOException, match="not a valid DuckDB database file"),
+        connect(not_duckdb),
+    ):
+        pass
+    assert not_duckdb.read_bytes() == b"partner sales, not a database\n" * 1000
