@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 ENGINES_KEPT = 8
 
 # Events Dagster gathers before writing them as one batch (its own default leaves batches
-# off); a whole-history run of the medium world plans about 1,100.
+# off); a whole-history run of the demo world plans 912.
 EVENT_BATCH_SIZE = 1000
 
 
