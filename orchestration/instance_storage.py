@@ -15,7 +15,7 @@ into the run's file, and that change to the file is what tells `dagster dev`'s r
 that a new event is there (Dagster watches the file, not its log).
 
 Dagster hands some events over as a batch: the events a new run plans (one per asset,
-partition and check it will materialize or evaluate: about 900 for the demo world's whole
+partition and check it will materialize or evaluate: 912 for the demo world's whole
 history) and the partitions one step materialized. Dagster's SQLite storage writes a
 batch event by event; this one writes it in one transaction per file, with the run's file
 closed once, at the end of the batch. The instance turns batches on (Dagster leaves them
