@@ -17,8 +17,14 @@ earlier).
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pandas as pd
 from statsforecast import StatsForecast
@@ -36,11 +42,15 @@ BASELINE = "SeasonalNaive"
 # 0.002 of refitting at every origin, at a third of the cost. The baseline has no
 # parameters.
 REFIT_EVERY = 3
-# One process: with two workers the bench's forecasting stage hung in CI
-# (BENCHMARKS.md, 2026-12-05), although the fits were the same row for row and faster (the
-# demo world's 14.7-15.9 s -> 10.8-12.1 s). statsforecast forks its workers from a process
-# that runs threads (DuckDB's, tqdm's monitor), the likely cause; not reproduced here.
+# statsforecast's own workers (`n_jobs`) stay off: with two, the bench's forecasting stage
+# hung in CI (BENCHMARKS.md, 2026-12-05), although the fits were the same row for row.
+# statsforecast forks them from a process that runs threads (DuckDB's, tqdm's monitor),
+# the likely cause. A large backtest is split instead (`backtest`).
 N_JOBS = 1
+# Series a backtest needs before half of them go to a second process: starting one costs
+# about 1.7 s (importing statsforecast and pandas), a regular partner's backtest about
+# 0.1 s, so below 50 series the split would save under a second.
+SPLIT_MIN_SERIES = 50
 
 
 def candidates() -> list:
@@ -104,14 +114,61 @@ def backtest(frame: pd.DataFrame, models: Sequence) -> pd.DataFrame:
     """Rolling-origin forecasts of every series in `frame`: up to BACKTEST_ORIGINS origins a
     series (one a month, each with at least BACKTEST_MIN_TRAIN months behind it and all
     HORIZON months after it known), by each of `models` and by the seasonal naive baseline.
-    Long format with `cutoff` (the origin) and the actual `y`."""
+    Long format with `cutoff` (the origin) and the actual `y`.
+
+    With SPLIT_MIN_SERIES series or more and a second core, the second half of the series
+    (by id) is backtested by another process (`python -m forecasts.methods`) while this one
+    does the first. Each series is fit on its own, so the rows are those one process makes,
+    in the same order. Started with `python -m` rather than by multiprocessing, which would
+    fork this process and its threads, or import its main module again (reports.draw)."""
+    ids = sorted(frame["unique_id"].unique())
+    if len(ids) < SPLIT_MIN_SERIES or (os.cpu_count() or 1) < 2:
+        parts = _backtest_parts(frame, models)
+    else:
+        second = frame["unique_id"].isin(ids[len(ids) // 2 :])
+        with tempfile.TemporaryDirectory(prefix="partnerpulse-backtest-") as scratch:
+            job, out = Path(scratch) / "job.pickle", Path(scratch) / "out.pickle"
+            job.write_bytes(pickle.dumps((frame[second], list(models))))
+            with (Path(scratch) / "stderr").open("w+", encoding="utf-8") as errors:
+                command = [sys.executable, "-m", __name__, str(job), str(out)]
+                worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+                try:
+                    first = _backtest_parts(frame[~second], models)
+                except BaseException:
+                    worker.terminate()
+                    worker.wait()
+                    raise
+                if worker.wait() != 0:
+                    errors.seek(0)
+                    lines = [line for line in errors.read().splitlines() if line.strip()]
+                    reason = lines[-1] if lines else f"exit status {worker.returncode}"
+                    raise RuntimeError(f"backtesting (python -m {__name__}) failed: {reason}")
+            rest = pickle.loads(out.read_bytes())
+        parts = {k: first.get(k, []) + rest.get(k, []) for k in first.keys() | rest.keys()}
+    if not parts:
+        return pd.DataFrame()
+    keys = ["unique_id", "ds", "cutoff"]
+    return pd.concat(
+        [
+            _long(pd.concat(parts[(n, i, names)], ignore_index=True), list(names), keys)
+            for n, i, names in sorted(parts)
+        ],
+        ignore_index=True,
+    )
+
+
+def _backtest_parts(
+    frame: pd.DataFrame, models: Sequence
+) -> dict[tuple[int, int, tuple[str, ...]], list[pd.DataFrame]]:
+    """statsforecast's frames of `backtest`, one row per series, origin and month, by
+    (number of windows, 0 for `models` or 1 for the baseline, the models' names)."""
     lengths = frame.groupby("unique_id")["ds"].transform("size")
     windows = (lengths - BACKTEST_MIN_TRAIN - HORIZON + 1).clip(upper=BACKTEST_ORIGINS)
     baseline = SeasonalNaive(season_length=SEASON)
-    parts = []
+    parts: dict[tuple[int, int, tuple[str, ...]], list[pd.DataFrame]] = {}
     # statsforecast takes one number of windows per call: series are grouped by theirs.
     for n_windows, group in frame[windows >= 1].groupby(windows[windows >= 1]):
-        for fitted in (models, [baseline]):
+        for i, fitted in enumerate((models, [baseline])):
             # Models that cannot update their state (Croston's, the baseline) refit each time.
             refit = REFIT_EVERY if all(hasattr(m, "forward") for m in fitted) else True
             sf = StatsForecast(models=list(fitted), freq="MS", n_jobs=N_JOBS)
@@ -124,7 +181,17 @@ def backtest(frame: pd.DataFrame, models: Sequence) -> pd.DataFrame:
                     level=list(LEVELS),
                     refit=refit,
                 )
-            parts.append(_long(wide, [m.alias for m in fitted], ["unique_id", "ds", "cutoff"]))
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
+            parts[(int(n_windows), i, tuple(m.alias for m in fitted))] = [wide]
+    return parts
+
+
+def _main(argv: Sequence[str]) -> int:
+    """The other process of `backtest`: `python -m forecasts.methods JOB OUT` backtests the
+    `(frame, models)` pickled in JOB (written by `backtest`) and pickles the parts to OUT."""
+    frame, models = pickle.loads(Path(argv[0]).read_bytes())
+    Path(argv[1]).write_bytes(pickle.dumps(_backtest_parts(frame, models)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

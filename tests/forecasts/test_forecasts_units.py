@@ -5,6 +5,7 @@ marts built from generated series, and the checks that guard them."""
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from pathlib import Path
 
 import duckdb
@@ -12,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from statsforecast.models import AutoETS
 
 from connectors.model_outputs import replace_tables
-from forecasts import accuracy
+from forecasts import accuracy, methods
 from forecasts.marts import build
 from forecasts.series import (
     ECOSYSTEM_ID,
@@ -152,6 +154,43 @@ def _generated(partners: int, months: int, seed: int = 3) -> pd.DataFrame:
         y = level * season * rng.lognormal(0, 0.1, months)
         frames.append(pd.DataFrame({"unique_id": f"p{p:02d}", "ds": ds, "y": y.round(2)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def test_a_backtest_split_between_two_processes_has_one_processs_rows_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Series of 35 and 32 months: two numbers of windows, each in both halves.
+    longer = _generated(4, 35)
+    shorter = _generated(4, 32, seed=5)
+    shorter["unique_id"] = shorter["unique_id"].str.replace("p", "q")
+    frame = pd.concat([longer, shorter], ignore_index=True)
+    one = methods.backtest(frame, methods.candidates())
+
+    monkeypatch.setattr(methods, "SPLIT_MIN_SERIES", 2)
+    split = methods.backtest(frame, methods.candidates())
+
+    pd.testing.assert_frame_equal(split, one)
+    assert one.groupby("unique_id")["cutoff"].nunique().to_dict() == {
+        **{f"p{p:02d}": 12 for p in range(4)},
+        **{f"q{p:02d}": 9 for p in range(4)},
+    }
+
+
+class _FailsInTheOtherProcess(AutoETS):
+    """AutoETS here; unpickled (in the backtest's other process), a division by zero."""
+
+    def __reduce__(self):
+        return operator.truediv, (1, 0)
+
+
+def test_a_failed_backtest_process_fails_the_backtest_with_its_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(methods, "SPLIT_MIN_SERIES", 2)
+    model = _FailsInTheOtherProcess(season_length=12, alias="AutoETS")
+
+    with pytest.raises(RuntimeError, match=r"python -m forecasts.methods\) failed: .*division by"):
+        methods.backtest(_generated(4, 35), [model])
 
 
 def test_the_marts_of_generated_series_have_their_grain_and_ordered_intervals() -> None:
