@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 from statsforecast import StatsForecast
@@ -45,12 +46,16 @@ REFIT_EVERY = 3
 # statsforecast's own workers (`n_jobs`) stay off: with two, the bench's forecasting stage
 # hung in CI (BENCHMARKS.md, 2026-12-05), although the fits were the same row for row.
 # statsforecast forks them from a process that runs threads (DuckDB's, tqdm's monitor),
-# the likely cause. A large backtest is split instead (`backtest`).
+# the likely cause. Many series are split in halves instead (`_in_halves`).
 N_JOBS = 1
-# Series a backtest needs before half of them go to a second process: starting one costs
-# about 1.7 s (importing statsforecast and pandas), a regular partner's backtest about
-# 0.1 s, so below 50 series the split would save under a second.
-SPLIT_MIN_SERIES = 50
+# Series a backtest or a forecast needs before half of them go to a second process:
+# starting one costs about 1.7 s (importing statsforecast and pandas), a regular
+# partner's backtest about 0.1 s and its forecast about 0.01 s, so with fewer series the
+# split would save under a second.
+BACKTEST_SPLIT_MIN_SERIES = 50
+FORECAST_SPLIT_MIN_SERIES = 500
+
+T = TypeVar("T")
 
 
 def candidates() -> list:
@@ -104,47 +109,26 @@ def forecast(frame: pd.DataFrame, model) -> pd.DataFrame:
     """The next HORIZON months of every series in `frame` with one model, long format."""
     if frame.empty:
         return pd.DataFrame()
+    halves = _in_halves(FORECAST_SPLIT_MIN_SERIES, _forecast_wide, frame, model)
+    wide = pd.concat(halves, ignore_index=True)
+    return _long(wide, [model.alias], ["unique_id", "ds"])
+
+
+def _forecast_wide(frame: pd.DataFrame, model) -> pd.DataFrame:
     sf = StatsForecast(models=[model], freq="MS", n_jobs=N_JOBS)
     with _quiet():
-        wide = sf.forecast(df=frame, h=HORIZON, level=list(LEVELS))
-    return _long(wide, [model.alias], ["unique_id", "ds"])
+        return sf.forecast(df=frame, h=HORIZON, level=list(LEVELS))
 
 
 def backtest(frame: pd.DataFrame, models: Sequence) -> pd.DataFrame:
     """Rolling-origin forecasts of every series in `frame`: up to BACKTEST_ORIGINS origins a
     series (one a month, each with at least BACKTEST_MIN_TRAIN months behind it and all
     HORIZON months after it known), by each of `models` and by the seasonal naive baseline.
-    Long format with `cutoff` (the origin) and the actual `y`.
-
-    With SPLIT_MIN_SERIES series or more and a second core, the second half of the series
-    (by id) is backtested by another process (`python -m forecasts.methods`) while this one
-    does the first. Each series is fit on its own, so the rows are those one process makes,
-    in the same order. Started with `python -m` rather than by multiprocessing, which would
-    fork this process and its threads, or import its main module again (reports.draw)."""
-    ids = sorted(frame["unique_id"].unique())
-    if len(ids) < SPLIT_MIN_SERIES or (os.cpu_count() or 1) < 2:
-        parts = _backtest_parts(frame, models)
-    else:
-        second = frame["unique_id"].isin(ids[len(ids) // 2 :])
-        with tempfile.TemporaryDirectory(prefix="partnerpulse-backtest-") as scratch:
-            job, out = Path(scratch) / "job.pickle", Path(scratch) / "out.pickle"
-            job.write_bytes(pickle.dumps((frame[second], list(models))))
-            with (Path(scratch) / "stderr").open("w+", encoding="utf-8") as errors:
-                command = [sys.executable, "-m", __name__, str(job), str(out)]
-                worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-                try:
-                    first = _backtest_parts(frame[~second], models)
-                except BaseException:
-                    worker.terminate()
-                    worker.wait()
-                    raise
-                if worker.wait() != 0:
-                    errors.seek(0)
-                    lines = [line for line in errors.read().splitlines() if line.strip()]
-                    reason = lines[-1] if lines else f"exit status {worker.returncode}"
-                    raise RuntimeError(f"backtesting (python -m {__name__}) failed: {reason}")
-            rest = pickle.loads(out.read_bytes())
-        parts = {k: first.get(k, []) + rest.get(k, []) for k in first.keys() | rest.keys()}
+    Long format with `cutoff` (the origin) and the actual `y`."""
+    parts: dict[tuple[int, int, tuple[str, ...]], list[pd.DataFrame]] = {}
+    for half in _in_halves(BACKTEST_SPLIT_MIN_SERIES, _backtest_parts, frame, list(models)):
+        for key, wide in half.items():
+            parts.setdefault(key, []).append(wide)
     if not parts:
         return pd.DataFrame()
     keys = ["unique_id", "ds", "cutoff"]
@@ -159,13 +143,13 @@ def backtest(frame: pd.DataFrame, models: Sequence) -> pd.DataFrame:
 
 def _backtest_parts(
     frame: pd.DataFrame, models: Sequence
-) -> dict[tuple[int, int, tuple[str, ...]], list[pd.DataFrame]]:
+) -> dict[tuple[int, int, tuple[str, ...]], pd.DataFrame]:
     """statsforecast's frames of `backtest`, one row per series, origin and month, by
     (number of windows, 0 for `models` or 1 for the baseline, the models' names)."""
     lengths = frame.groupby("unique_id")["ds"].transform("size")
     windows = (lengths - BACKTEST_MIN_TRAIN - HORIZON + 1).clip(upper=BACKTEST_ORIGINS)
     baseline = SeasonalNaive(season_length=SEASON)
-    parts: dict[tuple[int, int, tuple[str, ...]], list[pd.DataFrame]] = {}
+    parts = {}
     # statsforecast takes one number of windows per call: series are grouped by theirs.
     for n_windows, group in frame[windows >= 1].groupby(windows[windows >= 1]):
         for i, fitted in enumerate((models, [baseline])):
@@ -181,15 +165,47 @@ def _backtest_parts(
                     level=list(LEVELS),
                     refit=refit,
                 )
-            parts[(int(n_windows), i, tuple(m.alias for m in fitted))] = [wide]
+            parts[(int(n_windows), i, tuple(m.alias for m in fitted))] = wide
     return parts
 
 
+def _in_halves(min_series: int, work: Callable[..., T], frame: pd.DataFrame, *args: Any) -> list[T]:
+    """`[work(frame, *args)]`; with `min_series` series or more and a second core,
+    `work` of the first half of the series (by id) here and of the second half in another
+    process (`python -m forecasts.methods`), at the same time. statsforecast fits each
+    series on its own and returns them in the order of their ids, so the halves' frames,
+    one after the other, are the rows one process makes. Started with `python -m` rather
+    than by multiprocessing, which would fork this process and its threads, or import its
+    main module again (reports.draw)."""
+    ids = sorted(frame["unique_id"].unique())
+    if len(ids) < min_series or (os.cpu_count() or 1) < 2:
+        return [work(frame, *args)]
+    second = frame["unique_id"].isin(ids[len(ids) // 2 :])
+    with tempfile.TemporaryDirectory(prefix="partnerpulse-forecasts-") as scratch:
+        job, out = Path(scratch) / "job.pickle", Path(scratch) / "out.pickle"
+        job.write_bytes(pickle.dumps((work, frame[second], args)))
+        with (Path(scratch) / "stderr").open("w+", encoding="utf-8") as errors:
+            command = [sys.executable, "-m", __name__, str(job), str(out)]
+            worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+            try:
+                first = work(frame[~second], *args)
+            except BaseException:
+                worker.terminate()
+                worker.wait()
+                raise
+            if worker.wait() != 0:
+                errors.seek(0)
+                lines = [line for line in errors.read().splitlines() if line.strip()]
+                reason = lines[-1] if lines else f"exit status {worker.returncode}"
+                raise RuntimeError(f"forecasting (python -m {__name__}) failed: {reason}")
+        return [first, pickle.loads(out.read_bytes())]
+
+
 def _main(argv: Sequence[str]) -> int:
-    """The other process of `backtest`: `python -m forecasts.methods JOB OUT` backtests the
-    `(frame, models)` pickled in JOB (written by `backtest`) and pickles the parts to OUT."""
-    frame, models = pickle.loads(Path(argv[0]).read_bytes())
-    Path(argv[1]).write_bytes(pickle.dumps(_backtest_parts(frame, models)))
+    """The other process of `_in_halves`: `python -m forecasts.methods JOB OUT` runs the
+    `(work, frame, args)` pickled in JOB and pickles what it returns to OUT."""
+    work, frame, args = pickle.loads(Path(argv[0]).read_bytes())
+    Path(argv[1]).write_bytes(pickle.dumps(work(frame, *args)))
     return 0
 
 

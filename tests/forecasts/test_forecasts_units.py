@@ -156,7 +156,7 @@ def _generated(partners: int, months: int, seed: int = 3) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def test_a_backtest_split_between_two_processes_has_one_processs_rows_in_order(
+def test_a_backtest_and_a_forecast_split_in_two_processes_have_one_processs_rows_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Series of 35 and 32 months: two numbers of windows, each in both halves.
@@ -164,16 +164,20 @@ def test_a_backtest_split_between_two_processes_has_one_processs_rows_in_order(
     shorter = _generated(4, 32, seed=5)
     shorter["unique_id"] = shorter["unique_id"].str.replace("p", "q")
     frame = pd.concat([longer, shorter], ignore_index=True)
-    one = methods.backtest(frame, methods.candidates())
+    (theta,) = [m for m in methods.candidates() if m.alias == "AutoTheta"]
+    one = methods.backtest(frame, methods.candidates()), methods.forecast(frame, theta)
 
-    monkeypatch.setattr(methods, "SPLIT_MIN_SERIES", 2)
-    split = methods.backtest(frame, methods.candidates())
+    monkeypatch.setattr(methods, "BACKTEST_SPLIT_MIN_SERIES", 2)
+    monkeypatch.setattr(methods, "FORECAST_SPLIT_MIN_SERIES", 2)
+    split = methods.backtest(frame, methods.candidates()), methods.forecast(frame, theta)
 
-    pd.testing.assert_frame_equal(split, one)
-    assert one.groupby("unique_id")["cutoff"].nunique().to_dict() == {
+    pd.testing.assert_frame_equal(split[0], one[0])
+    pd.testing.assert_frame_equal(split[1], one[1])
+    assert one[0].groupby("unique_id")["cutoff"].nunique().to_dict() == {
         **{f"p{p:02d}": 12 for p in range(4)},
         **{f"q{p:02d}": 9 for p in range(4)},
     }
+    assert len(one[1]) == 8 * 6
 
 
 class _FailsInTheOtherProcess(AutoETS):
@@ -186,10 +190,11 @@ class _FailsInTheOtherProcess(AutoETS):
 def test_a_failed_backtest_process_fails_the_backtest_with_its_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(methods, "SPLIT_MIN_SERIES", 2)
+    monkeypatch.setattr(methods, "BACKTEST_SPLIT_MIN_SERIES", 2)
     model = _FailsInTheOtherProcess(season_length=12, alias="AutoETS")
 
-    with pytest.raises(RuntimeError, match=r"python -m forecasts.methods\) failed: .*division by"):
+    failed = r"forecasting \(python -m forecasts.methods\) failed: .*division by zero"
+    with pytest.raises(RuntimeError, match=failed):
         methods.backtest(_generated(4, 35), [model])
 
 
