@@ -169,6 +169,7 @@ def test_a_backtest_and_a_forecast_split_in_two_processes_have_one_processs_rows
 
     monkeypatch.setattr(methods, "BACKTEST_SPLIT_MIN_SERIES", 2)
     monkeypatch.setattr(methods, "FORECAST_SPLIT_MIN_SERIES", 2)
+    monkeypatch.setattr(methods.os, "cpu_count", lambda: 2)  # split on any machine
     split = methods.backtest(frame, methods.candidates()), methods.forecast(frame, theta)
 
     pd.testing.assert_frame_equal(split[0], one[0])
@@ -191,6 +192,7 @@ def test_a_failed_backtest_process_fails_the_backtest_with_its_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(methods, "BACKTEST_SPLIT_MIN_SERIES", 2)
+    monkeypatch.setattr(methods.os, "cpu_count", lambda: 2)
     model = _FailsInTheOtherProcess(season_length=12, alias="AutoETS")
 
     failed = r"forecasting \(python -m forecasts.methods\) failed: .*division by zero"
