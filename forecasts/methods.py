@@ -33,6 +33,7 @@ from statsforecast.models import AutoETS, AutoTheta, CrostonSBA, Naive, Seasonal
 from statsforecast.utils import ConformalIntervals
 
 from forecasts.series import HORIZON, INTERMITTENT, NEW, REGULAR, SEASON, SHORT
+from reports.workers import relay
 
 LEVELS = (80, 95)
 BACKTEST_ORIGINS = 12  # origins per partner where the history allows
@@ -193,11 +194,7 @@ def _in_halves(min_series: int, work: Callable[..., T], frame: pd.DataFrame, *ar
                 worker.terminate()
                 worker.wait()
                 raise
-            if worker.wait() != 0:
-                errors.seek(0)
-                lines = [line for line in errors.read().splitlines() if line.strip()]
-                reason = lines[-1] if lines else f"exit status {worker.returncode}"
-                raise RuntimeError(f"forecasting (python -m {__name__}) failed: {reason}")
+            relay("forecasting", __name__, worker.wait(), errors)
         return [first, pickle.loads(out.read_bytes())]
 
 

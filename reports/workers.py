@@ -1,9 +1,11 @@
-"""What a page build's worker processes say back. The PDF printer (`python -m
-reports.browser`) and the chart drawers (`python -m reports.draw`) write `LEVEL message`
-lines to a stderr their parent keeps in a file (a full pipe would stall them); `relay`
-reads it once the worker has stopped.
+"""What the pipeline's worker processes say back. The PDF printer (`python -m
+reports.browser`), the chart drawers (`python -m reports.draw`) and the forecasts' second
+process (`python -m forecasts.methods`) write to a stderr their parent keeps in a file (a
+full pipe would stall them), the first two as `LEVEL message` lines; `relay` reads it once
+the worker has stopped.
 
-Standard library only: both workers import it, and start in well under a second.
+Standard library only: the workers import it, and the page build's start in well under a
+second.
 """
 
 from __future__ import annotations
