@@ -8,8 +8,9 @@ sync that reads the same rows again changes nothing, and whatever the caller add
 vars, the code). DuckDB hashes a table of a million rows in tens of milliseconds. The
 inputs are recorded with the build, so that the next run names those that changed
 (`changed`). `missing_relations` says whether the models' tables and views are all still
-there. The dbt tests that passed are recorded with the digest of their inputs
-(`record_tests`), so that the next run can leave out those whose inputs are the same.
+there. The dbt tests that passed and the models built are recorded with the digest of
+their inputs (`record_dbt_outcomes`), so that the next run can leave out those whose
+inputs are the same (orchestration/same_inputs.py).
 """
 
 from __future__ import annotations
@@ -125,30 +126,52 @@ def record_inputs(warehouse: str, run_id: str, inputs: Mapping[str, str]) -> Non
 
 def passed_tests(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
     """Each dbt test that passed when it last ran -> the digest of the inputs it passed on
-    and the run (orchestration/passed_tests.py); {} in a warehouse made before tests were
-    recorded."""
-    if not _has_ops_table(con, "passed_tests"):
+    and the run; {} in a warehouse made before tests were recorded."""
+    return _recorded(con, "passed_tests", "test_id")
+
+
+def built_models(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    """Each dbt model built when it last ran -> the digest of the inputs it was built from
+    and the run; {} in a warehouse made before models were recorded."""
+    return _recorded(con, "built_models", "model_id")
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, table: str, key: str) -> dict[str, tuple[str, str]]:
+    if not _has_ops_table(con, table):
         return {}
-    rows = con.execute("select test_id, inputs, run_id from ops.passed_tests").fetchall()
-    return {test: (inputs, run_id) for test, inputs, run_id in rows}
+    rows = con.execute(f"select {key}, inputs, run_id from ops.{table}").fetchall()
+    return {node: (inputs, run_id) for node, inputs, run_id in rows}
 
 
-def record_tests(
-    warehouse: str, run_id: str, passed: Mapping[str, str], others: Iterable[str]
+def record_dbt_outcomes(
+    warehouse: str,
+    run_id: str,
+    *,
+    passed: Mapping[str, str],
+    built: Mapping[str, str],
+    others: Iterable[str],
 ) -> None:
-    """Records the dbt tests of a run that `passed` (id -> their inputs' digest), and
-    forgets the `others` it ran (warned, failed, or not run after a failure upstream)."""
-    forgotten = [[test] for test in others]
-    recorded = [[test, digest, run_id, utcnow()] for test, digest in passed.items()]
+    """Records the dbt tests of a run that `passed` and the models it `built` (id -> their
+    inputs' digest), and forgets the `others` it ran (warned, failed, or not run after a
+    failure upstream), in one transaction."""
+    forgotten = [[node] for node in others]
+    now = utcnow()
     with connect(warehouse) as con:
         con.execute("BEGIN TRANSACTION")
         if forgotten:
             con.executemany("delete from ops.passed_tests where test_id = ?", forgotten)
-        if recorded:
+            con.executemany("delete from ops.built_models where model_id = ?", forgotten)
+        if passed:
             con.executemany(
                 "insert or replace into ops.passed_tests (test_id, inputs, run_id, passed_at) "
                 "values (?, ?, ?, ?)",
-                recorded,
+                [[test, digest, run_id, now] for test, digest in passed.items()],
+            )
+        if built:
+            con.executemany(
+                "insert or replace into ops.built_models (model_id, inputs, run_id, built_at) "
+                "values (?, ?, ?, ?)",
+                [[model, digest, run_id, now] for model, digest in built.items()],
             )
         con.execute("COMMIT")
 

@@ -235,11 +235,14 @@ OPS_DDL = [
         run_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL, finished_at TIMESTAMP)""",
     # What the fingerprint digests, by name (JSON), so that a run can say what changed.
     "ALTER TABLE ops.complete_builds ADD COLUMN IF NOT EXISTS inputs VARCHAR",
-    # The dbt tests that passed when they last ran, with the digest of the inputs they
-    # passed on (orchestration/passed_tests.py).
+    # The dbt tests that passed when they last ran, and the models built, with the digest of
+    # the inputs they passed on or were built from (orchestration/same_inputs.py).
     """CREATE TABLE IF NOT EXISTS ops.passed_tests (
         test_id VARCHAR PRIMARY KEY, inputs VARCHAR NOT NULL, run_id VARCHAR,
         passed_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS ops.built_models (
+        model_id VARCHAR PRIMARY KEY, inputs VARCHAR NOT NULL, run_id VARCHAR,
+        built_at TIMESTAMP)""",
     # What the marts computed outside dbt (the forecasts) were last made from: a digest of
     # their inputs, written in the transaction that writes them (connectors/model_outputs.py).
     """CREATE TABLE IF NOT EXISTS ops.model_outputs (

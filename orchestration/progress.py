@@ -19,7 +19,7 @@ from typing import TextIO
 
 import dagster as dg
 
-from orchestration.passed_tests import PASSED_IN_RUN
+from orchestration.same_inputs import BUILT_IN_RUN, PASSED_IN_RUN
 
 # Materialization metadata in which an asset says in a few words what it made ("18 marts
 # published"): a run's line for the step shows it.
@@ -47,6 +47,7 @@ class _Step:
     started: float
     rows: dict[str, int] = field(default_factory=dict)  # source object -> rows merged
     materialized: set = field(default_factory=set)  # asset keys (a range: one per month)
+    kept: set = field(default_factory=set)  # those of them not built again (same inputs)
     checks: Counter = field(default_factory=Counter)  # passed / failed / warned / before
     published: list[str] = field(default_factory=list)  # the assets' own SUMMARY lines
 
@@ -78,6 +79,8 @@ class Progress:
             materialization = event.event_specific_data.materialization
             step.materialized.add(materialization.asset_key)
             metadata = materialization.metadata
+            if BUILT_IN_RUN in metadata:
+                step.kept.add(materialization.asset_key)
             rows = metadata.get("rows_merged")
             if rows is not None:
                 step.rows[materialization.asset_key.to_user_string()] = rows.value
@@ -128,7 +131,8 @@ def _what(step: _Step) -> str:
     elif step.rows:
         said.append(f"{sum(step.rows.values()):,} rows synced")
     elif step.materialized:
-        said.append(f"{len(step.materialized)} asset(s) materialized")
+        kept = f" ({len(step.kept)} as built before from the same inputs)" if step.kept else ""
+        said.append(f"{len(step.materialized)} asset(s) materialized{kept}")
     elif not step.checks:
         said.append("nothing materialized")
     if step.checks:

@@ -32,6 +32,7 @@ The partitioned selection is closed downwards (nothing unpartitioned depends on 
 run of the whole graph runs the unpartitioned selection first, then the partitioned one.
 """
 
+import graphlib
 import json
 import os
 import re
@@ -42,21 +43,17 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliResource,
-    build_dbt_asset_selection,
-    dbt_assets,
-)
+from dagster_dbt import DbtCliResource, build_dbt_asset_selection, dbt_assets
 from dagster_dbt.asset_utils import (
+    DAGSTER_DBT_UNIQUE_ID_METADATA_KEY,
     get_asset_check_key_for_test,
     get_manifest_and_translator_from_dbt_assets,
 )
 
 from connectors import builds, spark
 from connectors.spark_models import copy_models
-from orchestration import passed_tests
+from orchestration import same_inputs
+from orchestration.assets.dbt_translator import TRANSLATOR
 from orchestration.checks.gx_context import import_in_background
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
@@ -67,91 +64,15 @@ from orchestration.resources import PipelineSettings
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
-class PartnerPulseDbtTranslator(DagsterDbtTranslator):
-    """Groups dbt models by layer (staging, intermediate, marts), names their owner, and
-    describes each dbt test that has no description of its own."""
-
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        schema = dbt_resource_props.get("config", {}).get("schema")
-        return schema or super().get_group_name(dbt_resource_props)
-
-    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
-        return ["team:analytics-engineering"]
-
-    def get_asset_check_spec(
-        self,
-        asset_spec: dg.AssetSpec,
-        manifest: Mapping[str, Any],
-        unique_id: str,
-        project: Any,
-    ) -> dg.AssetCheckSpec | None:
-        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
-        if spec is None or spec.description:
-            return spec
-        return spec._replace(description=describe_test(manifest, unique_id))
-
-
-def describe_test(manifest: Mapping[str, Any], unique_id: str) -> str:
-    """What a generic dbt test asserts, in words, for the tests written without a
-    description (the UI would say "No description provided")."""
-    test = manifest["nodes"][unique_id]
-    meta = test.get("test_metadata") or {}
-    kwargs = meta.get("kwargs") or {}
-    attached = test.get("attached_node") or ""
-    parent = manifest["nodes"].get(attached) or manifest.get("sources", {}).get(attached) or {}
-    if not parent:
-        for source in manifest.get("sources", {}).values():
-            if source["unique_id"] in test.get("depends_on", {}).get("nodes", []):
-                parent = source
-    model = parent.get("name", "the model")
-    column = test.get("column_name") or kwargs.get("column_name")
-    where = f"`{model}.{column}`" if column else f"`{model}`"
-    name = meta.get("name", test.get("name", "test"))
-    if name == "not_null":
-        said = f"{where} is never NULL"
-    elif name == "unique":
-        said = f"{where} is unique: one row per value"
-    elif name == "accepted_values":
-        values = ", ".join(str(v) for v in kwargs.get("values", []))
-        said = f"{where} is one of: {values}"
-    elif name == "relationships":
-        target = str(kwargs.get("to", "")).replace("ref('", "").replace("')", "")
-        said = f"every {where} is a `{target}.{kwargs.get('field')}`"
-    elif name == "unique_combination_of_columns":
-        columns = ", ".join(kwargs.get("combination_of_columns", []))
-        said = f"`{model}` has one row per {columns} (its grain)"
-    elif name == "not_null_columns":
-        columns = ", ".join(f"`{c}`" for c in kwargs.get("columns", []))
-        said = f"no NULL in `{model}`'s columns {columns} (a failure names each one holding NULLs)"
-    elif name == "expression_is_true":
-        said = f"`{kwargs.get('expression')}` holds on every row of `{model}`"
-    else:
-        said = f"dbt test `{name}` on {where}"
-    column_doc = (parent.get("columns", {}).get(column or "", {}) or {}).get("description")
-    severity = (test.get("config") or {}).get("severity", "ERROR").upper()
-    what = f" ({' '.join(column_doc.split()).rstrip('.')})" if column_doc else ""
-    return f"dbt test: {said}{what}. Severity {severity}."
-
-
-TRANSLATOR = PartnerPulseDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(
-        enable_duplicate_source_asset_keys=True,
-        # The tests on sources are checks of the landed tables (crm/accounts, ...), rather
-        # than one "logging an AssetObservation instead" warning each per run.
-        enable_source_tests_as_checks=True,
-    )
-)
-
-
 def _build(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     settings: PipelineSettings,
     month_vars: Mapping[str, str],
-    tests: passed_tests.Plan | None = None,
+    plan: same_inputs.Plan | None = None,
 ) -> Iterator[Any]:
-    """`dbt build` of the step's selection, but for the `tests` the plan leaves out (their
-    outcomes are recorded); each materialization gets `dagster/row_count`.
+    """`dbt build` of the step's selection, but for the tests and models the `plan` leaves
+    out (what it runs is recorded); each materialization gets `dagster/row_count`.
 
     Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
     the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
@@ -169,8 +90,8 @@ def _build(
     ]
     if month_vars:
         context.log.info(f"dbt builds this run's months: {dict(month_vars)}")
-    if tests and tests.exclude:
-        args += ["--exclude", " ".join(tests.exclude)]
+    if plan and plan.exclude:
+        args += ["--exclude", " ".join(plan.exclude)]
     events: list[Any] = []
     failure: Exception | None = None
     import_in_background()  # the checks after this step need it; dbt leaves a core idle
@@ -182,9 +103,11 @@ def _build(
             failure = exc
     if failure is None:
         _keep_parse_state(invocation.target_path)
-    if tests is not None:
-        _record_tests(context, settings, invocation.target_path, tests)
+    if plan is not None:
+        _record_outcomes(context, settings, invocation.target_path, plan)
     _prune_invocations(settings.settings.dbt_keep_invocations, invocation.target_path)
+    if plan is not None and plan.kept:
+        events = _in_dependency_order(context, [*events, *_models_kept(context, plan)])
     outputs = [e for e in events if isinstance(e, dg.Output)]
     built = [context.asset_key_for_output(e.output_name) for e in outputs]
     config = settings.settings
@@ -201,49 +124,128 @@ def _build(
             if count is not None:
                 event = event.with_metadata({**event.metadata, "dagster/row_count": count})
         yield event
-    if tests is not None:
-        yield from _results_of_tests_left_out(context, tests)
+    if plan is not None:
+        yield from _results_of_tests_left_out(context, plan)
     if failure is not None:
         raise failure
 
 
 def _warehouse_state(
-    settings: PipelineSettings,
-) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
-    """`builds.table_contents` and `builds.passed_tests` of the warehouse, in one connection
-    (both {} before there is one: dbt makes it)."""
+    settings: PipelineSettings, manifest: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """`builds.table_contents`, `builds.passed_tests` and `builds.built_models` of the
+    warehouse, in one connection (all {} before there is one: dbt makes it). Only the
+    models whose relation is still there count as built; on Spark none does: their tables
+    are Spark's, which this step does not see, so every model is built."""
     if not settings.warehouse_path.exists():
-        return {}, {}
+        return {}, {}, {}
     with settings.read_warehouse() as con:
-        return builds.table_contents(con), builds.passed_tests(con)
+        built = builds.built_models(con) if settings.settings.engine == "duckdb" else {}
+        nodes = manifest["nodes"]
+        relations = {
+            uid: (nodes[uid]["schema"], nodes[uid].get("alias") or nodes[uid]["name"])
+            for uid in built
+            if uid in nodes
+        }
+        missing = set(builds.missing_relations(con, relations.values()))
+        built = {
+            uid: made
+            for uid, made in built.items()
+            if uid in relations and ".".join(relations[uid]) not in missing
+        }
+        return builds.table_contents(con), builds.passed_tests(con), built
 
 
-def _tests_to_leave_out(
+def _nodes_to_leave_out(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
+    manifest: Mapping[str, Any],
     contents: Mapping[str, str],
     passed: Mapping[str, tuple[str, str]],
-) -> passed_tests.Plan:
-    """The plan of which dbt tests `passed` on the inputs they have now (the raw tables'
-    `contents`), logged; none with the run tag partnerpulse/rebuild."""
+    built: Mapping[str, tuple[str, str]],
+) -> same_inputs.Plan:
+    """The plan of which dbt tests `passed`, and which models were `built`, on the inputs
+    they have now (the raw tables' `contents`; orchestration/same_inputs.py), logged;
+    nothing left out with the run tag partnerpulse/rebuild."""
     if context.run.tags.get(REBUILD_TAG) == "true":
-        passed = {}
+        passed, built = {}, {}
     project = json.dumps([dbt_project_digest(), settings.dbt_vars_json(), settings.settings.engine])
-    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
-    plan = passed_tests.plan(manifest, contents, project, passed)
+    step = set(_model_ids(context.assets_def)) | _test_ids(context.assets_def, manifest)
+    plan = same_inputs.plan(manifest, contents, project, passed, built, step)
+    nodes = manifest["nodes"]
     if plan.left_out:
-        names = sorted(manifest["nodes"][test]["name"] for test in plan.left_out)
         context.log.info(
-            f"{len(names)} dbt tests left out: they passed on the very inputs they have now "
-            f"(the same raw tables, dbt project and vars; orchestration/passed_tests.py): "
-            + ", ".join(names[:10])
-            + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            f"{len(plan.left_out)} dbt tests left out: they passed on the very inputs they "
+            "have now (the same raw tables, dbt project and vars; orchestration/same_inputs.py): "
+            + _some(sorted(nodes[test]["name"] for test in plan.left_out))
+        )
+    if plan.kept:
+        context.log.info(
+            f"{len(plan.kept)} dbt models not built again: they were built from the very inputs "
+            "they have now (the same raw tables, dbt project and vars; "
+            "orchestration/same_inputs.py): "
+            + _some(sorted(nodes[model]["name"] for model in plan.kept))
         )
     return plan
 
 
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def _model_ids(assets: dg.AssetsDefinition) -> dict[str, dg.AssetKey]:
+    """dbt unique id -> asset key, of every model of the dbt assets."""
+    return {spec.metadata[DAGSTER_DBT_UNIQUE_ID_METADATA_KEY]: spec.key for spec in assets.specs}
+
+
+def _test_ids(assets: dg.AssetsDefinition, manifest: Mapping[str, Any]) -> set[str]:
+    """The dbt tests of the dbt assets: those that are their checks."""
+    _, translator, project = get_manifest_and_translator_from_dbt_assets([assets])
+    checks = {spec.key for spec in assets.node_check_specs_by_output_name.values()}
+    return {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and get_asset_check_key_for_test(manifest, translator, uid, project) in checks
+    }
+
+
+def _models_kept(context: dg.AssetExecutionContext, plan: same_inputs.Plan) -> list[dg.Output]:
+    """A model the plan keeps is materialized as the stored relation it is, naming the run
+    that built it: without it, Dagster would skip every step after it."""
+    keys = _model_ids(context.assets_def)
+    selected = context.selected_asset_keys
+    return [
+        dg.Output(
+            None,
+            output_name=context.assets_def.get_output_name_for_asset_key(keys[model]),
+            metadata={
+                same_inputs.BUILT_IN_RUN: dg.MetadataValue.dagster_run(run_id),
+                "unique_id": model,
+                "not_built_again": "it was built from the very inputs it has now (the same raw "
+                "tables, dbt project and vars): orchestration/same_inputs.py",
+            },
+        )
+        for model, run_id in plan.kept.items()
+        if keys[model] in selected
+    ]
+
+
+def _in_dependency_order(context: dg.AssetExecutionContext, events: list[Any]) -> list[Any]:
+    """The step's outputs, each model's after its parents', as Dagster requires of a
+    multi-asset (the models kept come among those dbt built), then its other events in
+    dbt's order."""
+    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    models = {key: uid for uid, key in _model_ids(context.assets_def).items()}
+    graph = {uid: manifest["nodes"][uid]["depends_on"]["nodes"] for uid in models.values()}
+    rank = {uid: i for i, uid in enumerate(graphlib.TopologicalSorter(graph).static_order())}
+    outputs = [event for event in events if isinstance(event, dg.Output)]
+    outputs.sort(key=lambda output: rank[models[context.asset_key_for_output(output.output_name)]])
+    return outputs + [event for event in events if not isinstance(event, dg.Output)]
+
+
 def _results_of_tests_left_out(
-    context: dg.AssetExecutionContext, tests: passed_tests.Plan
+    context: dg.AssetExecutionContext, plan: same_inputs.Plan
 ) -> Iterator[dg.AssetCheckResult]:
     """A left-out test's check passes as it did on the same inputs, naming that run: rather
     than Dagster's "Skipped", which says nothing of the data."""
@@ -251,7 +253,7 @@ def _results_of_tests_left_out(
         [context.assets_def]
     )
     selected = context.selected_asset_check_keys
-    for unique_id, run_id in tests.left_out.items():
+    for unique_id, run_id in plan.left_out.items():
         key = get_asset_check_key_for_test(manifest, translator, unique_id, project)
         if key in selected:
             yield dg.AssetCheckResult(
@@ -259,27 +261,30 @@ def _results_of_tests_left_out(
                 check_name=key.name,
                 passed=True,
                 metadata={
-                    passed_tests.PASSED_IN_RUN: dg.MetadataValue.dagster_run(run_id),
+                    same_inputs.PASSED_IN_RUN: dg.MetadataValue.dagster_run(run_id),
                     "unique_id": unique_id,
                     "not_run_again": "it passed on the very inputs it has now (the same raw "
-                    "tables, dbt project and vars): orchestration/passed_tests.py",
+                    "tables, dbt project and vars): orchestration/same_inputs.py",
                 },
             )
 
 
-def _record_tests(
+def _record_outcomes(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
     invocation_target: Path,
-    tests: passed_tests.Plan,
+    plan: same_inputs.Plan,
 ) -> None:
-    """Records which of the invocation's tests passed, and on what inputs."""
+    """Records which of the invocation's tests passed and models were built, and on what
+    inputs."""
     try:
         results = json.loads((invocation_target / "run_results.json").read_text())
     except FileNotFoundError:  # dbt stopped before running anything
         return
-    passed, others = passed_tests.outcomes(results, tests.digests)
-    builds.record_tests(str(settings.warehouse_path), context.run.run_id, passed, others)
+    passed, built, others = same_inputs.outcomes(results, plan.digests)
+    builds.record_dbt_outcomes(
+        str(settings.warehouse_path), context.run.run_id, passed=passed, built=built, others=others
+    )
 
 
 def _keep_parse_state(invocation_target: Path) -> None:
@@ -349,11 +354,13 @@ def partnerpulse_dbt_models(
     intermediate models and the marts that are not partner-months (for a month's run, the
     ERP sales fact rebuilds that month). In a complete run whose inputs (landed data, dbt
     vars, code) are those of the last complete build, builds nothing, and everything after
-    it is skipped (orchestration/reruns.py). Otherwise leaves out the tests that passed on
-    the very inputs they have now, such as those of the raw tables a day's sync left as
-    they were: their checks pass again, naming the run they passed in
-    (orchestration/passed_tests.py)."""
-    contents, passed = _warehouse_state(settings)
+    it is skipped (orchestration/reruns.py). Otherwise leaves out the tests that passed on,
+    and the models built from, the very inputs they have now, such as those fed only by the
+    raw tables a day's sync left as they were: their checks pass again, naming the run they
+    passed in, and their materializations name the run that built the tables and views
+    left in place (orchestration/same_inputs.py)."""
+    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    contents, passed, built = _warehouse_state(settings, manifest)
     built_by = unchanged_since(context, settings, contents)
     if built_by is not None:
         context.log.info(
@@ -361,8 +368,8 @@ def partnerpulse_dbt_models(
             f"the same inputs: not built again (the run tag {REBUILD_TAG}=true builds anyway)"
         )
         return
-    tests = _tests_to_leave_out(context, settings, contents, passed)
-    yield from _build(context, dbt, settings, dbt_month_vars(context), tests)
+    plan = _nodes_to_leave_out(context, settings, manifest, contents, passed, built)
+    yield from _build(context, dbt, settings, dbt_month_vars(context), plan)
 
 
 @dbt_assets(

@@ -117,22 +117,37 @@ def test_a_build_counts_once_complete_and_keeps_its_inputs(tmp_path: Path) -> No
     assert rows == [("run-1",), ("run-2",), ("run-4",)]
 
 
-def test_the_tests_that_passed_are_recorded_and_those_that_did_not_are_forgotten(
+def test_the_tests_passed_and_models_built_are_recorded_and_the_others_forgotten(
     tmp_path: Path,
 ) -> None:
     path = _warehouse(tmp_path / "w.duckdb")
 
-    def recorded() -> dict[str, tuple[str, str]]:
+    def recorded() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            return builds.passed_tests(con)
+            return builds.passed_tests(con), builds.built_models(con)
         finally:
             con.close()
 
-    builds.record_tests(str(path), "run-1", {"test.a": "d1", "test.b": "d1"}, [])
-    assert recorded() == {"test.a": ("d1", "run-1"), "test.b": ("d1", "run-1")}
-    # The next run: a passed again on other inputs, b warned, c never passed.
-    builds.record_tests(str(path), "run-2", {"test.a": "d2"}, ["test.b", "test.c"])
-    assert recorded() == {"test.a": ("d2", "run-2")}
-    builds.record_tests(str(path), "run-3", {}, [])  # a run that ran no test
-    assert recorded() == {"test.a": ("d2", "run-2")}
+    builds.record_dbt_outcomes(
+        str(path),
+        "run-1",
+        passed={"test.a": "d1", "test.b": "d1"},
+        built={"model.m": "d1"},
+        others=[],
+    )
+    assert recorded() == (
+        {"test.a": ("d1", "run-1"), "test.b": ("d1", "run-1")},
+        {"model.m": ("d1", "run-1")},
+    )
+    # The next run: a passed again on other inputs, b warned, c never passed, m failed.
+    builds.record_dbt_outcomes(
+        str(path),
+        "run-2",
+        passed={"test.a": "d2"},
+        built={},
+        others=["test.b", "test.c", "model.m"],
+    )
+    assert recorded() == ({"test.a": ("d2", "run-2")}, {})
+    builds.record_dbt_outcomes(str(path), "run-3", passed={}, built={"model.m": "d3"}, others=[])
+    assert recorded() == ({"test.a": ("d2", "run-2")}, {"model.m": ("d3", "run-3")})

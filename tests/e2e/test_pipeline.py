@@ -23,9 +23,9 @@ from connectors import builds
 from orchestration.assets.transform import dbt_target_dir
 from orchestration.dbt_selection import CI_ONLY_TESTS
 from orchestration.launch import LOCATION_NAME
-from orchestration.passed_tests import PASSED_IN_RUN, Lineage
 from orchestration.project import DBT_PROJECT_DIR, dbt_project
 from orchestration.resources import PipelineSettings, patched_environ
+from orchestration.same_inputs import BUILT_IN_RUN, PASSED_IN_RUN, Lineage
 from tests.e2e.harness import REPO, mart, pipeline_env, table_counts
 
 # One session-scoped run of the world (conftest.py): every test of it on one worker.
@@ -300,7 +300,9 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     # Nothing new was landed: the tests that passed in the first run on the raw tables they
     # have now (on the sources, the staging views and what is built from them alone) were
     # left out of the month's unpartitioned build; every other test ran again.
-    first_results, month_results = (_unpartitioned_tests(r.run_id) for r in (run["first"], latest))
+    first_results, month_results = (
+        _unpartitioned_nodes(r.run_id, "test.") for r in (run["first"], latest)
+    )
     lineage = Lineage(json.loads(Path(dbt_project.manifest_path).read_text()))
     left_out = {
         test
@@ -322,15 +324,36 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     assert {(e.passed, e.metadata[PASSED_IN_RUN].value) for e in carried.values()} == {
         (True, run["first"].run_id)
     }
+    # So were the models built in the first run from those raw tables alone (the staging
+    # views, the partner reports' tables, ...): left in place, their materializations name
+    # the run that built them, and every step after them ran.
+    first_models, month_models = (
+        _unpartitioned_nodes(r.run_id, "model.") for r in (run["first"], latest)
+    )
+    kept = first_models.keys() - month_models.keys()
+    assert {
+        "model.partnerpulse.stg_crm__accounts",
+        "model.partnerpulse.int_partner_reports_unioned",
+    } <= kept
+    assert all(lineage.raw_tables(model) is not None for model in kept)
+    metadata = [
+        r.event_log_entry.dagster_event.event_specific_data.materialization.metadata
+        for r in materialized
+    ]
+    built_in = {m["unique_id"].value: m[BUILT_IN_RUN].value for m in metadata if BUILT_IN_RUN in m}
+    assert built_in == dict.fromkeys(kept, run["first"].run_id)
     (dbt_line,) = [line for line in lines if line.startswith("partnerpulse_dbt_models ")]
+    assert f"({len(kept)} as built before from the same inputs)" in dbt_line, dbt_line
     assert f"{len(left_out)} passed before on the same inputs" in dbt_line, dbt_line
+    assert not any(line.endswith("skipped: a step it depends on built nothing") for line in lines)
 
 
-def _unpartitioned_tests(run_id: str) -> dict[str, str]:
-    """The dbt tests of a run's unpartitioned dbt step, with their status."""
+def _unpartitioned_nodes(run_id: str, kind: str) -> dict[str, str]:
+    """The dbt nodes of a `kind` (`test.`, `model.`) a run's unpartitioned dbt step ran,
+    with their status."""
     (log,) = [p for p in _dbt_logs(run_id) if p.parent.name.startswith("partnerpulse_dbt_")]
     results = json.loads((log.parent / "run_results.json").read_text())["results"]
-    return {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("test.")}
+    return {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith(kind)}
 
 
 def test_cli_refuses_a_month_that_is_not_a_partition() -> None:

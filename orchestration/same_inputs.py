@@ -1,31 +1,42 @@
-"""dbt tests a run leaves out: those that passed on exactly the inputs they have now.
+"""dbt nodes a run leaves out: the tests that passed, and the models built, on exactly the
+inputs they have now.
 
-The unpartitioned dbt step tests the landed tables and what is built on them in every run,
-and a day's sync changes a few of the raw tables: the tests on the others would check the
-rows they checked the day before (on the medium world's day in BENCHMARKS.md, 72 of the
-step's 138 tests, 3.2 s of its node time). A test's result is decided by its inputs alone
-when everything it reads, all the way up, is a raw table, a seed, or a view, table or
+The unpartitioned dbt step builds and tests the landed tables and what is built on them in
+every run, and a day's sync changes a few of the raw tables: the nodes fed only by the
+others would compute what they computed the day before (on the medium world's day in
+BENCHMARKS.md, 72 of the step's 138 tests and 7 models, the partner reports' among them,
+about 5 s of its node time). A node's result is decided by its inputs alone when
+everything it reads, all the way up, is a raw table, a seed, or a view, table or
 ephemeral model of the dbt project that reads neither the run (today, a run's months, the
 clock) nor a snapshot or an incremental model (whose rows are the history of earlier runs).
-Such a test that passed on the same inputs (the content of each raw table it reads, as
-`connectors.builds` digests it, the dbt project, the dbt vars and the engine) would pass
-again: the step leaves it out of `dbt build`, and its check's result is that pass again,
-naming the run it passed in (`PASSED_IN_RUN`). A test that warned or failed runs again in
-every run, so that each run reports its finding, and a run tagged
-`partnerpulse/rebuild=true` runs every test.
+
+- Such a test that passed on the same inputs (the content of each raw table it reads, as
+  `connectors.builds` digests it, the dbt project, the dbt vars and the engine) would pass
+  again: the step leaves it out of `dbt build`, and its check's result is that pass
+  again, naming the run it passed in (`PASSED_IN_RUN`). A test that warned or failed runs
+  again in every run, so that each run reports its finding.
+- Such a model (a view or a table) built from the same inputs, whose relation is still in
+  the warehouse, holds the rows a build would write again: the step leaves it out when
+  every test of the step on it is left out too (dbt leaves out the tests of a model it
+  leaves out), and its materialization says so, naming the run that built it
+  (`BUILT_IN_RUN`), so that the steps after it run as after a build.
+
+A run tagged `partnerpulse/rebuild=true` builds and runs everything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-# The metadata key of the result a left-out test keeps: the run it passed in.
+# The metadata keys of what a left-out node keeps: the run a test passed in, the run that
+# built a model.
 PASSED_IN_RUN = "passed_in_run"
+BUILT_IN_RUN = "built_in_run"
 # What in dbt's Jinja reads the run rather than the project: the environment (today and a
 # run's months come as environment variables: `PipelineSettings.dbt_environment`), the clock.
 READS_THE_RUN = re.compile(r"env_var\(|run_started_at|invocation_id|modules\.datetime")
@@ -34,6 +45,8 @@ READS_THE_RUN = re.compile(r"env_var\(|run_started_at|invocation_id|modules\.dat
 WHERE_NOT_WHAT = frozenset({"macro.partnerpulse.spark__raw_relation"})
 # Models whose rows follow from their inputs as they are now (not incremental ones).
 REBUILT_WHOLE = frozenset({"view", "table", "ephemeral"})
+# Those of them with a relation of their own in the warehouse, which a run can leave there.
+STORED = frozenset({"view", "table"})
 
 
 class Lineage:
@@ -109,11 +122,12 @@ class Lineage:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a `dbt build` leaves out, and what to record of the tests it runs."""
+    """What a `dbt build` leaves out, and what to record of the nodes it runs."""
 
     left_out: dict[str, str]  # test id -> the run it passed in, on the inputs it has now
-    exclude: list[str]  # their `--exclude` selectors
-    digests: dict[str, str]  # test id -> its inputs' digest, for the tests that have one
+    kept: dict[str, str]  # model id -> the run that built it from the inputs it has now
+    exclude: list[str]  # the `--exclude` selectors of both
+    digests: dict[str, str]  # test or model id -> its inputs' digest, for those that have one
 
 
 def plan(
@@ -121,39 +135,67 @@ def plan(
     contents: Mapping[str, str],
     project: str,
     passed: Mapping[str, tuple[str, str]],
+    built: Mapping[str, tuple[str, str]],
+    step: Collection[str],
 ) -> Plan:
-    """Leaves out the manifest's tests whose inputs (the raw tables' `contents` and
-    `project`) are those they `passed` on (test id -> the digest of those inputs and the
-    run, `connectors.builds.passed_tests`)."""
+    """Leaves out the `step`'s tests (ids) whose inputs (the raw tables' `contents` and
+    `project`) are those they `passed` on, and its models whose inputs are those they were
+    `built` from, when every one of the step's tests on them is left out too.
+
+    `passed` and `built` map a test or model id to the digest of those inputs and the run
+    (`connectors.builds.passed_tests` and `built_models`); `built` holds only models whose
+    relation is still in the warehouse."""
     lineage = Lineage(manifest)
+    nodes = manifest["nodes"]
     digests: dict[str, str] = {}
-    for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] == "test":
-            digest = lineage.digest(unique_id, contents, project)
-            if digest is not None:
-                digests[unique_id] = digest
+    tests_on: dict[str, list[str]] = {}  # model id -> the step's tests that read it
+    for unique_id, node in nodes.items():
+        kind = node["resource_type"]
+        if kind == "test" and unique_id in step:
+            for parent in node["depends_on"]["nodes"]:
+                tests_on.setdefault(parent, []).append(unique_id)
+        elif kind != "model" or node["config"].get("materialized") not in STORED:
+            continue  # nothing a build could leave out
+        digest = lineage.digest(unique_id, contents, project)
+        if digest is not None:
+            digests[unique_id] = digest
     left_out = {
         uid: passed[uid][1]
         for uid, digest in digests.items()
-        if uid in passed and passed[uid][0] == digest
+        if nodes[uid]["resource_type"] == "test" and uid in passed and passed[uid][0] == digest
     }
-    exclude = sorted("fqn:" + ".".join(manifest["nodes"][uid]["fqn"]) for uid in left_out)
-    return Plan(left_out, exclude, digests)
+    kept = {
+        uid: built[uid][1]
+        for uid, digest in digests.items()
+        if nodes[uid]["resource_type"] == "model"
+        and uid in step
+        and uid in built
+        and built[uid][0] == digest
+        and all(test in left_out for test in tests_on.get(uid, []))
+    }
+    exclude = sorted("fqn:" + ".".join(nodes[uid]["fqn"]) for uid in [*left_out, *kept])
+    return Plan(left_out, kept, exclude, digests)
 
 
 def outcomes(
     run_results: Mapping[str, Any], digests: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """From a `dbt build`'s run results: the digests of the tests that passed, and the ids of
-    those that did not (warned, failed, errored, or skipped after a failure upstream)."""
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """From a `dbt build`'s run results: the digests of the tests that passed and of the
+    models built, and the ids of the other tests and models it ran (warned, failed,
+    errored, skipped after a failure upstream, or with no digest to record)."""
     passed: dict[str, str] = {}
+    built: dict[str, str] = {}
     others: list[str] = []
     for result in run_results["results"]:
         unique_id = result["unique_id"]
-        if not unique_id.startswith("test."):
-            continue
-        if result["status"] == "pass" and unique_id in digests:
+        if unique_id.startswith("test.") and result["status"] == "pass" and unique_id in digests:
             passed[unique_id] = digests[unique_id]
-        else:
+        elif (
+            unique_id.startswith("model.")
+            and result["status"] == "success"
+            and unique_id in digests
+        ):
+            built[unique_id] = digests[unique_id]
+        elif unique_id.startswith(("test.", "model.")):
             others.append(unique_id)
-    return passed, others
+    return passed, built, others
