@@ -170,7 +170,7 @@ def _nodes_to_leave_out(
     if context.run.tags.get(REBUILD_TAG) == "true":
         passed, built = {}, {}
     project = json.dumps([dbt_project_digest(), settings.dbt_vars_json(), settings.settings.engine])
-    step = set(_model_ids(context.assets_def)) | _test_ids(context.assets_def, manifest)
+    step = set(_node_keys(context.assets_def)) | _test_ids(context.assets_def, manifest)
     plan = same_inputs.plan(manifest, contents, project, passed, built, step)
     nodes = manifest["nodes"]
     if plan.left_out:
@@ -193,8 +193,9 @@ def _some(names: list[str]) -> str:
     return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
-def _model_ids(assets: dg.AssetsDefinition) -> dict[str, dg.AssetKey]:
-    """dbt unique id -> asset key, of every model of the dbt assets."""
+def _node_keys(assets: dg.AssetsDefinition) -> dict[str, dg.AssetKey]:
+    """dbt unique id -> asset key, of every node the dbt assets materialize (models,
+    snapshots, seeds)."""
     return {spec.metadata[DAGSTER_DBT_UNIQUE_ID_METADATA_KEY]: spec.key for spec in assets.specs}
 
 
@@ -213,7 +214,7 @@ def _test_ids(assets: dg.AssetsDefinition, manifest: Mapping[str, Any]) -> set[s
 def _models_kept(context: dg.AssetExecutionContext, plan: same_inputs.Plan) -> list[dg.Output]:
     """A model the plan keeps is materialized as the stored relation it is, naming the run
     that built it: without it, Dagster would skip every step after it."""
-    keys = _model_ids(context.assets_def)
+    keys = _node_keys(context.assets_def)
     selected = context.selected_asset_keys
     return [
         dg.Output(
@@ -236,11 +237,11 @@ def _in_dependency_order(context: dg.AssetExecutionContext, events: list[Any]) -
     multi-asset (the models kept come among those dbt built), then its other events in
     dbt's order."""
     manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
-    models = {key: uid for uid, key in _model_ids(context.assets_def).items()}
-    graph = {uid: manifest["nodes"][uid]["depends_on"]["nodes"] for uid in models.values()}
+    unique_ids = {key: uid for uid, key in _node_keys(context.assets_def).items()}
+    graph = {uid: manifest["nodes"][uid]["depends_on"]["nodes"] for uid in unique_ids.values()}
     rank = {uid: i for i, uid in enumerate(graphlib.TopologicalSorter(graph).static_order())}
     outputs = [event for event in events if isinstance(event, dg.Output)]
-    outputs.sort(key=lambda output: rank[models[context.asset_key_for_output(output.output_name)]])
+    outputs.sort(key=lambda out: rank[unique_ids[context.asset_key_for_output(out.output_name)]])
     return outputs + [event for event in events if not isinstance(event, dg.Output)]
 
 
