@@ -110,8 +110,9 @@ class Lineage:
         return frozenset(tables)
 
     def digest(self, unique_id: str, contents: Mapping[str, str], project: str) -> str | None:
-        """The digest of what decides the test's result: `project` (the project, its vars,
-        the engine) and the content of each raw table it reads; None if not only those."""
+        """The digest of what decides the node's result (a test's outcome, a model's rows):
+        `project` (the project, its vars, the engine) and the content of each raw table it
+        reads; None if not only those."""
         tables = self.raw_tables(unique_id)
         if tables is None or not tables <= contents.keys():
             return None
