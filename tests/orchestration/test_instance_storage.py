@@ -237,3 +237,21 @@ def test_more_runs_than_engines_kept_are_all_read_back_and_wipe_leaves_it_usable
     storage.store_event(message("run-after-wipe", "again"))
     assert len(storage.get_records_for_run("run-after-wipe").records) == 1
     storage.dispose()
+
+
+def test_the_check_table_is_looked_for_until_it_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = KeptEnginesSqliteEventLogStorage(str(tmp_path))
+    assert storage.supports_asset_checks  # Dagster's own schema has it
+    looked: list[str] = []
+    answers = iter([False, True])
+
+    def has_table(name: str) -> bool:
+        looked.append(name)
+        return next(answers)
+
+    fresh = KeptEnginesSqliteEventLogStorage(str(tmp_path / "another"))
+    monkeypatch.setattr(fresh, "has_table", has_table)
+    assert [fresh.supports_asset_checks for _ in range(4)] == [False, True, True, True]
+    assert looked == ["asset_check_executions", "asset_check_executions"]
