@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
@@ -157,13 +158,18 @@ def _model_relations(context: dg.AssetExecutionContext, engine: str) -> list[tup
     the manifest dagster-dbt loaded for the step's assets."""
     manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     return [
-        (node["schema"], node.get("alias") or node["name"])
+        relation(node)
         for node in manifest["nodes"].values()
         if node["resource_type"] in ("model", "snapshot")
         and node["config"].get("enabled", True)
         and node["config"].get("materialized") != "ephemeral"
         and (engine == "duckdb" or node["schema"] in COPIED_SCHEMAS)
     ]
+
+
+def relation(node: Mapping[str, Any]) -> tuple[str, str]:
+    """(schema, name) of the table or view a manifest node builds in the warehouse."""
+    return node["schema"], node.get("alias") or node["name"]
 
 
 def record_if_complete(context: dg.AssetExecutionContext, settings: PipelineSettings) -> None:

@@ -58,7 +58,7 @@ from orchestration.checks.gx_context import import_in_background
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project, dbt_target_dir
-from orchestration.reruns import REBUILD_TAG, dbt_project_digest, unchanged_since
+from orchestration.reruns import REBUILD_TAG, dbt_project_digest, relation, unchanged_since
 from orchestration.resources import PipelineSettings
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -142,11 +142,7 @@ def _warehouse_state(
     with settings.read_warehouse() as con:
         built = builds.built_models(con) if settings.settings.engine == "duckdb" else {}
         nodes = manifest["nodes"]
-        relations = {
-            uid: (nodes[uid]["schema"], nodes[uid].get("alias") or nodes[uid]["name"])
-            for uid in built
-            if uid in nodes
-        }
+        relations = {uid: relation(nodes[uid]) for uid in built if uid in nodes}
         missing = set(builds.missing_relations(con, relations.values()))
         built = {
             uid: made
