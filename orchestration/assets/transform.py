@@ -54,7 +54,7 @@ from connectors import builds, spark
 from connectors.spark_models import copy_models
 from orchestration import same_inputs
 from orchestration.assets.dbt_translator import TRANSLATOR
-from orchestration.checks.gx_context import import_in_background
+from orchestration.checks.gx_context import importing_in_background
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
 from orchestration.partitions import dbt_month_vars, monthly_partitions
 from orchestration.project import dbt_project, dbt_target_dir
@@ -94,8 +94,8 @@ def _build(
         args += ["--exclude", " ".join(plan.exclude)]
     events: list[Any] = []
     failure: Exception | None = None
-    import_in_background()  # the checks after this step need it; dbt leaves a core idle
-    with settings.dbt_environment(**month_vars):
+    # The checks after this step need Great Expectations; dbt leaves a core idle.
+    with importing_in_background(), settings.dbt_environment(**month_vars):
         invocation = dbt.cli(args, context=context)
         try:
             events.extend(invocation.stream())

@@ -7,7 +7,7 @@ validation results and the Data Docs site are the warehouse's own, in `gx/` besi
 
 Plain Python, without Dagster: `gx.py` turns what this module returns into asset checks.
 Great Expectations takes seconds to import, so it is imported inside the functions only,
-or ahead of time by `import_in_background`.
+or ahead of time by `importing_in_background`.
 """
 
 import contextlib
@@ -15,7 +15,7 @@ import importlib
 import json
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -45,15 +45,18 @@ def data_docs_dir() -> Path:
     return warehouse_gx_dir() / "data_docs"
 
 
-def import_in_background() -> threading.Thread:
-    """Starts importing Great Expectations in a thread (returned), for a step that is about
-    to wait on a subprocess.
+@contextlib.contextmanager
+def importing_in_background() -> Iterator[None]:
+    """Imports Great Expectations in a thread while the block runs (a step waiting on a
+    subprocess), and waits for the import to end when the block does.
 
-    The dbt steps call it: while dbt runs, the run's own process only reads dbt's output,
+    The dbt steps use it: while dbt runs, the run's own process only reads dbt's output,
     so the 3-5 s import (GX, and scipy and pyspark with it) takes a core that would idle,
-    and the checks after dbt find it done. Python's import lock makes a check that starts
-    sooner wait for the same import rather than start a second one. A failed import is
-    left to the check, which imports again and reports the error as its own.
+    and the checks after dbt find it done. The wait matters when dbt ends first: the step
+    then stores its events, and storing them during the import is not safe (an experiment
+    that stored them while dbt ran failed once on a module the import had half loaded,
+    `sqlalchemy.orm.exc`: "partially initialized module"). A failed import is left to the
+    check, which imports again and reports the error as its own.
     """
 
     def load() -> None:
@@ -62,7 +65,10 @@ def import_in_background() -> threading.Thread:
 
     thread = threading.Thread(target=load, name="import great_expectations", daemon=True)
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def _file_context() -> Any:
