@@ -9,10 +9,12 @@ a thousand events; what each costs either way is in BENCHMARKS.md ("Dagster's ev
 and docs/operations.md.
 
 This storage keeps one engine per database file, so SQLAlchemy's compiled statements are
-reused, and keeps the index file's connection open between writes. Run files are still
-closed after each write: closing the last connection folds SQLite's write-ahead log back
-into the run's file, and that change to the file is what tells `dagster dev`'s run view
-that a new event is there (Dagster watches the file, not its log).
+reused, and keeps each file's connection open between writes. A run file's connection
+folds SQLite's write-ahead log back into the file at every commit (`wal_autocheckpoint`
+of one page, where SQLite's default waits for 1,000): that change to the file is what
+tells `dagster dev`'s run view that a new event is there (Dagster watches the file, not
+its log). Closing the connection after each write, as Dagster does, did the same at the
+cost of opening the file again for the next event.
 
 Dagster hands some events over as a batch: the events a new run plans (one per asset,
 partition and check it will materialize or evaluate: 912 for the demo world's whole
@@ -34,7 +36,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -121,8 +123,9 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
                 # a second connection while the first is open.
                 self._initdb(self._new_engine(shard, sa.pool.NullPool))
                 self._initialized_dbs.add(shard)
-            pool = sa.pool.StaticPool if shard == INDEX_SHARD_NAME else sa.pool.NullPool
-            engine = self._new_engine(shard, pool)
+            engine = self._new_engine(shard, sa.pool.StaticPool)
+            if shard != INDEX_SHARD_NAME:
+                sa.event.listen(engine, "connect", _checkpoint_every_commit)
         self._engines[shard] = engine
         while len(self._engines) > ENGINES_KEPT:
             self._engines.popitem(last=False)[1].dispose()
@@ -132,7 +135,7 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
         return sa.create_engine(
             self.conn_string_for_shard(shard),
             poolclass=pool,
-            # The index's one connection is used by whichever thread holds `_db_lock`.
+            # A file's one connection is used by whichever thread holds `_db_lock`.
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
         )
 
@@ -149,6 +152,13 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
         with self._db_lock:
             self._dispose_engines()
+
+
+def _checkpoint_every_commit(dbapi_connection: Any, _record: Any) -> None:
+    """A run file's connection: each commit is folded from the write-ahead log into the
+    file at once, which is the change `dagster dev`'s run view watches for (SQLite's
+    default waits for 1,000 pages)."""
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=1")
 
 
 class KeptEnginesSqliteStorage(DagsterSqliteStorage):
