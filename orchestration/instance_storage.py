@@ -64,7 +64,7 @@ EVENT_BATCH_SIZE = 1000
 
 
 class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
-    """`SqliteEventLogStorage` that keeps an engine per database file and the index open."""
+    """`SqliteEventLogStorage` that keeps an engine and a connection per database file."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         # Used under Dagster's `_db_lock` only, which it holds while a connection is in use;
