@@ -224,8 +224,8 @@ class Settings:
     # DuckDB's memory limit while dbt builds (profiles.yml). Two models build at a time and
     # some operators cannot spill: at 2,000 partners x 60 months, 1GB failed two nodes.
     dbt_memory_limit: str = "1536MB"
-    # How many dbt invocations' folders (run results, compiled SQL, dbt's debug log; about
-    # 8 MB each, two a run) stay in the dbt target folder for debugging; older ones go.
+    # How many dbt invocations' folders (compiled SQL, parse state, dbt's debug log; about
+    # 6 MB each, two a run) stay in the dbt target folder for debugging; older ones go.
     dbt_keep_invocations: int = 20
     # What dbt builds the models on (docs/scaling.md): "duckdb", in the warehouse file, or
     # "spark": a Spark session of `spark_master` (local[N] or a cluster's master URL) with

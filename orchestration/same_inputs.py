@@ -180,23 +180,19 @@ def plan(
 
 
 def outcomes(
-    run_results: Mapping[str, Any], digests: Mapping[str, str]
+    statuses: Mapping[str, str], digests: Mapping[str, str]
 ) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """From a `dbt build`'s run results: the digests of the tests that passed and of the
-    models built, and the ids of the other tests and models it ran (warned, failed,
-    errored, skipped after a failure upstream, or with no digest to record)."""
+    """From the status of each node a `dbt build` finished (unique id -> dbt's status): the
+    digests of the tests that passed and of the models built, and the ids of the other
+    tests and models it ran (warned, failed, errored, skipped after a failure upstream, or
+    with no digest to record)."""
     passed: dict[str, str] = {}
     built: dict[str, str] = {}
     others: list[str] = []
-    for result in run_results["results"]:
-        unique_id = result["unique_id"]
-        if unique_id.startswith("test.") and result["status"] == "pass" and unique_id in digests:
+    for unique_id, status in statuses.items():
+        if unique_id.startswith("test.") and status == "pass" and unique_id in digests:
             passed[unique_id] = digests[unique_id]
-        elif (
-            unique_id.startswith("model.")
-            and result["status"] == "success"
-            and unique_id in digests
-        ):
+        elif unique_id.startswith("model.") and status == "success" and unique_id in digests:
             built[unique_id] = digests[unique_id]
         elif unique_id.startswith(("test.", "model.")):
             others.append(unique_id)

@@ -43,7 +43,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource, build_dbt_asset_selection, dbt_assets
+from dagster_dbt import DbtCliInvocation, DbtCliResource, build_dbt_asset_selection, dbt_assets
 from dagster_dbt.asset_utils import (
     DAGSTER_DBT_UNIQUE_ID_METADATA_KEY,
     get_asset_check_key_for_test,
@@ -74,6 +74,10 @@ def _build(
     """`dbt build` of the step's selection, but for the tests and models the `plan` leaves
     out (what it runs is recorded); each materialization gets `dagster/row_count`.
 
+    dbt writes no artifacts but its parse state (`--no-write-json`): it would write its
+    manifest twice, its graph and its run results, 0.7-1 s of each invocation. What the
+    step records of each node is what dbt logs as it finishes it (`_stream`).
+
     Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
     the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
     Spark, the marts and check frames built are first copied into the warehouse file, where
@@ -83,6 +87,7 @@ def _build(
     # run they would spend time on nothing new (and take in a partition's month vars).
     args = [
         "build",
+        "--no-write-json",
         "--exclude-resource-type",
         "unit_test",
         "--vars",
@@ -93,18 +98,19 @@ def _build(
     if plan and plan.exclude:
         args += ["--exclude", " ".join(plan.exclude)]
     events: list[Any] = []
+    statuses: dict[str, str] = {}
     failure: Exception | None = None
     # The checks after this step need Great Expectations; dbt leaves a core idle.
     with importing_in_background(), settings.dbt_environment(**month_vars):
         invocation = dbt.cli(args, context=context)
         try:
-            events.extend(invocation.stream())
+            events.extend(_stream(invocation, statuses))
         except Exception as exc:  # emit what was built, then fail the step
             failure = exc
     if failure is None:
         _keep_parse_state(invocation.target_path)
     if plan is not None:
-        _record_outcomes(context, settings, invocation.target_path, plan)
+        _record_outcomes(context, settings, statuses, plan)
     _prune_invocations(settings.settings.dbt_keep_invocations, invocation.target_path)
     if plan is not None and plan.kept:
         events = _in_dependency_order(context, [*events, *_models_kept(context, plan)])
@@ -266,19 +272,40 @@ def _results_of_tests_left_out(
             )
 
 
+# The events dbt logs as it finishes a node, with the node's status: its result, or its
+# skipping after a failure upstream (what dbt's run_results.json lists).
+NODE_FINISHED = frozenset(
+    {"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult", "SkippingDetails"}
+)
+
+
+def _stream(invocation: DbtCliInvocation, statuses: dict[str, str]) -> Iterator[Any]:
+    """The invocation's Dagster events, as its `stream()` yields them, noting in `statuses`
+    the status of each node dbt finished (unique id -> `success`, `pass`, `fail`, ...)."""
+    for event in invocation.stream_raw_events():
+        info = event.raw_event["data"].get("node_info") or {}
+        if event.raw_event["info"]["name"] in NODE_FINISHED and info.get("unique_id"):
+            statuses[info["unique_id"]] = info["node_status"]
+        yield from event.to_default_asset_events(
+            manifest=invocation.manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=invocation.context,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        )
+
+
 def _record_outcomes(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
-    invocation_target: Path,
+    statuses: Mapping[str, str],
     plan: same_inputs.Plan,
 ) -> None:
     """Records which of the invocation's tests passed and models were built, and on what
     inputs."""
-    try:
-        results = json.loads((invocation_target / "run_results.json").read_text())
-    except FileNotFoundError:  # dbt stopped before running anything
+    if not statuses:  # dbt stopped before running anything
         return
-    passed, built, others = same_inputs.outcomes(results, plan.digests)
+    passed, built, others = same_inputs.outcomes(statuses, plan.digests)
     builds.record_dbt_outcomes(
         str(settings.warehouse_path), context.run.run_id, passed=passed, built=built, others=others
     )
@@ -307,8 +334,8 @@ def _prune_invocations(keep: int, current: Path) -> None:
     `current`.
 
     dagster-dbt gives each invocation a folder of its own there (`<step>-<run>-<id>`, about
-    8 MB: manifest, run results, compiled SQL, dbt's debug log) and leaves it, so two a run
-    grew the folder by gigabytes a year. The newest stay for whoever looks into a run's dbt.
+    6 MB: compiled SQL, parse state, dbt's debug log) and leaves it, so two a run grew the
+    folder by gigabytes a year. The newest stay for whoever looks into a run's dbt.
     """
     others = [
         folder

@@ -395,7 +395,7 @@ def test_a_dbt_step_keeps_the_newest_invocation_folders_and_removes_the_older_on
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [currencies]
     kept = {f for f in target.iterdir() if INVOCATION_FOLDER.fullmatch(f.name)}
     (own,) = [f for f in kept if f"-{result.run_id[:7]}-" in f.name]
-    assert (own / "run_results.json").exists()
+    assert (own / "dbt.log").exists()
     assert kept == {own, *newer[-2:]}  # the run's own and the two newest before it
     assert all(folder.exists() for folder in others)  # not dagster-dbt's: left alone
     assert (target / "manifest.json").exists() and (target / "partial_parse.msgpack").exists()

@@ -170,22 +170,20 @@ def test_a_model_is_kept_once_built_from_the_inputs_it_has_now_with_its_tests_le
 def test_only_the_tests_that_passed_and_the_models_built_are_recorded() -> None:
     digests = {f"test.p.{name}": f"d-{name}" for name in ("ok", "warned", "failed", "errored")}
     digests |= {"model.p.stg": "d-stg", "model.p.broken": "d-broken"}
-    results = {
-        "results": [
-            {"unique_id": "model.p.stg", "status": "success"},
-            {"unique_id": "model.p.broken", "status": "error"},
-            {"unique_id": "model.p.after_it", "status": "skipped"},
-            {"unique_id": "model.p.mart", "status": "success"},  # no digest: reads today
-            {"unique_id": "snapshot.p.tiers", "status": "success"},
-            {"unique_id": "test.p.ok", "status": "pass"},
-            {"unique_id": "test.p.warned", "status": "warn"},
-            {"unique_id": "test.p.failed", "status": "fail"},
-            {"unique_id": "test.p.errored", "status": "error"},
-            {"unique_id": "test.p.after_a_failure", "status": "skipped"},
-            {"unique_id": "test.p.today", "status": "pass"},  # no digest: reads today
-        ]
+    statuses = {
+        "model.p.stg": "success",
+        "model.p.broken": "error",
+        "model.p.after_it": "skipped",
+        "model.p.mart": "success",  # no digest: reads today
+        "snapshot.p.tiers": "success",
+        "test.p.ok": "pass",
+        "test.p.warned": "warn",
+        "test.p.failed": "fail",
+        "test.p.errored": "error",
+        "test.p.after_a_failure": "skipped",
+        "test.p.today": "pass",  # no digest: reads today
     }
-    passed, built, others = outcomes(results, digests)
+    passed, built, others = outcomes(statuses, digests)
     assert passed == {"test.p.ok": "d-ok"}
     assert built == {"model.p.stg": "d-stg"}
     assert set(others) == {
