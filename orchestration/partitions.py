@@ -116,6 +116,12 @@ def _backfill_window(context: dg.AssetExecutionContext) -> tuple[str, str] | Non
     return (min(keys), max(keys)) if keys else None
 
 
+def is_partitioned(tags: Mapping[str, str]) -> bool:
+    """Whether a run has a month partition or a range of them (a whole-history run has every
+    month's): what the month-partitioned assets need."""
+    return bool(tags.get(PARTITION_TAG) or (tags.get(RANGE_START_TAG) and tags.get(RANGE_END_TAG)))
+
+
 def _month_window(tags: Mapping[str, str]) -> tuple[str, str] | None:
     """The first and last partition of a run (one month, or a range), None for a
     whole-history run and a run without partitions."""

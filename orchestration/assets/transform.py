@@ -37,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from dagster_dbt.asset_utils import (
 from connectors import builds, spark
 from connectors.spark_models import copy_models
 from orchestration import same_inputs
+from orchestration.assets import dbt_handover
 from orchestration.assets.dbt_translator import TRANSLATOR
 from orchestration.checks.gx_context import importing_in_background
 from orchestration.dbt_selection import CI_ONLY_TESTS, MONTH_GRAINED_SELECT, PARTITIONED_SELECT
@@ -70,18 +72,15 @@ def _build(
     settings: PipelineSettings,
     month_vars: Mapping[str, str],
     plan: same_inputs.Plan | None = None,
+    monthly_nodes: frozenset[str] = frozenset(),
 ) -> Iterator[Any]:
     """`dbt build` of the step's selection, but for the tests and models the `plan` leaves
-    out (what it runs is recorded); each materialization gets `dagster/row_count`.
+    out (what it runs is recorded); with `monthly_nodes`, the monthly step's models and tests
+    too, whose results it hands over to that step (dbt_handover.py).
 
     dbt writes no artifacts but its parse state (`--no-write-json`): it would write its
     manifest twice, its graph and its run results, 0.7-1 s of each invocation. What the
-    step records of each node is what dbt logs as it finishes it (`_stream`).
-
-    Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
-    the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
-    Spark, the marts and check frames built are first copied into the warehouse file, where
-    the checks and publication read them (connectors/spark_models.py); only they are counted.
+    step records of each node is what dbt logs as it finishes it (`dbt_handover.stream`).
     """
     # dbt unit tests check SQL on fixed inputs: CI runs them (tests/dbt), and in a pipeline
     # run they would spend time on nothing new (and take in a partition's month vars).
@@ -99,19 +98,67 @@ def _build(
         args += ["--exclude", " ".join(plan.exclude)]
     events: list[Any] = []
     statuses: dict[str, str] = {}
+    handover: list[Mapping[str, Any]] = []
     failure: Exception | None = None
     # The checks after this step need Great Expectations; dbt leaves a core idle.
     with importing_in_background(), settings.dbt_environment(**month_vars):
-        invocation = dbt.cli(args, context=context)
+        invocation = _invoke(context, dbt, args, monthly_nodes)
         try:
-            events.extend(_stream(invocation, statuses))
+            stream = dbt_handover.stream(context, invocation, statuses, monthly_nodes, handover)
+            events.extend(stream)
+            failure = invocation.get_error()
         except Exception as exc:  # emit what was built, then fail the step
             failure = exc
+    if monthly_nodes:
+        dbt_handover.save(invocation.target_path, context.run.run_id, handover)
+        if failure is not None and not dbt_handover.failed_on(statuses, monthly_nodes, own=True):
+            context.log.info("dbt failed on the monthly step's nodes alone: that step fails")
+            failure = None
     if failure is None:
         _keep_parse_state(invocation.target_path)
     if plan is not None:
-        _record_outcomes(context, settings, statuses, plan)
+        own = {uid: status for uid, status in statuses.items() if uid not in monthly_nodes}
+        _record_outcomes(context, settings, own, plan)
     _prune_invocations(settings.settings.dbt_keep_invocations, invocation.target_path)
+    yield from _emit(context, settings, events, plan, failure)
+
+
+def _invoke(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    args: list[str],
+    monthly_nodes: frozenset[str],
+) -> DbtCliInvocation:
+    """dbt started on the step's selection, which dagster-dbt makes from the step's assets;
+    with `monthly_nodes` (the whole of both steps), on every node but the CI-only tests."""
+    if not monthly_nodes:
+        return dbt.cli(args, context=context, raise_on_error=False)
+    name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    return dbt.cli(
+        [*args, "--select", "fqn:*", "--exclude", CI_ONLY_TESTS],
+        manifest=manifest,
+        dagster_dbt_translator=TRANSLATOR,
+        target_path=dbt_target_dir() / name,
+        raise_on_error=False,
+    )
+
+
+def _emit(
+    context: dg.AssetExecutionContext,
+    settings: PipelineSettings,
+    events: list[Any],
+    plan: same_inputs.Plan | None,
+    failure: Exception | None,
+) -> Iterator[Any]:
+    """The step's events from dbt, each materialization with `dagster/row_count`, then the
+    `plan`'s, then its `failure` if any.
+
+    Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
+    the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
+    Spark, the marts and check frames built are first copied into the warehouse file, where
+    the checks and publication read them (connectors/spark_models.py); only they are counted.
+    """
     if plan is not None and plan.kept:
         events = _in_dependency_order(context, [*events, *_models_kept(context, plan)])
     outputs = [e for e in events if isinstance(e, dg.Output)]
@@ -272,29 +319,6 @@ def _results_of_tests_left_out(
             )
 
 
-# The events dbt logs as it finishes a node, with the node's status: its result, or its
-# skipping after a failure upstream (what dbt's run_results.json lists).
-NODE_FINISHED = frozenset(
-    {"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult", "SkippingDetails"}
-)
-
-
-def _stream(invocation: DbtCliInvocation, statuses: dict[str, str]) -> Iterator[Any]:
-    """The invocation's Dagster events, as its `stream()` yields them, noting in `statuses`
-    the status of each node dbt finished (unique id -> `success`, `pass`, `fail`, ...)."""
-    for event in invocation.stream_raw_events():
-        info = event.raw_event["data"].get("node_info") or {}
-        if event.raw_event["info"]["name"] in NODE_FINISHED and info.get("unique_id"):
-            statuses[info["unique_id"]] = info["node_status"]
-        yield from event.to_default_asset_events(
-            manifest=invocation.manifest,
-            dagster_dbt_translator=invocation.dagster_dbt_translator,
-            context=invocation.context,
-            target_path=invocation.target_path,
-            project=invocation.project,
-        )
-
-
 def _record_outcomes(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
@@ -393,7 +417,19 @@ def partnerpulse_dbt_models(
         )
         return
     plan = _nodes_to_leave_out(context, settings, manifest, contents, passed, built)
-    yield from _build(context, dbt, settings, dbt_month_vars(context), plan)
+    monthly = _monthly_nodes_to_build(context, manifest)
+    yield from _build(context, dbt, settings, dbt_month_vars(context), plan, monthly)
+
+
+def _monthly_nodes_to_build(
+    context: dg.AssetExecutionContext, manifest: Mapping[str, Any]
+) -> frozenset[str]:
+    """The monthly step's models and tests when this run executes both dbt steps whole, so
+    that this step's `dbt build` builds them too (dbt_handover.py); else none."""
+    monthly = partnerpulse_monthly_dbt_models
+    if not dbt_handover.runs_whole(context, partnerpulse_dbt_models, monthly):
+        return frozenset()
+    return frozenset(_node_keys(monthly)) | _test_ids(monthly, manifest)
 
 
 @dbt_assets(
@@ -411,7 +447,10 @@ def partnerpulse_monthly_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings
 ) -> Iterator[Any]:
     """Builds and tests the partner-month marts (facts, reconciliations, scorecards) for the
-    run's month or range of months; each month is a partition."""
+    run's month or range of months; each month is a partition. In a run of every dbt model
+    (what `partnerpulse run` and the schedules start), the unpartitioned step's dbt
+    invocation has built and tested them already, so that dbt starts once a run: this step
+    then reports what dbt did, and fails if dbt failed on any of them (dbt_handover.py)."""
     if not (context.has_partition_key or context.has_partition_key_range):
         # Dagster would fail later, at the first model with a partitioned parent.
         raise dg.Failure(
@@ -419,7 +458,18 @@ def partnerpulse_monthly_dbt_models(
             "launch the run with a partition (or the tags of "
             "orchestration.partitions.whole_history_tags() for every month)"
         )
-    yield from _build(context, dbt, settings, dbt_month_vars(context))
+    handover = dbt_handover.load(context.run.run_id)
+    if handover is None:
+        yield from _build(context, dbt, settings, dbt_month_vars(context))
+        return
+    folder, raw_events = handover
+    events, statuses, errors = dbt_handover.replay(context, raw_events)
+    context.log.info(
+        f"dbt built and tested this step's {len(statuses)} models and tests in the "
+        f"unpartitioned step's invocation ({folder.name}), with the same months"
+    )
+    failure = dbt_handover.failure(folder, statuses, errors)
+    yield from _emit(context, settings, events, None, failure)
 
 
 dbt_model_assets = [partnerpulse_dbt_models, partnerpulse_monthly_dbt_models]

@@ -18,9 +18,10 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY
 
 from connectors import builds
-from orchestration.assets.transform import dbt_target_dir
+from orchestration.assets.transform import dbt_target_dir, partnerpulse_monthly_dbt_models
 from orchestration.dbt_selection import CI_ONLY_TESTS
 from orchestration.launch import LOCATION_NAME
 from orchestration.project import DBT_PROJECT_DIR, dbt_project
@@ -201,13 +202,30 @@ def test_a_rerun_with_nothing_changed_builds_nothing_again(run: dict) -> None:
     assert materialized == {"crm", "erp", "portal"}  # the syncs always run; nothing else
 
 
-def test_dbt_reuses_its_parse_state_from_one_invocation_to_the_next(run: dict) -> None:
-    first = _dbt_logs(run["first"].run_id)
-    assert len(first) == 2
-    # The first invocation ever may parse in full (the state from `make install` was made
-    # in another environment); the next one, with the same vars, does not.
-    reparsed = [log for log in first if "Unable to do partial parsing" in log.read_text()]
-    assert reparsed in ([], [min(first, key=lambda p: p.stat().st_mtime)]), reparsed
+def test_a_complete_run_starts_dbt_once_and_each_dbt_step_reports_its_own_nodes(
+    run: dict,
+) -> None:
+    """The unpartitioned step's `dbt build` built the monthly step's models and tests too
+    (orchestration/assets/dbt_handover.py); the monthly step materialized them and gave
+    their checks' results, and the unpartitioned step none of them."""
+    (log,) = _dbt_logs(run["first"].run_id)
+    assert log.parent.name.startswith("partnerpulse_dbt_models-")
+    events = run["first"].all_events
+    monthly = _dbt_nodes(events, "partnerpulse_monthly_dbt_models")
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    models = {
+        spec.metadata[DAGSTER_DBT_UNIQUE_ID_METADATA_KEY]
+        for spec in partnerpulse_monthly_dbt_models.specs
+    }
+    tests = {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test" and set(node["depends_on"]["nodes"]) & models
+    }
+    assert models <= monthly.keys() <= models | tests
+    assert {uid for uid in monthly if uid.startswith("test.")}
+    assert set(monthly.values()) <= {"success", "pass", "warn"}
+    assert monthly.keys().isdisjoint(_dbt_nodes(events, "partnerpulse_dbt_models"))
 
 
 def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
@@ -268,7 +286,7 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     # dbt's progress inside its steps: each invocation's last quarter, all nodes done.
     done = [re.fullmatch(r"    dbt: (\d+) of (\d+) nodes done", line) for line in lines]
     finished = [m for m in done if m and m[1] == m[2]]
-    assert len(finished) == 2, lines
+    assert len(finished) == 1, lines  # one invocation for both dbt steps
     assert any(re.match(r"serving__marts +[\d.]+ s  \d+ marts published$", x) for x in lines)
     assert any(
         re.fullmatch(
@@ -288,7 +306,7 @@ def test_a_month_run_refreshes_that_partition_alone_and_changes_nothing_else(
     # The month reaches dbt through the environment, not as a var: dbt parses the whole
     # project again whenever its vars change (about 6 s).
     invocations = [log for r in (run["first"].run_id, latest.run_id) for log in _dbt_logs(r)]
-    assert len(invocations) == 4  # two dbt steps in each run
+    assert len(invocations) == 2  # one for both dbt steps in each run
     dbt_vars = {_dbt_vars(log) for log in invocations}
     assert len(dbt_vars) == 1, dbt_vars
     # Nothing new was landed: the tests that passed in the first run on the raw tables they

@@ -362,6 +362,57 @@ def test_a_spent_api_share_stops_the_crm_step_without_retries_and_the_next_run_r
     assert after == before
 
 
+def test_one_dbt_invocation_builds_both_dbt_steps_and_a_failed_monthly_model_fails_its_own_step(
+    pipeline: Pipeline,
+) -> None:
+    """dbt starts once a run; a monthly model that errors in that invocation fails the
+    monthly step, with dbt's error, and not the unpartitioned step that ran dbt."""
+    table = "marts.rpt_partner_invoice_reconciliation"
+    con = duckdb.connect(str(pipeline.warehouse))
+    try:
+        # The same table, but refusing rows of the last month it has: the month the run
+        # replaces.
+        con.execute(f"create table marts.invoices_kept as select * from {table}")
+        ((month,),) = con.sql("select max(month_start) from marts.invoices_kept").fetchall()
+        columns = ", ".join(
+            f'"{name}" {kind}' for name, kind, *_ in con.sql(f"describe {table}").fetchall()
+        )
+        con.execute(f"drop table {table}")
+        before = f"month_start < date '{month}'"
+        con.execute(f"create table {table} ({columns}, check ({before}))")
+        con.execute(f"insert into {table} select * from marts.invoices_kept where {before}")
+    finally:
+        con.close()
+    try:
+        result = pipeline.run("daily_refresh", dg.RunRequest(partition_key=f"{month:%Y-%m-%d}"))
+    finally:
+        con = duckdb.connect(str(pipeline.warehouse))
+        try:
+            con.execute(f"create or replace table {table} as select * from marts.invoices_kept")
+            con.execute("drop table marts.invoices_kept")
+        finally:
+            con.close()
+
+    assert not result.success
+    (invocation,) = dbt_target_dir().glob(f"*-{result.run_id[:7]}-*/dbt.log")
+    assert invocation.parent.name.startswith("partnerpulse_dbt_models-")
+    failed = {e.step_key for e in result.all_events if e.is_step_failure}
+    assert failed == {"partnerpulse_monthly_dbt_models"}
+    assert "partnerpulse_dbt_models" in {e.step_key for e in result.all_events if e.is_step_success}
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    assert "model.partnerpulse.rpt_partner_invoice_reconciliation" in data.description
+    assert "CHECK constraint failed" in data.description  # dbt's own error
+    assert Path(data.metadata["dbt debug log"].value) == invocation
+    # What dbt built of the step before and beside the failure is materialized by the step.
+    monthly = {
+        e.asset_key.path[-1]
+        for e in result.get_asset_materialization_events()
+        if e.step_key == "partnerpulse_monthly_dbt_models"
+    }
+    assert "fct_partner_months" in monthly and "rpt_partner_invoice_reconciliation" not in monthly
+
+
 def test_a_dbt_step_keeps_the_newest_invocation_folders_and_removes_the_older_ones(
     pipeline: Pipeline,
 ) -> None:
@@ -374,15 +425,16 @@ def test_a_dbt_step_keeps_the_newest_invocation_folders_and_removes_the_older_on
         target / "partnerpulse_monthly_dbt_models-0a1b2c3-7f6e5d4",
     ]
     others = [target / "partnerpulse_dbt_models-by-hand", target / "notes"]
-    for folder in old + others:
+    recent = target / "partnerpulse_dbt_models-1a2b3c4-5d6e7f8"  # besides the pipeline's run
+    for folder in [*old, *others, recent]:
         folder.mkdir()
         (folder / "dbt.log").write_text("kept or not")
-        os.utime(folder, (hour_ago, hour_ago))
+        os.utime(folder, (hour_ago, hour_ago) if folder != recent else None)
     newer = sorted(
         (f for f in target.iterdir() if INVOCATION_FOLDER.fullmatch(f.name) and f not in old),
         key=lambda f: f.stat().st_mtime,
     )
-    assert len(newer) >= 2  # at least the two of the pipeline's first run
+    assert len(newer) >= 2
 
     # One view of the step's selection: a dbt invocation like any other, in seconds.
     currencies = dg.AssetKey(["staging", "stg_erp__currencies"])
@@ -398,4 +450,7 @@ def test_a_dbt_step_keeps_the_newest_invocation_folders_and_removes_the_older_on
     assert (own / "dbt.log").exists()
     assert kept == {own, *newer[-2:]}  # the run's own and the two newest before it
     assert all(folder.exists() for folder in others)  # not dagster-dbt's: left alone
-    assert (target / "manifest.json").exists() and (target / "partial_parse.msgpack").exists()
+    assert (target / "manifest.json").exists()
+    # The parse state the next invocation starts from is the step's own (a full parse else).
+    state = "partial_parse.msgpack"
+    assert (target / state).read_bytes() == (own / state).read_bytes()
