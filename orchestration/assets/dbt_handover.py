@@ -85,9 +85,11 @@ def stream(
         )
 
 
-def failed_on(statuses: Mapping[str, str], nodes: frozenset[str], *, own: bool) -> bool:
-    """Whether dbt failed on any node of the step's own (`own`) or of `nodes`."""
-    return any(status in FAILED and (uid in nodes) != own for uid, status in statuses.items())
+def failed_only_on(statuses: Mapping[str, str], nodes: frozenset[str]) -> bool:
+    """Whether dbt failed on some node, and on nodes of `nodes` alone: not when it failed
+    before running any (a compile error, say), which fails the step that started it."""
+    failed = {uid for uid, status in statuses.items() if status in FAILED}
+    return bool(failed) and failed <= nodes
 
 
 def save(target_path: Path, run_id: str, raw_events: list[Mapping[str, Any]]) -> None:

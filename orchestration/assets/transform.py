@@ -29,7 +29,8 @@ partitioned (30) that was about 2,600 of a run's events and 25 s of its time; wi
 partitioned marts, about 700.
 
 The partitioned selection is closed downwards (nothing unpartitioned depends on it), so a
-run of the whole graph runs the unpartitioned selection first, then the partitioned one.
+run of the whole graph runs the unpartitioned selection first, then the partitioned one,
+both in the first step's dbt invocation (dbt_handover.py).
 """
 
 import graphlib
@@ -111,7 +112,7 @@ def _build(
             failure = exc
     if monthly_nodes:
         dbt_handover.save(invocation.target_path, context.run.run_id, handover)
-        if failure is not None and not dbt_handover.failed_on(statuses, monthly_nodes, own=True):
+        if failure is not None and dbt_handover.failed_only_on(statuses, monthly_nodes):
             context.log.info("dbt failed on the monthly step's nodes alone: that step fails")
             failure = None
     if failure is None:
@@ -152,12 +153,11 @@ def _emit(
     failure: Exception | None,
 ) -> Iterator[Any]:
     """The step's events from dbt, each materialization with `dagster/row_count`, then the
-    `plan`'s, then its `failure` if any.
-
-    Row counts are read once dbt has exited (dagster-dbt's `fetch_row_counts` would open
-    the DuckDB file while dbt holds it), so the step's events are emitted at the end. On
-    Spark, the marts and check frames built are first copied into the warehouse file, where
-    the checks and publication read them (connectors/spark_models.py); only they are counted.
+    `plan`'s, then its `failure` if any. Row counts are read once dbt has exited
+    (dagster-dbt's `fetch_row_counts` would open the DuckDB file while dbt holds it), so
+    the step's events are emitted at the end. On Spark, the marts and check frames built
+    are first copied into the warehouse file, where the checks and publication read them
+    (connectors/spark_models.py); only they are counted.
     """
     if plan is not None and plan.kept:
         events = _in_dependency_order(context, [*events, *_models_kept(context, plan)])
