@@ -88,8 +88,13 @@ def stream(
 def failed_only_on(statuses: Mapping[str, str], nodes: frozenset[str]) -> bool:
     """Whether dbt failed on some node, and on nodes of `nodes` alone: not when it failed
     before running any (a compile error, say), which fails the step that started it."""
-    failed = {uid for uid, status in statuses.items() if status in FAILED}
-    return bool(failed) and failed <= nodes
+    failed = _failed(statuses)
+    return bool(failed) and set(failed) <= nodes
+
+
+def _failed(statuses: Mapping[str, str]) -> list[str]:
+    """The nodes whose status makes `dbt build` fail, sorted."""
+    return sorted(uid for uid, status in statuses.items() if status in FAILED)
 
 
 def save(target_path: Path, run_id: str, raw_events: list[Mapping[str, Any]]) -> None:
@@ -102,7 +107,8 @@ def save(target_path: Path, run_id: str, raw_events: list[Mapping[str, Any]]) ->
 def load(run_id: str) -> tuple[Path, list[dict[str, Any]]] | None:
     """The folder of the run's invocation that built the monthly step's nodes, and the events
     it handed over; None when no invocation of the run did (the monthly step runs dbt)."""
-    # dagster-dbt names an invocation's folder `<step>-<run id[:7]>-<uuid[:7]>`.
+    # dagster-dbt names an invocation's folder `<step>-<run id[:7]>-<uuid[:7]>`
+    # (transform._invoke too).
     for path in dbt_target_dir().glob(f"*-{run_id[:7]}-*/{HANDOVER_FILE}"):
         handover = json.loads(path.read_text())
         if handover["run_id"] == run_id:
@@ -134,7 +140,7 @@ def replay(
 
 def failure(folder: Path, statuses: Mapping[str, str], errors: list[str]) -> dg.Failure | None:
     """The monthly step's failure when dbt failed on any of its nodes, with dbt's messages."""
-    failed = sorted(uid for uid, status in statuses.items() if status in FAILED)
+    failed = _failed(statuses)
     if not failed:
         return None
     return dg.Failure(

@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -134,13 +133,14 @@ def _invoke(
     with `monthly_nodes` (the whole of both steps), on every node but the CI-only tests."""
     if not monthly_nodes:
         return dbt.cli(args, context=context, raise_on_error=False)
-    name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
     manifest, _, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     return dbt.cli(
         [*args, "--select", "fqn:*", "--exclude", CI_ONLY_TESTS],
         manifest=manifest,
         dagster_dbt_translator=TRANSLATOR,
-        target_path=dbt_target_dir() / name,
+        # The folder dagster-dbt gives a step's invocation (without the context it passes
+        # the selection of that context, which would leave the monthly nodes out).
+        target_path=dbt._get_unique_target_path(context=context),
         raise_on_error=False,
     )
 
