@@ -66,12 +66,17 @@ class ReportsPublication:
         return self.link / "index.html"
 
 
-def render_partner(page: data.PartnerPage, report: data.ReportData) -> str:
-    """One partner's page: its own figures, and its tier's benchmarks where allowed."""
+def render_partner(
+    page: data.PartnerPage,
+    report: data.ReportData,
+    charts: dict[str, str | None] | None = None,
+) -> str:
+    """One partner's page: its own figures, and its tier's benchmarks where allowed (with
+    `charts`, those drawn or planned beforehand)."""
     return _ENV.get_template("partner.html.j2").render(
         page=page,
         publication=report.publication,
-        charts=partner_charts(page),
+        charts=partner_charts(page) if charts is None else charts,
         min_cohort=report.min_cohort,
     )
 
@@ -203,15 +208,20 @@ def build_reports(
     try:
         printer = pdf_printer(executable, printed_on=today) if executable else nullcontext(None)
         with charts.cached_in(publications / ".charts") as chart_cache, printer as print_pdf:
+            planned: dict[str, dict[str, str | None]] = {}
             if not prints_pdfs:
-                # The charts the changed pages lack are drawn first, on every core
-                # (reports.draw). Not when PDFs are printed: printing is then the build's
-                # bound, and it starts with the first page rendered.
+                # The charts the changed pages lack are drawn on every core (reports.draw)
+                # while the pages are rendered around them, then filled in. Not when PDFs
+                # are printed: printing is then the build's bound, and it starts with the
+                # first page rendered.
                 with chart_cache.planning():
                     for page in report.pages:
                         if page.partner_id not in unchanged:
-                            partner_charts(page)
+                            with chart_cache.recording() as keys:
+                                planned[page.partner_id] = partner_charts(page)
+                            page_charts[page.partner_id] = keys
             pages = []
+            to_fill: list[tuple[Path, str]] = []
             for page in report.pages:
                 pid = page.partner_id
                 html = tmp / "partners" / f"{pid}.html"
@@ -224,6 +234,9 @@ def build_reports(
                     # Its charts stay cached for the day its figures change again.
                     page_charts[pid] = old_charts.get(pid, [])
                     chart_cache.keep(page_charts[pid])
+                elif pid in planned:
+                    to_fill.append((html, render_partner(page, report, planned[pid])))
+                    rendered += 1
                 else:
                     with chart_cache.recording() as keys:
                         html.write_text(render_partner(page, report), encoding="utf-8")
@@ -243,6 +256,8 @@ def build_reports(
                         "printed_on": today.isoformat(),
                         "scored_month": report.publication.scored_month.isoformat(),
                     }
+            for html, text in to_fill:
+                html.write_text(chart_cache.fill(text), encoding="utf-8")
             pdfs = len(pages) if executable is not None else 0
             older_pdfs = {
                 pid: date.fromisoformat(p["printed_on"])

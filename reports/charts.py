@@ -41,10 +41,11 @@ class SvgCache:
     its data and of the renderer's version: rendering is most of a page's time (about 20 ms
     a chart, four a page), and a day's new invoices leave most charts as they were (the 24
     closed months, the forecast, the reconciliation), so a build renders only the charts
-    whose data changed, to the digits a chart can show (reports.shown), and draws those
-    a build lacks on every core when it plans them first (`planning`). `prune` keeps what
-    the last build used: the charts it drew or took, and those it `keep`s (the charts of
-    the pages it took unchanged from the build before)."""
+    whose data changed, to the digits a chart can show (reports.shown). A build that plans
+    its charts first (`planning`) draws those it lacks on every core while it renders its
+    pages around placeholders, then `fill`s them in. `prune` keeps what the last build
+    used: the charts it drew or took, and those it `keep`s (the charts of the pages it took
+    unchanged from the build before)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -53,10 +54,12 @@ class SvgCache:
         self.rendered = 0
         self._recording: list[str] | None = None
         self._planned: dict[str, dict[str, Any]] | None = None
+        self._labels: dict[str, str] = {}  # the description of each chart planned, by key
+        self._drawing: draw.Drawing | None = None
 
-    def svg(self, key: str, vega: dict[str, Any]) -> str:
-        """The SVG of `vega`, whose figures as shown digest to `key` (while `planning`, an
-        empty string)."""
+    def chart(self, key: str, vega: dict[str, Any], description: str) -> str:
+        """The SVG element of `vega`, whose figures as shown digest to `key` (while
+        `planning`, its placeholder)."""
         self.used.add(key)
         if self._recording is not None:
             self._recording.append(key)
@@ -64,27 +67,48 @@ class SvgCache:
         if self._planned is not None:
             if not path.exists():
                 self._planned[key] = vega
-            return ""
+            self._labels[key] = description
+            return _PLACEHOLDER.format(key=key)
         try:
-            return path.read_text(encoding="utf-8")
+            return _inline(path.read_text(encoding="utf-8"), description)
         except FileNotFoundError:
             pass
         rendered = vlc.vega_to_svg(vega)
         self.rendered += 1
         draw.store(self.folder, key, rendered)
-        return rendered
+        return _inline(rendered, description)
 
     @contextmanager
     def planning(self) -> Iterator[None]:
-        """The charts asked for inside the block are only noted; on leaving it, those not
-        cached are drawn together, on every core (reports.draw)."""
+        """The charts asked for inside the block are placeholders, for `fill`; on leaving
+        it, those not cached start drawing on every core (reports.draw)."""
         self._planned = planned = {}
         try:
             yield
         finally:
             self._planned = None
-        draw.draw(self.folder, planned)
+        self._drawing = draw.start(self.folder, planned)
         self.rendered += len(planned)
+
+    def fill(self, html: str) -> str:
+        """`html` with each chart placeholder replaced by its chart, once they are drawn."""
+        if self._drawing is not None:
+            self._drawing, drawing = None, self._drawing
+            drawing.wait()
+
+        def chart(match: re.Match[str]) -> str:
+            key = match["key"]
+            return _inline(
+                (self.folder / f"{key}.svg").read_text(encoding="utf-8"), self._labels[key]
+            )
+
+        return _PLACEHOLDERS.sub(chart, html)
+
+    def stop(self) -> None:
+        """Stops drawing what no page will be filled with (a build that failed)."""
+        if self._drawing is not None:
+            self._drawing.stop()
+            self._drawing = None
 
     @contextmanager
     def recording(self) -> Iterator[list[str]]:
@@ -105,6 +129,12 @@ class SvgCache:
                 path.unlink(missing_ok=True)
 
 
+# Where a planned chart goes in a page until `SvgCache.fill`: an HTML comment, so that a
+# page written without it shows nothing stray.
+_PLACEHOLDER = "<!--partnerpulse chart {key}-->"
+_PLACEHOLDERS = re.compile(r"<!--partnerpulse chart (?P<key>[0-9a-f]+)-->")
+
+
 _cache: SvgCache | None = None
 
 
@@ -114,11 +144,12 @@ def cached_in(folder: Path) -> Iterator[SvgCache]:
     `folder` (module state rather than an argument of every chart: one build at a time
     renders, in one thread)."""
     global _cache
-    _cache = SvgCache(folder)
+    _cache = cache = SvgCache(folder)
     try:
-        yield _cache
+        yield cache
     finally:
         _cache = None
+        cache.stop()
 
 
 class Chart:
@@ -151,13 +182,15 @@ class Chart:
             for d in self._vega["data"]
         ]
         if _cache:
-            rendered = _cache.svg(shown.digest(self._vega_digest, values), vega)
-        else:
-            rendered = vlc.vega_to_svg(vega)
-        # Inline in HTML: the XML prologue goes, the root gets a role and its description.
-        rendered = re.sub(r"^<\?xml[^>]*>\s*", "", rendered)
-        label = _attr(self.description)
-        return rendered.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
+            return _cache.chart(shown.digest(self._vega_digest, values), vega, self.description)
+        return _inline(vlc.vega_to_svg(vega), self.description)
+
+
+def _inline(svg: str, description: str) -> str:
+    """An SVG to inline in HTML: the XML prologue goes, the root gets a role and its
+    description."""
+    svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(description)}" ', 1)
 
 
 def _attr(text: str) -> str:

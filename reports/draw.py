@@ -1,5 +1,6 @@
-"""Draws a build's missing charts on every core: `draw(folder, charts)` writes the SVG of
-each Vega spec of `charts` to `folder/<key>.svg`.
+"""Draws a build's missing charts on every core: `start(folder, charts)` begins writing the
+SVG of each Vega spec of `charts` to `folder/<key>.svg`, and the `Drawing` it returns ends
+when `wait`ed for, so that the build renders its pages meanwhile (reports.charts).
 
 vl-convert draws one chart at a time per process (80 charts took 1.87 s on one thread,
 1.88 s on two), and a day's pages at 1,000 partners draw about 900 charts, 20 ms each. So
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import vl_convert as vlc
 
@@ -40,33 +42,61 @@ def store(folder: Path, key: str, svg: str) -> None:
     partial.replace(path)
 
 
-def draw(folder: Path, charts: Mapping[str, dict[str, Any]], cores: int | None = None) -> None:
-    """Draws every Vega spec of `charts` (by key) into `folder`, on up to `cores` processes
-    (default: the machine's), one per `CHARTS_PER_PROCESS` charts."""
+class Drawing:
+    """The drawing processes `start` began: `wait` for them to finish (raising the first
+    one's error), or `stop` them (a build that failed before it needed the charts)."""
+
+    def __init__(self) -> None:
+        self._scratch = Path(tempfile.mkdtemp(prefix="partnerpulse-draw-"))
+        self._workers: list[tuple[subprocess.Popen, IO[str]]] = []
+
+    def add(self, folder: Path, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Starts a process drawing `items` into `folder`."""
+        n = len(self._workers)
+        specs = self._scratch / f"{n}.json"
+        specs.write_text(json.dumps(items), encoding="utf-8")
+        errors = (self._scratch / f"{n}.err").open("w+", encoding="utf-8")
+        command = [sys.executable, "-m", __name__, str(folder), str(specs)]
+        worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        self._workers.append((worker, errors))
+
+    def wait(self) -> None:
+        try:
+            for worker, errors in self._workers:
+                relay("drawing charts", __name__, worker.wait(), errors)
+        finally:
+            self.stop()  # another failed: the others stop too
+
+    def stop(self) -> None:
+        for worker, errors in self._workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait()
+            errors.close()
+        self._workers = []
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def start(
+    folder: Path, charts: Mapping[str, dict[str, Any]], cores: int | None = None
+) -> Drawing | None:
+    """Starts drawing every Vega spec of `charts` (by key) into `folder`, on up to `cores`
+    processes (default: the machine's), one per `CHARTS_PER_PROCESS` charts. With fewer,
+    they are drawn here, before it returns None."""
     items = list(charts.items())
     processes = min(cores or os.cpu_count() or 1, len(items) // CHARTS_PER_PROCESS)
     if processes < 2:
         for key, vega in items:
             store(folder, key, vlc.vega_to_svg(vega))
-        return
-    with tempfile.TemporaryDirectory(prefix="partnerpulse-draw-") as scratch:
-        workers = []
-        try:
-            for n in range(processes):
-                specs = Path(scratch) / f"{n}.json"
-                specs.write_text(json.dumps(items[n::processes]), encoding="utf-8")
-                errors = (Path(scratch) / f"{n}.err").open("w+", encoding="utf-8")
-                command = [sys.executable, "-m", __name__, str(folder), str(specs)]
-                worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-                workers.append((worker, errors))
-            for worker, errors in workers:
-                relay("drawing charts", __name__, worker.wait(), errors)
-        finally:
-            for worker, errors in workers:
-                if worker.poll() is None:  # another failed: stop this one too
-                    worker.terminate()
-                    worker.wait()
-                errors.close()
+        return None
+    drawing = Drawing()
+    try:
+        for n in range(processes):
+            drawing.add(folder, items[n::processes])
+    except BaseException:
+        drawing.stop()
+        raise
+    return drawing
 
 
 def _main(argv: Sequence[str]) -> int:

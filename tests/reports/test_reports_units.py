@@ -232,21 +232,53 @@ def test_a_chart_is_drawn_again_only_when_a_figure_it_can_show_changed(tmp_path:
     assert len(list((tmp_path / "charts").iterdir())) == 2
 
 
-def test_charts_planned_together_are_drawn_on_two_cores_as_one_draws_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def drawers(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The drawing processes started (reports.draw), on a machine of two cores."""
+    from reports import draw
+
+    monkeypatch.setattr(draw.os, "cpu_count", lambda: 2)
+    started = []
+    popen = draw.subprocess.Popen
+    monkeypatch.setattr(
+        draw.subprocess, "Popen", lambda *a, **k: started.append(popen(*a, **k)) or started[-1]
+    )
+    return started
+
+
+def test_charts_planned_together_are_drawn_on_two_cores_and_filled_in_as_one_draws_them(
+    tmp_path: Path, drawers: list
 ) -> None:
     from reports import charts, draw
 
-    monkeypatch.setattr(draw.os, "cpu_count", lambda: 2)
     lasts = [3000.0 + n for n in range(2 * draw.CHARTS_PER_PROCESS)]
     with charts.cached_in(tmp_path / "charts") as cache:
         with cache.planning():
-            assert not any(charts.monthly_sales(_months(last)) for last in lasts)  # noted
-        assert cache.rendered == len(lasts)  # drawn on leaving the block
+            placeholders = [charts.monthly_sales(_months(last)) for last in lasts]
+        assert len(drawers) == 2  # drawing while the caller goes on
+        assert all(p.startswith("<!--") for p in placeholders)
+        filled = [cache.fill(f"<div>{p}</div>") for p in placeholders]
+        assert cache.rendered == len(lasts)
         assert len(list((tmp_path / "charts").iterdir())) == len(lasts)
-        drawn = [charts.monthly_sales(_months(last)) for last in lasts]
+        again = [charts.monthly_sales(_months(last)) for last in lasts]
         assert cache.rendered == len(lasts)  # taken from the cache
-    assert drawn == [charts.monthly_sales(_months(last)) for last in lasts]  # no cache: here
+    assert filled == [f"<div>{c}</div>" for c in again]
+    assert again == [charts.monthly_sales(_months(last)) for last in lasts]  # no cache: here
+
+
+def test_a_build_that_fails_while_its_charts_are_drawn_stops_the_drawing(
+    tmp_path: Path, drawers: list
+) -> None:
+    from reports import charts, draw
+
+    lasts = [3000.0 + n for n in range(2 * draw.CHARTS_PER_PROCESS)]
+    with pytest.raises(KeyError), charts.cached_in(tmp_path / "charts") as cache:
+        with cache.planning():
+            for last in lasts:
+                charts.monthly_sales(_months(last))
+        raise KeyError("a page's template failed")
+    assert len(drawers) == 2
+    assert all(p.poll() is not None for p in drawers)  # stopped on leaving the block
 
 
 def test_a_chart_that_cannot_be_drawn_fails_the_drawing_with_vl_convert_s_reason(
@@ -257,4 +289,6 @@ def test_a_chart_that_cannot_be_drawn_fails_the_drawing_with_vl_convert_s_reason
     specs = {f"k{n}": {"marks": [{"type": "no-such-mark"}]} for n in range(100)}
     reason = r"failed: chart k\d+: Vega to SVG conversion failed: TypeError: Cannot read"
     with pytest.raises(RuntimeError, match=r"drawing charts \(python -m reports.draw\) " + reason):
-        draw.draw(tmp_path, specs, cores=2)
+        drawing = draw.start(tmp_path, specs, cores=2)
+        assert drawing is not None
+        drawing.wait()
