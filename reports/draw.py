@@ -43,22 +43,24 @@ def store(folder: Path, key: str, svg: str) -> None:
 
 
 class Drawing:
-    """The drawing processes `start` began: `wait` for them to finish (raising the first
-    one's error), or `stop` them (a build that failed before it needed the charts)."""
+    """One drawing process per group of `[key, vega]` items, started at once: `wait` for
+    them to finish (raising the first one's error), or `stop` them (a build that failed
+    before it needed the charts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path, groups: list[list[tuple[str, dict[str, Any]]]]) -> None:
         self._scratch = Path(tempfile.mkdtemp(prefix="partnerpulse-draw-"))
         self._workers: list[tuple[subprocess.Popen, IO[str]]] = []
-
-    def add(self, folder: Path, items: list[tuple[str, dict[str, Any]]]) -> None:
-        """Starts a process drawing `items` into `folder`."""
-        n = len(self._workers)
-        specs = self._scratch / f"{n}.json"
-        specs.write_text(json.dumps(items), encoding="utf-8")
-        errors = (self._scratch / f"{n}.err").open("w+", encoding="utf-8")
-        command = [sys.executable, "-m", __name__, str(folder), str(specs)]
-        worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        self._workers.append((worker, errors))
+        try:
+            for n, items in enumerate(groups):
+                specs = self._scratch / f"{n}.json"
+                specs.write_text(json.dumps(items), encoding="utf-8")
+                errors = (self._scratch / f"{n}.err").open("w+", encoding="utf-8")
+                command = [sys.executable, "-m", __name__, str(folder), str(specs)]
+                worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+                self._workers.append((worker, errors))
+        except BaseException:
+            self.stop()
+            raise
 
     def wait(self) -> None:
         try:
@@ -89,14 +91,7 @@ def start(
         for key, vega in items:
             store(folder, key, vlc.vega_to_svg(vega))
         return None
-    drawing = Drawing()
-    try:
-        for n in range(processes):
-            drawing.add(folder, items[n::processes])
-    except BaseException:
-        drawing.stop()
-        raise
-    return drawing
+    return Drawing(folder, [items[n::processes] for n in range(processes)])
 
 
 def _main(argv: Sequence[str]) -> int:
