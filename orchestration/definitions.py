@@ -18,7 +18,8 @@ from orchestration.resources import DbtCli, PipelineSettings, SourceSystems
 from orchestration.schedules import daily_refresh_job, month_rebuild_job, schedules
 from orchestration.sensors import pos_files_job, sensors, source_freshness_checks
 
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# dbt, ended without the interpreter's teardown (orchestration.commands).
+DBT_EXECUTABLE = Path(sys.executable).parent / "partnerpulse-dbt"
 
 defs = dg.Definitions(
     assets=[*ingest_assets, *dbt_model_assets, forecasts, serving_marts, serving_reports],

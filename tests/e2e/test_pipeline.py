@@ -110,7 +110,7 @@ def test_gx_checks_pass_the_structure_and_name_mis_reporting_partner_months(run:
 
 def _partnerpulse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """`partnerpulse <args>` in a process of its own, with `env`."""
-    argv = [sys.executable, "-m", "orchestration.cli", *args]
+    argv = [str(Path(sys.executable).parent / "partnerpulse"), *args]
     return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
