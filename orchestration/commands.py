@@ -12,14 +12,24 @@ are imported. The handlers run in the reverse order of registration, so every ha
 command and its libraries register runs first (logging's flush, filelock's release). The
 threads have been joined before any handler runs. An interrupted command (Ctrl-C) ends as
 usual.
+
+Both also collect garbage less often (`GC_THRESHOLDS`). With Python's default, a young
+collection every 700 objects allocated and every hundredth a full one once enough objects
+survived, importing and running Dagster and dbt make some 1,800 collections a small day,
+nine of them walking every object of every module: 2.0 s of the run's process, 1.0 s of
+its `dbt build`. Every 10,000 objects, they take 0.9 s and 0.4 s; garbage that only a
+collection frees (objects in reference cycles) waits a little longer.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 from collections.abc import Callable
+
+GC_THRESHOLDS = (10_000, 10, 10)  # Python's default: (700, 10, 10)
 
 _status: list[int] = []  # the exit status `run` recorded; none: the interpreter's own end
 
@@ -53,6 +63,7 @@ def run(command: Callable[[], object]) -> None:
 
 def partnerpulse() -> None:
     """`partnerpulse`: orchestration.cli."""
+    gc.set_threshold(*GC_THRESHOLDS)
     from orchestration.cli import main
 
     run(main)
@@ -60,6 +71,7 @@ def partnerpulse() -> None:
 
 def dbt() -> None:
     """`partnerpulse-dbt`: dbt's own command line, exactly as `dbt`."""
+    gc.set_threshold(*GC_THRESHOLDS)
     from dbt.cli.main import cli
 
     run(cli)
