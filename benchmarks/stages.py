@@ -265,9 +265,13 @@ def dbt(spec: dict[str, Any]) -> dict[str, Any]:
     (from run_results.json); tear-down (last node until invoke returns).
     """
     import datetime as dt
+    import gc
     import os
     import shutil
 
+    from orchestration.commands import GC_THRESHOLDS
+
+    gc.set_threshold(*GC_THRESHOLDS)  # as the pipeline's dbt (`partnerpulse-dbt`) collects
     t0 = time.perf_counter()
     from dbt.cli.main import dbtRunner
 
