@@ -1,24 +1,20 @@
 """The commands this project installs, `partnerpulse` and `partnerpulse-dbt` (the dbt the
-pipeline's dbt steps run), ended without the interpreter's teardown.
+pipeline's dbt steps run), ended without the interpreter's teardown and collecting garbage
+less often (what each costs otherwise: docs/operations.md, "Runs from the command line").
 
-A Python process that has imported Dagster, dbt and Great Expectations takes seconds to
-exit after its last line: the interpreter frees every module and collects the cycles
-among their objects, several times over (2.0 s of a small day's `partnerpulse run`, 28 s
-in all; 0.55 s of each `dbt build`). A process about to end needs none of it. So these
-commands end with `os._exit` once the exit handlers have run.
+A process that has imported Dagster, dbt and Great Expectations takes seconds to exit
+after its last line: the interpreter frees every module and collects the cycles among
+their objects, which a process about to end does not need. So these commands end with
+`os._exit` once the exit handlers have run. Importing this module registers that end with
+`atexit`, before the command's own modules are imported. The handlers run in the reverse
+order of registration, so every handler the command and its libraries register runs first
+(logging's flush, filelock's release). The threads have been joined before any handler
+runs. An interrupted command (Ctrl-C) ends as usual.
 
-Importing this module registers that end with `atexit`, before the command's own modules
-are imported. The handlers run in the reverse order of registration, so every handler the
-command and its libraries register runs first (logging's flush, filelock's release). The
-threads have been joined before any handler runs. An interrupted command (Ctrl-C) ends as
-usual.
-
-Both also collect garbage less often (`GC_THRESHOLDS`). With Python's default, a young
-collection every 700 objects allocated and every hundredth a full one once enough objects
-survived, importing and running Dagster and dbt make some 1,800 collections a small day,
-nine of them walking every object of every module: 2.0 s of the run's process, 1.0 s of
-its `dbt build`. Every 10,000 objects, they take 0.9 s and 0.4 s; garbage that only a
-collection frees (objects in reference cycles) waits a little longer.
+With Python's default thresholds, importing and running Dagster and dbt make over a thousand
+collections a run, several of them walking every object of every module; `GC_THRESHOLDS`
+makes a small fraction of them. Garbage that only a collection frees (objects in reference
+cycles) waits a little longer.
 """
 
 from __future__ import annotations

@@ -81,22 +81,17 @@ def test_the_same_command_run_directly_is_torn_down(tmp_path: Path) -> None:
     assert (tmp_path / "torn-down").exists()
 
 
+def _installed(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BIN / argv[0], *argv[1:]], capture_output=True, text=True, timeout=120)
+
+
 def test_the_installed_commands_exit_with_the_status_of_their_clis() -> None:
-    usage = subprocess.run(
-        [BIN / "partnerpulse", "run", "--month", "2025-13"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    usage = _installed("partnerpulse", "run", "--month", "2025-13")
     assert usage.returncode == 2
     assert "--month" in usage.stderr
-    dbt = subprocess.run(
-        [BIN / "partnerpulse-dbt", "--help"], capture_output=True, text=True, timeout=120
-    )
+    dbt = _installed("partnerpulse-dbt", "--help")
     assert dbt.returncode == 0, dbt.stderr
     assert "An ELT tool for managing your SQL transformations" in dbt.stdout
-    unknown = subprocess.run(
-        [BIN / "partnerpulse-dbt", "no-such-command"], capture_output=True, text=True, timeout=120
-    )
+    unknown = _installed("partnerpulse-dbt", "no-such-command")
     assert unknown.returncode == 2
     assert "No such command" in unknown.stderr
