@@ -47,6 +47,48 @@ MEASURES = {
     "engagement_events": ("Portal asset downloads, shares, co-brands", "num"),
 }
 
+# The business-plan quarters a page shows (the 8 ending with the scored month's), through
+# the scored month like every other figure of the page: a quarter still running then counts
+# its months up to the scored month. The mart counts the run's own month too (to date), so
+# its running quarter changes with every day's invoices; the page, a statement of the
+# scored month, changes when a month closes (docs/reports.md, decision). The attainment
+# keeps the mart's rule for a target it cannot divide by (NULL where the mart's is NULL).
+PLAN_QUARTERS = """
+with running as (
+    -- The quarter of the scored month when it ends later: its months up to the scored one.
+    select
+        plan.partner_id,
+        plan.quarter_start_date,
+        coalesce(sum(months.sales_volume_usd), 0) as revenue_usd,
+        coalesce(sum(months.deal_reg_value_submitted_usd), 0) as deal_reg_value_usd
+    from marts.rpt_partner_plan_attainment as plan
+    left join marts.fct_partner_months as months
+        on months.partner_id = plan.partner_id
+        and months.month_start between plan.quarter_start_date and $scored
+    where $scored between plan.quarter_start_date and plan.quarter_start_date + interval 1 month
+    group by all
+)
+select
+    plan.partner_id,
+    plan.quarter_start_date,
+    plan.quarter,
+    running.partner_id is null as is_quarter_complete,
+    coalesce(running.revenue_usd, plan.revenue_actual_usd) as revenue_actual_usd,
+    plan.revenue_target_usd,
+    if(running.partner_id is null or plan.revenue_attainment is null,
+        plan.revenue_attainment,
+        running.revenue_usd / plan.revenue_target_usd) as revenue_attainment,
+    coalesce(running.deal_reg_value_usd, plan.deal_reg_value_actual_usd)
+        as deal_reg_value_actual_usd,
+    plan.deal_reg_value_target_usd
+from marts.rpt_partner_plan_attainment as plan
+left join running
+    on running.partner_id = plan.partner_id
+    and running.quarter_start_date = plan.quarter_start_date
+where plan.quarter_start_date between $scored - interval 21 month and $scored
+order by plan.partner_id, plan.quarter_start_date
+"""
+
 
 @dataclass(frozen=True)
 class Publication:
@@ -232,15 +274,7 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
             window_params,
         )
     )
-    quarters = _by_partner(
-        _rows(
-            con,
-            "select * from marts.rpt_partner_plan_attainment "
-            "where quarter_start_date between ?::date - interval 21 month and ?::date "
-            "order by partner_id, quarter_start_date",
-            [scored_month, scored_month],
-        )
-    )
+    quarters = _by_partner(_rows(con, PLAN_QUARTERS, {"scored": scored_month}))
     reconciliation = _by_partner(
         _rows(
             con,

@@ -15,7 +15,9 @@ Row = dict[str, Any]
 FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT"})
 
 
-def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[Row]:
+def rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict[str, Any] | None = None
+) -> list[Row]:
     """The rows of `sql` as dicts keyed by column name, every floating-point value rounded
     as `rounded` rounds it."""
     columns = con.execute(f"select * from ({sql}) limit 0", params or []).description

@@ -36,7 +36,8 @@ create table marts.fct_partner_months (partner_id varchar, month_start date,
     mdf_claims_approved bigint default 0, mdf_claims_denied bigint default 0,
     mdf_approved_usd double default 0, mdf_paid_usd double default 0,
     courses_completed bigint default 0, certifications_earned bigint default 0,
-    active_certifications bigint default 0, overdue_trainings bigint default 0);
+    active_certifications bigint default 0, overdue_trainings bigint default 0,
+    deal_reg_value_submitted_usd double default 0);
 create table marts.rpt_partner_plan_attainment (partner_id varchar,
     quarter_start_date date, quarter varchar, is_quarter_complete boolean,
     revenue_actual_usd double, revenue_target_usd double, revenue_attainment double,
