@@ -31,11 +31,13 @@ from tests.spark.compare import differences, duckdb_marts, published_marts
 from tests.spark.connect_server import connect_server
 
 # The shared fixture builds on Spark more than once (each dbt command starts a JVM): longer
-# than the suite's 900 s per test when CI's other workers load the machine.
+# than the suite's 900 s per test when CI's other workers load the machine. A guard against
+# a hang, not a speed goal: on a host half as fast, beside the two other workers, the
+# fixture took 2,760 s (BENCHMARKS.md, "The test suite").
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("spark_world"),
-    pytest.mark.timeout(2700),
+    pytest.mark.timeout(3600),
 ]
 
 
