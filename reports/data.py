@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from reports import formatting
 from reports.forecast import EcosystemForecast, PartnerForecast, ecosystem_forecast
 from reports.forecast import partner_forecasts as read_partner_forecasts
 from reports.marts import Row
@@ -34,6 +35,38 @@ MONTHS_SHOWN = 24
 PARTNER_FINDING_PREFIXES = ("report_", "pos_")
 OPEN_DISCREPANCIES = ("over_reported", "under_reported", "missing_report")
 MOVERS_SHOWN = 5
+# What a partner page shows of its scorecard row and of its campaigns (with the partner, to
+# group them). A page holds only what it shows, and the figures that move below the digits
+# they are shown with as it shows them (the campaigns' ROMI, the measures: `_measures`), so
+# that its digest (reports.build) changes when what it shows does. Every day's invoices
+# move the MDF return on investment in its sixth digit, through the product lines' ERP
+# gross-margin ratios (docs/reports.md, "A page is rendered again when what it shows
+# changes").
+PAGE_SCORECARD_COLUMNS = (
+    "partner_tier",
+    "eligible_tier",
+    "tier_eligibility",
+    "next_tier",
+    "next_tier_min_sales_usd",
+    "next_tier_sales_gap_usd",
+    "next_tier_min_active_certifications",
+    "next_tier_certifications_gap",
+    "capability_score",
+    "active_certifications",
+    "t12m_sales_volume_usd",
+    "t12m_sales_yoy_growth",
+    "t12m_revenue_attainment",
+)
+PAGE_CAMPAIGN_COLUMNS = (
+    "partner_id",
+    "campaign_name",
+    "campaign_type",
+    "start_date",
+    "mdf_paid_usd",
+    "opportunities_won",
+    "attributed_revenue_usd",
+    "romi",
+)
 
 MEASURES = {
     "sales_volume_usd": ("Sales volume", "usd"),
@@ -102,16 +135,17 @@ class Publication:
 
 @dataclass
 class Measure:
-    """One scorecard measure of one partner, with its benchmark or the reason it is withheld."""
+    """One scorecard measure of one partner, with its benchmark or the reason it is withheld;
+    its figures as the page shows them (in the measure's unit, the rank as a percentage)."""
 
     name: str
     label: str
     kind: str
     window_months: int
-    value: float | None
-    percentile_rank: float | None
-    tier_average: float | None
-    tier_top_decile: float | None
+    value: str
+    percentile_rank: str | None
+    tier_average: str | None
+    tier_top_decile: str | None
     peers: int  # partners of the tier, other than this one, with a value
     benchmark_shown: bool  # enough peers: the rank and the tier's figures are shown
 
@@ -305,7 +339,8 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
     campaigns = _by_partner(
         _rows(
             con,
-            "select * from marts.rpt_campaign_romi where partner_id is not null "
+            f"select {', '.join(PAGE_CAMPAIGN_COLUMNS)} from marts.rpt_campaign_romi "
+            "where partner_id is not null "
             "and start_date <= ?::date + interval 1 month "
             "order by partner_id, start_date desc, campaign_id",
             [scored_month],
@@ -331,7 +366,7 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
         pid = partner["partner_id"]
         page = PartnerPage(
             partner=partner,
-            scorecard=scorecards.get(pid),
+            scorecard=_columns(scorecards.get(pid), PAGE_SCORECARD_COLUMNS),
             months=months.get(pid, []),
             quarters=quarters.get(pid, []),
             reconciliation=reconciliation.get(pid, []),
@@ -351,7 +386,11 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
             )
         for campaign in campaigns.get(pid, []):
             page.campaigns.append(
-                {**campaign, "campaign_name": scrub(campaign["campaign_name"], pid)}
+                {
+                    **campaign,
+                    "campaign_name": scrub(campaign["campaign_name"], pid),
+                    "romi": formatting.pct(campaign["romi"]),
+                }
             )
         pages.append(page)
 
@@ -360,6 +399,10 @@ def _load(con: duckdb.DuckDBPyConnection, min_cohort: int) -> ReportData:
     return ReportData(
         publication=publication, ecosystem=ecosystem, pages=pages, min_cohort=min_cohort
     )
+
+
+def _columns(row: Row | None, columns: Iterable[str]) -> Row | None:
+    return None if row is None else {c: row[c] for c in columns}
 
 
 def _measures(rows: list[Row], min_cohort: int) -> list[Measure]:
@@ -377,10 +420,12 @@ def _measures(rows: list[Row], min_cohort: int) -> list[Measure]:
                 label=label,
                 kind=kind,
                 window_months=row["window_months"],
-                value=row["measure_value"],
-                percentile_rank=row["percentile_rank"] if shown else None,
-                tier_average=row["tier_average"] if shown else None,
-                tier_top_decile=row["tier_top_decile"] if shown else None,
+                value=formatting.measure(row["measure_value"], kind),
+                percentile_rank=formatting.pct(row["percentile_rank"], 0) if shown else None,
+                tier_average=formatting.measure(row["tier_average"], kind) if shown else None,
+                tier_top_decile=(
+                    formatting.measure(row["tier_top_decile"], kind) if shown else None
+                ),
                 peers=peers,
                 benchmark_shown=shown,
             )

@@ -114,6 +114,5 @@ FILTERS = {
     "multiple": multiple,
     "month": month,
     "day": day,
-    "measure": measure,
     "label": label,
 }

@@ -92,7 +92,13 @@ def _measure_row(value, ranked, **more) -> dict:
 
 def test_a_benchmark_needs_min_cohort_partners_other_than_this_one() -> None:
     (shown,) = _measures([_measure_row(0.4, ranked=6)], min_cohort=5)
-    assert (shown.peers, shown.tier_average, shown.percentile_rank) == (5, 0.3, 0.5)
+    # As the page shows them: a win rate as a percentage, the rank to the whole percent.
+    assert (shown.peers, shown.value, shown.tier_average, shown.percentile_rank) == (
+        5,
+        "40.0%",
+        "30.0%",
+        "50%",
+    )
     assert shown.benchmark_shown
     (withheld,) = _measures([_measure_row(0.4, ranked=5)], min_cohort=5)
     assert withheld.peers == 4 and not withheld.benchmark_shown
@@ -103,7 +109,8 @@ def test_a_benchmark_needs_min_cohort_partners_other_than_this_one() -> None:
     )
     # A partner without a value is not one of the partners ranked: all five are others.
     (no_value,) = _measures([_measure_row(None, ranked=5)], min_cohort=5)
-    assert no_value.peers == 5 and no_value.tier_average == 0.3
+    assert no_value.peers == 5 and no_value.tier_average == "30.0%"
+    assert no_value.value == fmt.MISSING
 
 
 def test_the_server_serves_pages_on_loopback_follows_the_link_and_lists_nothing(
