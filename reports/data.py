@@ -140,7 +140,6 @@ class Measure:
 
     name: str
     label: str
-    kind: str
     window_months: int
     value: str
     percentile_rank: str | None
@@ -418,7 +417,6 @@ def _measures(rows: list[Row], min_cohort: int) -> list[Measure]:
             Measure(
                 name=row["measure_name"],
                 label=label,
-                kind=kind,
                 window_months=row["window_months"],
                 value=formatting.measure(row["measure_value"], kind),
                 percentile_rank=formatting.pct(row["percentile_rank"], 0) if shown else None,
