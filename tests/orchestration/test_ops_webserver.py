@@ -24,7 +24,11 @@ from orchestration.partitions import monthly_partitions
 from reports.formatting import usd
 from tests.orchestration.conftest import POLL_INTERVAL_S, DagsterDev, Pipeline
 
-BACKFILL_DEADLINE_S = 420
+# Guards against a hang, not speed goals, under the suite's 900 s per test. The backfill
+# (two runs through the daemon) takes 210-240 s beside the suite's two other workers, and
+# once passed 420 s on CI's host (BENCHMARKS.md, "The test suite").
+BACKFILL_DEADLINE_S = 840
+RUN_DEADLINE_S = 540  # one run launched through the UI
 SUMMARY_DEADLINE_S = 180  # the run_summary sensor ticks every 30 s
 MONTHS = ("2026-03-01", "2026-04-01", "2026-05-01")  # backfilled
 RESTATED = ("2026-03-01", "2026-04-01")  # restated in the ERP and backfilled
@@ -126,6 +130,22 @@ def _sales_by_month(pipeline: Pipeline) -> dict[str, float]:
     return dict(rows)
 
 
+def _backfill_runs(webserver: DagsterDev, backfill_id: str) -> list[dict]:
+    return webserver.query(
+        """query($id: String!) {
+            runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+                ... on Runs { results { status tags { key value } } } } }""",
+        {"id": backfill_id},
+    )["runsOrError"]["results"]
+
+
+def _cancel_backfill(webserver: DagsterDev, backfill_id: str) -> None:
+    webserver.query(
+        """mutation($id: String!) { cancelPartitionBackfill(backfillId: $id) { __typename } }""",
+        {"id": backfill_id},
+    )
+
+
 def test_backfill_of_two_months_rebuilds_those_months_only(
     webserver: DagsterDev, pipeline: Pipeline
 ) -> None:
@@ -166,16 +186,17 @@ def test_backfill_of_two_months_rebuilds_those_months_only(
         )["partitionBackfillOrError"]["status"]
         if status not in ("REQUESTED",):
             break
-        assert time.monotonic() < deadline, f"backfill not done in {BACKFILL_DEADLINE_S}s"
+        if time.monotonic() > deadline:
+            # Its runs would otherwise go on writing the warehouse the next tests read.
+            _cancel_backfill(webserver, backfill_id)
+            pytest.fail(
+                f"backfill not done in {BACKFILL_DEADLINE_S}s; its runs: "
+                f"{_backfill_runs(webserver, backfill_id)}"
+            )
         time.sleep(POLL_INTERVAL_S)
     assert status == "COMPLETED_SUCCESS"
 
-    runs = webserver.query(
-        """query($id: String!) {
-            runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
-                ... on Runs { results { status tags { key value } } } } }""",
-        {"id": backfill_id},
-    )["runsOrError"]["results"]
+    runs = _backfill_runs(webserver, backfill_id)
     # The unpartitioned month-grained models (the ERP sales fact) in a run of their own,
     # which rebuilds the backfill's months; then the adjacent months of the partitioned
     # marts in one run over the range (single-run backfill policy).
@@ -299,7 +320,7 @@ def test_a_run_says_how_many_warning_checks_failed_and_the_unmapped_erp_check_it
     webserver: DagsterDev, pipeline: Pipeline
 ) -> None:
     run_id = _launch(webserver, [FINDINGS], MONTHS[0])  # a month-grained mart
-    tags = _run_tags_once(webserver, run_id, WARNINGS_TAG, BACKFILL_DEADLINE_S + SUMMARY_DEADLINE_S)
+    tags = _run_tags_once(webserver, run_id, WARNINGS_TAG, RUN_DEADLINE_S + SUMMARY_DEADLINE_S)
     assert tags["status"] == "SUCCESS", _step_failures(webserver, run_id)
     # The run_summary sensor (the daemon's) tagged it with the warning checks that failed.
     with dg.DagsterInstance.from_config(str(webserver.home)) as instance:
