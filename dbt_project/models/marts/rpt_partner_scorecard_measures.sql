@@ -291,22 +291,42 @@ wide_values as (
 
 ),
 
-long_values as (
+measure_values as (
 
-    {% for measure in scorecard_measures() -%}
     select
         partner_id,
         partner_tier,
         as_of_month,
         window_months,
-        cast('{{ measure.name }}' as {{ dbt.type_string() }}) as measure_name,
-        cast({{ measure.name }} as {{ type_double() }}) as measure_value
-
+        {% for measure in scorecard_measures() -%}
+        cast({{ measure.name }} as {{ type_double() }}) as {{ measure.name }}
+        {%- if not loop.last %},{% endif %}
+        {% endfor %}
     from wide_values
-    {% if not loop.last %}
-    union all
-    {% endif %}
-    {%- endfor %}
+
+),
+
+{#- One unpivot, not a union of one select per measure: Spark plans each branch of a
+    union anew, and wide_values nine times over made this model a minute of a Spark build. #}
+long_values as (
+
+    select
+        partner_id,
+        partner_tier,
+        as_of_month,
+        window_months,
+        measure_name,
+        measure_value
+
+    from measure_values
+
+    unpivot include nulls (
+        measure_value for measure_name in (
+            {%- for measure in scorecard_measures() %}
+            {{ measure.name }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+    )
 
 ),
 

@@ -68,35 +68,46 @@ window_sales as (
 
 ),
 
-{#- One row per window sale and segment type: (type, segment, product_line_id). #}
-{%- set segment_types = [
-    ('product_line', "coalesce(product_line_name, 'Unknown')",
-        'case when product_line_name is not null then product_line_id end'),
-    ('industry', 'industry', 'cast(null as ' ~ dbt.type_bigint() ~ ')'),
-    ('region', 'region', 'cast(null as ' ~ dbt.type_bigint() ~ ')'),
-] %}
+segment_types as (
+
+    select cast('product_line' as {{ dbt.type_string() }}) as segment_type
+    union all
+    select cast('industry' as {{ dbt.type_string() }}) as segment_type
+    union all
+    select cast('region' as {{ dbt.type_string() }}) as segment_type
+
+),
+
+{#- One row per window sale and segment type, from one read of window_sales: Spark plans
+    each branch of a union anew (a select per segment type read it three times over). #}
 segmented as (
 
-    {% for segment_type, segment, product_line_id in segment_types -%}
     select
-        window_name,
-        window_start_month,
-        window_end_month,
-        partner_id,
-        customer_key,
-        cast('{{ segment_type }}' as {{ dbt.type_string() }}) as segment_type,
-        {{ segment }} as segment,
-        {{ product_line_id }} as product_line_id,
-        sales_volume_usd,
-        sales_line_count,
-        invoice_line_count
+        window_sales.window_name,
+        window_sales.window_start_month,
+        window_sales.window_end_month,
+        window_sales.partner_id,
+        window_sales.customer_key,
+        segment_types.segment_type,
+        case segment_types.segment_type
+            when 'product_line' then coalesce(window_sales.product_line_name, 'Unknown')
+            when 'industry' then window_sales.industry
+            else window_sales.region
+        end as segment,
+        cast(
+            case
+                when segment_types.segment_type = 'product_line'
+                    and window_sales.product_line_name is not null
+                    then window_sales.product_line_id
+            end as {{ dbt.type_bigint() }}
+        ) as product_line_id,
+        window_sales.sales_volume_usd,
+        window_sales.sales_line_count,
+        window_sales.invoice_line_count
 
     from window_sales
-    {% if not loop.last %}
-    union all
 
-    {% endif -%}
-    {%- endfor %}
+    cross join segment_types
 
 ),
 
