@@ -306,8 +306,8 @@ measure_values as (
 
 ),
 
-{#- One unpivot, not a union of one select per measure: Spark plans each branch of a
-    union anew, and wide_values nine times over made this model a minute of a Spark build. #}
+{#- One unpivot, not a union of one select per measure, which reads wide_values once per
+    measure on Spark (docs/scaling.md). #}
 long_values as (
 
     select

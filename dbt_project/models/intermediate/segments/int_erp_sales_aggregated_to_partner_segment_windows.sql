@@ -68,18 +68,25 @@ window_sales as (
 
 ),
 
+{#- The segment types and each one's segment: (type, segment of a window sale). #}
+{%- set segment_types = [
+    ('product_line', "coalesce(window_sales.product_line_name, 'Unknown')"),
+    ('industry', 'window_sales.industry'),
+    ('region', 'window_sales.region'),
+] %}
 segment_types as (
 
-    select cast('product_line' as {{ dbt.type_string() }}) as segment_type
+    {% for segment_type, _ in segment_types -%}
+    select cast('{{ segment_type }}' as {{ dbt.type_string() }}) as segment_type
+    {% if not loop.last %}
     union all
-    select cast('industry' as {{ dbt.type_string() }}) as segment_type
-    union all
-    select cast('region' as {{ dbt.type_string() }}) as segment_type
+    {% endif %}
+    {%- endfor %}
 
 ),
 
-{#- One row per window sale and segment type, from one read of window_sales: Spark plans
-    each branch of a union anew (a select per segment type read it three times over). #}
+{#- One row per window sale and segment type, from one read of window_sales: a union of
+    one select per type reads it once per type on Spark (docs/scaling.md). #}
 segmented as (
 
     select
@@ -90,9 +97,9 @@ segmented as (
         window_sales.customer_key,
         segment_types.segment_type,
         case segment_types.segment_type
-            when 'product_line' then coalesce(window_sales.product_line_name, 'Unknown')
-            when 'industry' then window_sales.industry
-            else window_sales.region
+            {% for segment_type, segment in segment_types -%}
+            when '{{ segment_type }}' then {{ segment }}
+            {% endfor %}
         end as segment,
         cast(
             case
